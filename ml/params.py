@@ -1,0 +1,32 @@
+"""Hyper-parameters shared by training, serving and the web app.
+
+Pure Python, no heavy imports: the web process imports this module.
+"""
+
+SAMPLE_RATE = 16000          # Hz, the model's input rate
+WINDOW_SECONDS = 3.0         # one serving window
+WINDOW_SAMPLES = int(SAMPLE_RATE * WINDOW_SECONDS)   # 48000
+MIN_SECONDS = 0.25           # shorter input is rejected (AudioInputError)
+
+# STFT / log-mel front end (computed inside the model graph with tf.signal)
+STFT_WINDOW_SECONDS = 0.025  # 400 samples
+STFT_HOP_SECONDS = 0.010     # 160 samples
+STFT_WINDOW_SAMPLES = int(round(SAMPLE_RATE * STFT_WINDOW_SECONDS))
+STFT_HOP_SAMPLES = int(round(SAMPLE_RATE * STFT_HOP_SECONDS))
+FFT_LENGTH = 512
+MEL_BANDS = 64
+MEL_MIN_HZ = 60.0
+MEL_MAX_HZ = 7800.0
+LOG_OFFSET = 1e-6
+FRAMES_PER_WINDOW = 1 + (WINDOW_SAMPLES - STFT_WINDOW_SAMPLES) // STFT_HOP_SAMPLES  # 298
+
+# Silence gate: a window whose active-frame share is below MIN_ACTIVE_FRACTION
+# (frames of 25 ms whose RMS exceeds SILENCE_RMS_DBFS) is labelled "silence".
+SILENCE_RMS_DBFS = -50.0
+SILENCE_MIN_ACTIVE_FRACTION = 0.10
+
+# Class order is part of the model's contract (output index i == CLASSES[i]).
+CLASSES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+NUM_CLASSES = len(CLASSES)
+
+SEED = 20260
