@@ -1,0 +1,28 @@
+import mongoengine as me
+
+from app.models.base import utcnow
+
+ROLES = ("user", "admin")
+
+
+class User(me.Document):
+    # Stored lower-cased so the unique index makes email case-insensitive on any MongoDB.
+    email = me.EmailField(required=True, unique=True, max_length=254)
+    password_hash = me.StringField(required=True)
+    display_name = me.StringField(required=True, max_length=80)
+    role = me.StringField(choices=ROLES, default="user")
+    created_at = me.DateTimeField(default=utcnow)
+    last_login_at = me.DateTimeField()
+
+    meta = {"collection": "users", "indexes": ["role"]}
+
+    @staticmethod
+    def normalize_email(email):
+        return email.strip().lower()
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    def clean(self):
+        self.email = self.normalize_email(self.email)

@@ -1,0 +1,1 @@
+"""RQ jobs and cron. Runs in worker processes only (the web process never imports TensorFlow)."""

@@ -1,0 +1,1 @@
+"""rq cron configuration (the Procfile's cron process loads this file)."""

@@ -1,0 +1,17 @@
+"""The RQ worker class the Procfile runs.
+
+SimpleWorker runs jobs in its own process instead of forking one child per job: TensorFlow is
+not fork-safe once initialised, and loading the model per job would cost far more than the
+inference (ARCHITECTURE.md, decision 2). The Flask app is built once here, so jobs share its
+MongoDB connection and configuration.
+"""
+from rq import SimpleWorker
+
+from app import create_app
+
+
+class AnalysisWorker(SimpleWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = create_app()
+        self.app.app_context().push()

@@ -1,0 +1,140 @@
+"""Configuration from the environment (and an optional .env), one class per deployment kind.
+
+APP_ENV picks the class: development (default), production or testing. Every setting is listed
+with its default in README.md.
+"""
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message names it."""
+
+
+def _env(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def _env_int(name, default):
+    return int(_env(name, default))
+
+
+def _env_list(name, default=""):
+    return [item.strip() for item in _env(name, default).split(",") if item.strip()]
+
+
+def _development_secrets():
+    """Secrets generated once and kept under var/, so tokens survive a restart."""
+    path = VAR_DIR / "secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if not all(stored.get(name) for name in SECRET_NAMES):
+        stored = {name: stored.get(name) or secrets.token_urlsafe(48) for name in SECRET_NAMES}
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    return stored
+
+
+class Config:
+    APP_ENV = "development"
+    MONGO_URI = _env("MONGO_URI", "mongodb://127.0.0.1:27018/moodmirror?directConnection=true")
+    REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6380/0")
+    SECRET_KEY = _env("SECRET_KEY")
+    JWT_SECRET_KEY = _env("JWT_SECRET_KEY")
+    ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
+    PORT = _env_int("PORT", 5000)
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()
+
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_SECONDS", 15 * 60))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_SECONDS", 30 * 24 * 3600))
+    JWT_TOKEN_LOCATION = ["headers"]
+    PASSWORD_MIN_LENGTH = _env_int("PASSWORD_MIN_LENGTH", 10)
+    BCRYPT_LOG_ROUNDS = _env_int("BCRYPT_LOG_ROUNDS", 12)
+
+    MAX_UPLOAD_MB = _env_int("MAX_UPLOAD_MB", 25)
+    MAX_AUDIO_SECONDS = _env_int("MAX_AUDIO_SECONDS", 600)
+    CORS_ORIGINS = _env_list("CORS_ORIGINS", "")
+
+    RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", "true").lower() == "true"
+    RATELIMIT_AUTH_IP = _env("RATELIMIT_AUTH_IP", "20 per minute")
+    RATELIMIT_AUTH_ACCOUNT = _env("RATELIMIT_AUTH_ACCOUNT", "5 per minute")
+    RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
+
+    API_TITLE = "Mood Mirror API"
+    API_VERSION = "1.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    # Interactive docs are served from vendored files (no CDN): see the system blueprint.
+    OPENAPI_SWAGGER_UI_PATH = None
+    API_SPEC_OPTIONS = {
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        },
+        "info": {"description": "Real-time speech emotion analysis. See docs/ for the Socket.IO protocol."},
+    }
+
+    @property
+    def MAX_CONTENT_LENGTH(self):
+        return self.MAX_UPLOAD_MB * 1024 * 1024
+
+    def validate(self):
+        """Fill or check secrets; development makes its own, production refuses weak ones."""
+        stored = _development_secrets() if self.APP_ENV == "development" else {}
+        for name in SECRET_NAMES:
+            if not getattr(self, name):
+                setattr(self, name, stored.get(name))
+        return self
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+
+    def validate(self):
+        for name in ("MONGO_URI", "REDIS_URL"):
+            if not _env(name):
+                raise ConfigError(f"{name} is not set: production needs it explicitly")
+        for name in SECRET_NAMES:
+            value = getattr(self, name)
+            if not value:
+                raise ConfigError(f"{name} is not set: production needs a real secret")
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"{name} is too short: use at least {MIN_SECRET_LENGTH} random characters")
+        return self
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    ASYNC_MODE = "threading"
+    SECRET_KEY = "testing-secret-key-not-for-production-000000"
+    JWT_SECRET_KEY = "testing-jwt-secret-key-not-for-production-00"
+    BCRYPT_LOG_ROUNDS = 4
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("TEST_JWT_ACCESS_SECONDS", 300))
+
+
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
+
+
+def load_config(name=None):
+    name = name or _env("APP_ENV", "development")
+    if name not in CONFIGS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]().validate()

@@ -1,0 +1,220 @@
+import time
+from datetime import timedelta
+
+import pytest
+
+from helpers import assert_error
+
+PASSWORD = "correct horse battery"
+
+
+def test_register_signs_in_and_normalises_email(api):
+    body = api.register(email="Ada@Example.COM", display_name="Ada")
+    assert body["token_type"] == "Bearer"
+    assert body["access_token"] and body["refresh_token"]
+    assert body["user"]["email"] == "ada@example.com"
+    assert body["user"]["display_name"] == "Ada"
+    assert body["user"]["role"] == "user"
+    assert "password" not in body["user"] and "password_hash" not in body["user"]
+    profile = api.call("GET", "/api/auth/profile", token=body["access_token"])
+    assert profile.status_code == 200
+    assert profile.get_json()["email"] == "ada@example.com"
+
+
+def test_email_is_unique_case_insensitively(api):
+    api.register(email="ada@example.com")
+    response = api.call("POST", "/api/auth/register", json={"email": "ADA@example.com", "password": PASSWORD})
+    error = assert_error(response, 409, "email_taken")
+    assert error["details"] == {"field": "email"}
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com", "password": "aaaaaaaaaaaaaa"}, "password"),
+        ({"email": "a@example.com", "password": "x" * 129}, "password"),
+        ({"email": "a@example.com"}, "password"),
+        ({"email": {"$gt": ""}, "password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": {"$ne": None}}, "password"),
+        ({"email": "a@example.com", "password": PASSWORD, "role": "admin"}, "role"),
+        ({"email": "a@example.com", "password": PASSWORD, "display_name": ""}, "display_name"),
+    ],
+)
+def test_register_rejects_bad_input_naming_the_field(api, payload, field):
+    error = assert_error(api.call("POST", "/api/auth/register", json=payload), 422, "validation_error")
+    assert field in error["details"]["fields"]["json"]
+    assert field in error["message"]
+
+
+def test_password_equal_to_email_is_refused(api):
+    error = assert_error(api.call("POST", "/api/auth/register",
+                                  json={"email": "longname@example.com", "password": "LongName@example.com"}), 422)
+    assert "password" in error["message"]
+
+
+def test_login_and_same_answer_for_unknown_email_and_wrong_password(api):
+    api.register()
+    ok = api.call("POST", "/api/auth/login", json={"email": "ADA@example.com", "password": PASSWORD})
+    assert ok.status_code == 200
+    assert ok.get_json()["user"]["last_login_at"]
+    wrong = api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD + "x"})
+    unknown = api.call("POST", "/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
+    assert_error(wrong, 401, "invalid_credentials")
+    assert wrong.get_json() == unknown.get_json()
+    assert unknown.status_code == 401
+
+
+def test_login_injection_is_a_validation_error_not_a_query(api):
+    api.register()
+    response = api.call("POST", "/api/auth/login", json={"email": {"$gt": ""}, "password": {"$gt": ""}})
+    error = assert_error(response, 422)
+    assert set(error["details"]["fields"]["json"]) == {"email", "password"}
+
+
+def test_refresh_gives_a_new_access_token(api):
+    tokens = api.register()
+    response = api.call("POST", "/api/auth/refresh", token=tokens["refresh_token"])
+    assert response.status_code == 200
+    access = response.get_json()["access_token"]
+    assert api.call("GET", "/api/auth/profile", token=access).status_code == 200
+    # An access token is not a refresh token, and the other way round.
+    assert_error(api.call("POST", "/api/auth/refresh", token=tokens["access_token"]), 401)
+    assert_error(api.call("GET", "/api/auth/profile", token=tokens["refresh_token"]), 401)
+
+
+def test_access_token_expires_and_refresh_recovers(app, api):
+    lifetime = app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=1)
+    try:
+        tokens = api.register()
+    finally:
+        app.config["JWT_ACCESS_TOKEN_EXPIRES"] = lifetime
+    time.sleep(1.5)
+    assert_error(api.call("GET", "/api/auth/profile", token=tokens["access_token"]), 401, "token_expired")
+    fresh = api.call("POST", "/api/auth/refresh", token=tokens["refresh_token"]).get_json()["access_token"]
+    assert api.call("GET", "/api/auth/profile", token=fresh).status_code == 200
+
+
+def test_logout_revokes_access_and_refresh_tokens(app, api):
+    tokens = api.register()
+    response = api.call("POST", "/api/auth/logout", token=tokens["access_token"],
+                        json={"refresh_token": tokens["refresh_token"]})
+    assert response.status_code == 204
+    assert_error(api.call("GET", "/api/auth/profile", token=tokens["access_token"]), 401, "token_revoked")
+    assert_error(api.call("POST", "/api/auth/refresh", token=tokens["refresh_token"]), 401, "token_revoked")
+    # The revocation entries expire with the tokens, so the list cannot grow without bound.
+    ttls = [app.extensions["redis"].ttl(key) for key in app.extensions["redis"].scan_iter("jwt:revoked:*")]
+    assert len(ttls) == 2 and all(0 < ttl <= 30 * 24 * 3600 for ttl in ttls)
+
+
+def test_logout_rejects_a_foreign_or_bogus_refresh_token(api):
+    ada = api.register()
+    bob = api.register(email="bob@example.com")
+    error = assert_error(api.call("POST", "/api/auth/logout", token=ada["access_token"],
+                                  json={"refresh_token": bob["refresh_token"]}), 422)
+    assert "refresh_token" in error["details"]["fields"]["json"]
+    assert_error(api.call("POST", "/api/auth/logout", token=ada["access_token"],
+                          json={"refresh_token": "garbage"}), 422)
+    # Nothing was revoked by the refused calls.
+    assert api.call("GET", "/api/auth/profile", token=ada["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header, code",
+    [
+        (None, "token_missing"),
+        ("Bearer not.a.jwt", "token_invalid"),
+        ("Basic abc", "token_missing"),
+    ],
+)
+def test_missing_or_malformed_tokens(api, header, code):
+    headers = {"Authorization": header} if header else {}
+    assert_error(api.call("GET", "/api/auth/profile", headers=headers), 401, code)
+
+
+def test_tampered_token_is_rejected(api):
+    tokens = api.register()
+    header, payload, signature = tokens["access_token"].split(".")
+    tampered = ".".join([header, payload, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")])
+    assert_error(api.call("GET", "/api/auth/profile", token=tampered), 401, "token_invalid")
+
+
+def test_profile_update_display_name_and_password(api):
+    tokens = api.register()
+    token = tokens["access_token"]
+    response = api.call("PUT", "/api/auth/profile", token=token, json={"display_name": "Countess"})
+    assert response.status_code == 200 and response.get_json()["display_name"] == "Countess"
+
+    error = assert_error(api.call("PUT", "/api/auth/profile", token=token, json={"new_password": "another secret pw"}), 422)
+    assert "current_password" in error["details"]["fields"]["json"]
+    assert_error(api.call("PUT", "/api/auth/profile", token=token,
+                          json={"current_password": "wrong password!", "new_password": "another secret pw"}),
+                 403, "wrong_password")
+    assert_error(api.call("PUT", "/api/auth/profile", token=token, json={}), 422)
+    assert_error(api.call("PUT", "/api/auth/profile", token=token, json={"email": "x@example.com"}), 422)
+
+    ok = api.call("PUT", "/api/auth/profile", token=token,
+                  json={"current_password": PASSWORD, "new_password": "another secret pw"})
+    assert ok.status_code == 200
+    assert api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 401
+    assert api.call("POST", "/api/auth/login",
+                    json={"email": "ada@example.com", "password": "another secret pw"}).status_code == 200
+
+
+def test_delete_account_cascades_to_all_its_data(app, api):
+    from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse, User
+
+    ada = api.register()
+    bob = api.register(email="bob@example.com")
+    probabilities = {name: 0.125 for name in ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")}
+    for tokens in (ada, bob):
+        user = User.objects.get(id=tokens["user"]["id"])
+        session = EmotionSession(owner=user).save()
+        reading = EmotionReading(owner=user, session=session, source="manual", probabilities=probabilities,
+                                 dominant="neutral", confidence=0.125, valence=0, arousal=0, intensity=0).save()
+        EnvironmentResponse(owner=user, session=session, reading=reading).save()
+        AnalysisJob(owner=user, session=session).save()
+
+    refreshed = api.call("POST", "/api/auth/refresh", token=ada["refresh_token"]).get_json()["access_token"]
+    assert_error(api.call("DELETE", "/api/auth/profile", token=refreshed), 401, "fresh_token_required")
+
+    assert api.call("DELETE", "/api/auth/profile", token=ada["access_token"]).status_code == 204
+    assert User.objects(email="ada@example.com").count() == 0
+    for model in (EmotionSession, EmotionReading, EnvironmentResponse, AnalysisJob):
+        assert model.objects.count() == 1, model
+        assert str(model.objects.first().owner.id) == bob["user"]["id"]
+    assert_error(api.call("GET", "/api/auth/profile", token=refreshed), 401, "user_not_found")
+
+
+def test_login_is_rate_limited_per_account(api):
+    api.register()  # registration and login share the account's budget of 5 per minute
+    statuses = [api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": "wrong one!"}).status_code
+                for _ in range(5)]
+    assert statuses == [401] * 4 + [429]
+    # Even the right password waits: the limit is on the account, whatever is tried.
+    error = assert_error(api.call("POST", "/api/auth/login", json={"email": "Ada@example.com", "password": PASSWORD}),
+                         429, "rate_limited")
+    assert error["message"]
+    # Another account from the same address is not blocked by that limit.
+    assert api.call("POST", "/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 401
+
+
+def test_auth_is_rate_limited_per_ip(api):
+    statuses = [api.call("POST", "/api/auth/login", json={"email": f"u{i}@example.com", "password": PASSWORD}).status_code
+                for i in range(21)]
+    assert statuses == [401] * 20 + [429]
+    response = api.call("POST", "/api/auth/register", json={"email": "new@example.com", "password": PASSWORD})
+    assert_error(response, 429)
+    assert "Retry-After" in response.headers
+
+
+def test_create_admin_command(app, api):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create-admin", "--email", "Root@Example.com", "--password", "admin password 1"])
+    assert result.exit_code == 0, result.output
+    body = api.call("POST", "/api/auth/login", json={"email": "root@example.com", "password": "admin password 1"}).get_json()
+    assert body["user"]["role"] == "admin"
+    short = runner.invoke(args=["users", "create-admin", "--email", "x@example.com", "--password", "short"])
+    assert short.exit_code != 0 and "password" in short.output
