@@ -70,6 +70,8 @@ def main():
     VAR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("PORT", "5000")
+    # The Procfile's commands (flask, rq, python) are the virtualenv's.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     infra = []
     try:
         if not env.get("MONGO_URI"):

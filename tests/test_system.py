@@ -1,0 +1,123 @@
+"""The API conventions: error shape for every status, health, docs, headers, media types."""
+import json
+import subprocess
+import sys
+
+import redis
+from rq import Worker
+
+from helpers import assert_error
+
+
+def test_health_names_missing_workers_then_is_ok_when_one_runs(app, client):
+    response = client.get("/api/system/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["down"] == ["workers"]
+    assert body["components"]["mongodb"]["status"] == "up"
+    assert body["components"]["redis"]["status"] == "up"
+
+    worker = Worker(["analysis"], connection=app.extensions["redis"])
+    worker.register_birth()
+    try:
+        response = client.get("/api/system/health")
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["components"]["workers"] == {"status": "up", "count": 1}
+    finally:
+        worker.register_death()
+
+
+def test_health_reports_redis_down(app):
+    from app.health import health_report
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    with app.app_context():
+        report = health_report(dead)
+    assert report["status"] == "unavailable"
+    assert report["down"] == ["redis", "workers"]
+    assert report["components"]["mongodb"]["status"] == "up"
+
+
+def test_unknown_route_is_json_404(client):
+    assert_error(client.get("/api/nope"), 404, "not_found")
+
+
+def test_wrong_method_is_json_405_with_allowed_methods(client):
+    error = assert_error(client.delete("/api/system/health"), 405, "method_not_allowed")
+    assert "GET" in error["details"]["allowed"]
+
+
+def test_body_over_the_upload_limit_is_413(app, client):
+    size = app.config["MAX_CONTENT_LENGTH"] + 1
+    response = client.post("/api/auth/login", data=b"{" + b" " * size, content_type="application/json")
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_non_json_body_is_415(client):
+    response = client.post("/api/auth/login", data="email=a@b.c", content_type="application/x-www-form-urlencoded")
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert "application/json" in error["message"]
+
+
+def test_malformed_json_is_a_client_error(client):
+    response = client.post("/api/auth/login", data="{not json", content_type="application/json")
+    error = assert_error(response, 400)
+    assert error["code"] == "bad_request"
+
+
+def test_json_that_is_not_an_object_is_422(client):
+    for body in ("[]", "42", '"text"', "null"):
+        response = client.post("/api/auth/login", data=body, content_type="application/json")
+        assert response.status_code in (400, 422), (body, response.get_json())
+        assert_error(response, response.status_code)
+
+
+def test_unexpected_failure_is_a_json_500_without_internals(app, client, monkeypatch):
+    import app.blueprints.system.routes as routes
+
+    def explode(_redis):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(routes, "health_report", explode)
+    response = client.get("/api/system/health")
+    error = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.get_data(as_text=True)
+    assert error["message"] == "Internal server error"
+
+
+def test_security_headers_on_every_response(client):
+    for response in (client.get("/api/system/health"), client.get("/api/nope"), client.get("/api/docs")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_cors_only_for_configured_origins(client):
+    response = client.get("/api/system/health", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_openapi_document_and_interactive_docs(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["info"]["title"] == "Mood Mirror API"
+    assert "/api/auth/login" in spec["paths"]
+    assert "bearerAuth" in spec["components"]["securitySchemes"]
+    error_schema = spec["components"]["schemas"]["Error"]
+    assert set(error_schema["properties"]) == {"error"}
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and b"swagger-ui" in page.data
+    script = client.get("/static/vendor/swagger-ui-dist/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.data) > 100_000
+
+
+def test_web_process_never_imports_tensorflow():
+    code = (
+        "import os, sys; os.environ['ASYNC_MODE']='threading';"
+        "import wsgi; import app.blueprints, app.models, app.domain;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
+                         env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
