@@ -63,11 +63,13 @@ def create_app(config_name=None, **overrides):
 
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.auth import tokens  # noqa: F401  (registers the JWT callbacks)
+    from app.blueprints.readings import bp as readings_bp
+    from app.blueprints.sessions import bp as sessions_bp
     from app.blueprints.system import bp as system_bp
     from app.blueprints.system import docs_bp
 
-    api.register_blueprint(auth_bp)
-    api.register_blueprint(system_bp)
+    for blueprint in (auth_bp, readings_bp, sessions_bp, system_bp):
+        api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)
 
     from app.cli import register_cli

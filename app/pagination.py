@@ -5,6 +5,7 @@ position in (sort time, id) order, newest first, so pages stay stable while new 
 arrive (offsets would shift under inserts).
 """
 import base64
+import functools
 from datetime import datetime
 
 import marshmallow as ma
@@ -45,6 +46,7 @@ def paginate(queryset, limit, cursor, time_field):
     return {"items": items, "next_cursor": next_cursor, "next": next_url}
 
 
+@functools.cache
 def page_schema(item_schema):
     """The response schema of a page of `item_schema` items (for OpenAPI)."""
     return type(

@@ -1,0 +1,34 @@
+"""Ownership rules shared by every blueprint: users see their own data, admins anyone's."""
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask_jwt_extended import current_user
+
+from app.errors import ApiError
+from app.models import User
+
+
+def object_id(value, field="id"):
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise ApiError(422, f"Invalid input: {field}", details={"fields": {"query": {field: ["Not a valid id."]}}})
+
+
+def get_owned(model, doc_id, field="id"):
+    """The document if the caller owns it (or is an admin); 404 otherwise, so ids leak nothing."""
+    doc = model.objects(id=object_id(doc_id, field)).first()
+    if doc is None or (doc.owner.id != current_user.id and not current_user.is_admin):
+        raise ApiError(404, f"No such {model.__name__}", details={"field": field})
+    return doc
+
+
+def owner_scope(user_id=None):
+    """The owner a list is about: the caller, or for an admin any user given as user_id."""
+    if user_id is None or str(user_id) == str(current_user.id):
+        return current_user
+    if not current_user.is_admin:
+        raise ApiError(403, "Only an admin may read another user's data", details={"field": "user_id"})
+    user = User.objects(id=object_id(user_id, "user_id")).first()
+    if user is None:
+        raise ApiError(404, "No such user", details={"field": "user_id"})
+    return user

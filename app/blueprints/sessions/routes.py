@@ -1,0 +1,107 @@
+from flask_jwt_extended import current_user, jwt_required
+
+from app.access import get_owned, owner_scope
+from app.blueprints.sessions import bp
+from app.blueprints.sessions.schemas import (
+    AnalyticsSchema,
+    InsightsSchema,
+    SessionCreateSchema,
+    SessionListArgsSchema,
+    SessionSchema,
+)
+from app.domain.analytics import session_analytics, session_insights
+from app.models import EmotionReading, EmotionSession
+from app.models.base import utcnow
+from app.pagination import page_schema, paginate
+from app.sessions import delete_session, end_session, session_readings
+
+AUTH = [{"bearerAuth": []}]
+# A session's time line is averaged down to at most this many points.
+TIMELINE_POINTS = 200
+
+
+@bp.route("", methods=["GET"])
+@jwt_required()
+@bp.arguments(SessionListArgsSchema, location="query")
+@bp.response(200, page_schema(SessionSchema))
+@bp.doc(security=AUTH)
+def list_sessions(args):
+    """The caller's sessions, newest first"""
+    query = EmotionSession.objects(owner=owner_scope(args.get("user_id")))
+    if "status" in args:
+        query = query.filter(status=args["status"])
+    return paginate(query, args["limit"], args["cursor"], "started_at")
+
+
+@bp.route("", methods=["POST"])
+@jwt_required()
+@bp.arguments(SessionCreateSchema)
+@bp.response(201, SessionSchema)
+@bp.doc(security=AUTH)
+def create_session(data):
+    """Start a session (live streams start theirs over Socket.IO)"""
+    return EmotionSession(owner=current_user, **data).save()
+
+
+@bp.route("/active", methods=["GET"])
+@jwt_required()
+@bp.arguments(SessionListArgsSchema, location="query")
+@bp.response(200, page_schema(SessionSchema))
+@bp.doc(security=AUTH)
+def active_sessions(args):
+    """The caller's active sessions (an admin: everyone's, or one user's with user_id)"""
+    query = EmotionSession.objects(status="active")
+    if not current_user.is_admin or "user_id" in args:
+        query = query.filter(owner=owner_scope(args.get("user_id")))
+    return paginate(query, args["limit"], args["cursor"], "started_at")
+
+
+@bp.route("/<session_id>", methods=["GET"])
+@jwt_required()
+@bp.response(200, SessionSchema)
+@bp.doc(security=AUTH)
+def get_session(session_id):
+    """One session"""
+    return get_owned(EmotionSession, session_id, "session_id")
+
+
+@bp.route("/<session_id>", methods=["DELETE"])
+@jwt_required()
+@bp.response(204)
+@bp.doc(security=AUTH)
+def remove_session(session_id):
+    """Delete a session with its readings and environment responses"""
+    delete_session(get_owned(EmotionSession, session_id, "session_id"))
+
+
+@bp.route("/<session_id>/end", methods=["POST"])
+@jwt_required()
+@bp.response(200, SessionSchema)
+@bp.doc(security=AUTH)
+def end(session_id):
+    """End a session (ending an ended session changes nothing)"""
+    return end_session(get_owned(EmotionSession, session_id, "session_id"))
+
+
+@bp.route("/<session_id>/analytics", methods=["GET"])
+@jwt_required()
+@bp.response(200, AnalyticsSchema)
+@bp.doc(security=AUTH)
+def analytics(session_id):
+    """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
+    session = get_owned(EmotionSession, session_id, "session_id")
+    readings = session_readings(session)
+    ended = session.ended_at or utcnow()
+    result = session_analytics(readings, session.started_at, ended, max_points=TIMELINE_POINTS)
+    silent = EmotionReading.objects(session=session, silence=True).count()
+    return {"session_id": str(session.id), "silent_windows": silent, **result}
+
+
+@bp.route("/<session_id>/insights", methods=["GET"])
+@jwt_required()
+@bp.response(200, InsightsSchema)
+@bp.doc(security=AUTH)
+def insights(session_id):
+    """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""
+    session = get_owned(EmotionSession, session_id, "session_id")
+    return {"session_id": str(session.id), **session_insights(session_readings(session))}
