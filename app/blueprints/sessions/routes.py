@@ -11,7 +11,6 @@ from app.blueprints.sessions.schemas import (
 )
 from app.domain.analytics import session_analytics, session_insights
 from app.models import EmotionReading, EmotionSession
-from app.models.base import utcnow
 from app.pagination import page_schema, paginate
 from app.sessions import delete_session, end_session, session_readings
 
@@ -91,8 +90,7 @@ def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
     session = get_owned(EmotionSession, session_id, "session_id")
     readings = session_readings(session)
-    ended = session.ended_at or utcnow()
-    result = session_analytics(readings, session.started_at, ended, max_points=TIMELINE_POINTS)
+    result = session_analytics(readings, session.started_at, session.ended_at, max_points=TIMELINE_POINTS)
     silent = EmotionReading.objects(session=session, silence=True).count()
     return {"session_id": str(session.id), "silent_windows": silent, **result}
 

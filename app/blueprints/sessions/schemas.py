@@ -83,7 +83,7 @@ class ProgressionSchema(ma.Schema):
 
 
 class TransitionSchema(ma.Schema):
-    from_ = ma.fields.String(data_key="from")
+    from_ = ma.fields.String(data_key="from", attribute="from")
     to = ma.fields.String()
     count = ma.fields.Integer()
 

@@ -1,0 +1,102 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from helpers import assert_error
+from test_readings import CLASSES, post, probs
+
+
+def one_hot(name):
+    return {**dict.fromkeys(CLASSES, 0.0), name: 1.0}
+
+
+@pytest.fixture
+def ada(api):
+    return api.register()["access_token"]
+
+
+def new_session(api, token, **body):
+    response = api.call("POST", "/api/sessions", token=token, json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_create_list_get_end_and_active(api, ada):
+    first = new_session(api, ada, name="morning")
+    second = new_session(api, ada)
+    assert first["status"] == "active" and first["name"] == "morning" and first["ended_at"] is None
+    listed = api.call("GET", "/api/sessions", token=ada).get_json()
+    assert [s["id"] for s in listed["items"]] == [second["id"], first["id"]]
+    ended = api.call("POST", f"/api/sessions/{first['id']}/end", token=ada).get_json()
+    assert ended["status"] == "ended" and ended["ended_at"]
+    again = api.call("POST", f"/api/sessions/{first['id']}/end", token=ada).get_json()
+    assert again["ended_at"] == ended["ended_at"]
+    active = api.call("GET", "/api/sessions/active", token=ada).get_json()
+    assert [s["id"] for s in active["items"]] == [second["id"]]
+    only_ended = api.call("GET", "/api/sessions?status=ended", token=ada).get_json()
+    assert [s["id"] for s in only_ended["items"]] == [first["id"]]
+    assert api.call("GET", f"/api/sessions/{second['id']}", token=ada).get_json()["id"] == second["id"]
+    assert_error(api.call("POST", "/api/sessions", token=ada, json={"name": "x" * 121}), 422)
+    assert_error(api.call("POST", "/api/sessions", token=ada, json={"status": "ended"}), 422)
+
+
+def test_sessions_are_private(api, ada):
+    bob = api.register(email="bob@example.com")["access_token"]
+    session = new_session(api, ada)
+    for method, suffix in (("GET", ""), ("GET", "/analytics"), ("GET", "/insights"), ("POST", "/end"), ("DELETE", "")):
+        assert_error(api.call(method, f"/api/sessions/{session['id']}{suffix}", token=bob), 404)
+    assert api.call("GET", "/api/sessions/active", token=bob).get_json()["items"] == []
+    assert_error(api.call("GET", "/api/sessions/123", token=ada), 422)
+
+
+def test_delete_session_removes_its_readings_and_responses(api, ada):
+    from app.models import EmotionReading, EnvironmentResponse
+
+    keep = new_session(api, ada)
+    gone = new_session(api, ada)
+    for session in (keep, gone):
+        post(api, ada, probabilities=probs(happy=0.9), session_id=session["id"])
+    assert EnvironmentResponse.objects.count() == 2
+    assert api.call("DELETE", f"/api/sessions/{gone['id']}", token=ada).status_code == 204
+    assert_error(api.call("GET", f"/api/sessions/{gone['id']}", token=ada), 404)
+    assert EmotionReading.objects.count() == 1 and EnvironmentResponse.objects.count() == 1
+    assert str(EmotionReading.objects.first().session.id) == keep["id"]
+
+
+def test_analytics_and_insights_on_known_readings(api, ada):
+    session = new_session(api, ada)
+    start = datetime.fromisoformat(session["started_at"])
+    # happy, happy, sad at +10 s, +20 s, +40 s (one-hot, so valence/arousal are the class coordinates).
+    for seconds, name in ((10, "happy"), (20, "happy"), (40, "sad")):
+        post(api, ada, probabilities=one_hot(name), session_id=session["id"],
+             timestamp=(start + timedelta(seconds=seconds)).isoformat())
+    analytics = api.call("GET", f"/api/sessions/{session['id']}/analytics", token=ada).get_json()
+    assert analytics["reading_count"] == 3
+    assert analytics["distribution"] == {**dict.fromkeys(CLASSES, 0.0), "happy": pytest.approx(2 / 3),
+                                         "sad": pytest.approx(1 / 3)}
+    assert analytics["dominant_emotion"] == "happy"
+    happy_v, sad_v = 0.9848, -0.8660
+    assert analytics["valence"]["mean"] == pytest.approx((2 * happy_v + sad_v) / 3, abs=1e-3)
+    assert analytics["valence"]["peak"]["value"] == pytest.approx(happy_v, abs=1e-4)
+    assert analytics["valence"]["low"]["value"] == pytest.approx(sad_v, abs=1e-4)
+    assert analytics["arousal"]["low"]["timestamp"].startswith((start + timedelta(seconds=40)).isoformat()[:19])
+    # Still open: it lasts until its latest reading.
+    assert analytics["duration_seconds"] == pytest.approx(40, abs=0.01)
+    assert len(analytics["timeline"]) == 3
+
+    insights = api.call("GET", f"/api/sessions/{session['id']}/insights", token=ada).get_json()
+    assert insights["transitions"] == [{"from": "happy", "to": "sad", "count": 1}]
+    assert insights["transition_count"] == 1
+    # Volatility: mean step in the valence-arousal plane = (0 + |happy - sad|) / 2.
+    step = ((happy_v - sad_v) ** 2 + (0.1736 + 0.5) ** 2) ** 0.5
+    assert insights["volatility"] == pytest.approx(step / 2, abs=1e-3)
+    assert insights["progression"]["valence_direction"] == "falling"
+    assert insights["summary"]
+
+
+def test_empty_session_analytics_are_defined(api, ada):
+    session = new_session(api, ada)
+    analytics = api.call("GET", f"/api/sessions/{session['id']}/analytics", token=ada).get_json()
+    assert analytics["reading_count"] == 0 and analytics["dominant_emotion"] is None
+    insights = api.call("GET", f"/api/sessions/{session['id']}/insights", token=ada).get_json()
+    assert insights["volatility"] is None and insights["transitions"] == []
