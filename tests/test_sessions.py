@@ -90,7 +90,7 @@ def test_analytics_and_insights_on_known_readings(api, ada):
     # Volatility: mean step in the valence-arousal plane = (0 + |happy - sad|) / 2.
     step = ((happy_v - sad_v) ** 2 + (0.1736 + 0.5) ** 2) ** 0.5
     assert insights["volatility"] == pytest.approx(step / 2, abs=1e-3)
-    assert insights["progression"]["valence_direction"] == "falling"
+    assert insights["progression"]["valence_direction"] == "declining"
     assert insights["summary"]
 
 
