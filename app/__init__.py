@@ -1,9 +1,11 @@
 """Application factory (miguelgrinberg/microblog style)."""
 import logging
+from datetime import datetime
 
 import mongoengine
 import redis
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from app.errors import ApiError, register_error_handlers
 from app.extensions import api, bcrypt, cors, jwt, limiter, socketio
@@ -27,13 +29,26 @@ SECURITY_HEADERS = {
 MEDIA_ENDPOINTS = {"analysis.analyze"}
 
 
+class IsoJSONProvider(DefaultJSONProvider):
+    """Times in ISO 8601 everywhere (Flask's default is the HTTP date format)."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
+
+
 def connect_mongo(uri):
     mongoengine.disconnect()
     return mongoengine.connect(host=uri, tz_aware=True, serverSelectionTimeoutMS=3000, uuidRepresentation="standard")
 
 
-def create_app(config_name=None, **overrides):
+def create_app(config_name=None, serve_socketio=True, **overrides):
+    """Build the app. Workers and cron pass serve_socketio=False: they only emit, through the
+    Redis message queue (app.realtime), and must not start a Socket.IO server of their own."""
     app = Flask(__name__)
+    app.json = IsoJSONProvider(app)
     config = load_config(config_name)
     app.config.from_object(config)
     app.config.update(overrides)
@@ -54,21 +69,24 @@ def create_app(config_name=None, **overrides):
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app)
     register_error_handlers(app)
-    socketio.init_app(
-        app,
-        message_queue=app.config["REDIS_URL"],
-        async_mode=app.config["ASYNC_MODE"],
-        cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
-    )
+    if serve_socketio:
+        socketio.init_app(
+            app,
+            message_queue=app.config["REDIS_URL"],
+            async_mode=app.config["ASYNC_MODE"],
+            cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
+        )
 
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.auth import tokens  # noqa: F401  (registers the JWT callbacks)
+    from app.blueprints.collective import bp as collective_bp
+    from app.blueprints.environment import bp as environment_bp
     from app.blueprints.readings import bp as readings_bp
     from app.blueprints.sessions import bp as sessions_bp
     from app.blueprints.system import bp as system_bp
     from app.blueprints.system import docs_bp
 
-    for blueprint in (auth_bp, readings_bp, sessions_bp, system_bp):
+    for blueprint in (auth_bp, readings_bp, sessions_bp, collective_bp, environment_bp, system_bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)
 

@@ -1,7 +1,9 @@
 """Ownership rules shared by every blueprint: users see their own data, admins anyone's."""
+import functools
+
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, jwt_required
 
 from app.errors import ApiError
 from app.models import User
@@ -32,3 +34,16 @@ def owner_scope(user_id=None):
     if user is None:
         raise ApiError(404, "No such user", details={"field": "user_id"})
     return user
+
+
+def admin_required(view):
+    """A signed-in admin, else 403 (401 without a valid token)."""
+
+    @functools.wraps(view)
+    @jwt_required()
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            raise ApiError(403, "Admins only")
+        return view(*args, **kwargs)
+
+    return wrapper

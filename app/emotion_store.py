@@ -13,6 +13,8 @@ from ml.params import CLASSES
 
 from app.domain.environment import environment_response, should_emit, smooth_state
 from app.models import SILENCE, EmotionReading, EnvironmentResponse
+from app.realtime import emit, session_room
+from app.serializers import EnvironmentResponseSchema
 
 # Smoothing state lives in Redis for a day after the last reading of its session (or user).
 STATE_TTL_S = 24 * 3600
@@ -70,5 +72,7 @@ def update_environment(owner, session, reading):
     if should_emit(emitted, proposal):
         response = EnvironmentResponse(owner=owner, session=session, reading=reading, **proposal).save()
         emitted = proposal
+        if session is not None:
+            emit("environment", EnvironmentResponseSchema().dump(response), session_room(session.id))
     redis.set(key, json.dumps({"state": state, "emitted": emitted}), ex=STATE_TTL_S)
     return response

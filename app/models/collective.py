@@ -15,6 +15,8 @@ class CollectiveEmotion(me.Document):
     dominant = me.StringField(null=True)
     mean_valence = me.FloatField(null=True)
     mean_arousal = me.FloatField(null=True)
-    trend = me.DictField()
+    mean_intensity = me.FloatField(null=True)
+    hidden = me.BooleanField(default=True)
+    trend = me.DictField(null=True)
 
     meta = {"collection": "collective", "indexes": ["-created_at"]}

@@ -13,5 +13,5 @@ from app import create_app
 class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.app = create_app()
+        self.app = create_app(serve_socketio=False)
         self.app.app_context().push()

@@ -9,7 +9,6 @@ from app.blueprints.readings.schemas import (
     DistributionSchema,
     ReadingCreateSchema,
     ReadingFilterSchema,
-    ReadingSchema,
     RecentArgsSchema,
     TrendArgsSchema,
     TrendsSchema,
@@ -21,6 +20,7 @@ from app.models import EmotionReading, EmotionSession
 from app.models.base import utcnow
 from app.pagination import page_schema, paginate
 from app.readings_stats import distribution, trends
+from app.serializers import ReadingSchema
 
 AUTH = [{"bearerAuth": []}]
 # A reading may be back-dated freely but not claim to come from the future (clock skew aside).

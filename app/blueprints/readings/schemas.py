@@ -4,7 +4,6 @@ import marshmallow as ma
 from ml.params import CLASSES
 
 from app.models import SILENCE
-from app.models.base import ref_id
 from app.models.session import SOURCES
 from app.schemas import PageArgsSchema, StrictSchema
 
@@ -32,24 +31,6 @@ class ReadingCreateSchema(StrictSchema):
         total = math.fsum(value.values())
         if abs(total - 1) > 1e-3:
             raise ma.ValidationError(f"Must sum to 1 (got {total:.4f}).")
-
-
-class ReadingSchema(ma.Schema):
-    id = ma.fields.String()
-    user_id = ma.fields.Function(lambda r: ref_id(r, "owner"))
-    session_id = ma.fields.Function(lambda r: ref_id(r, "session"))
-    source = ma.fields.String()
-    timestamp = ma.fields.AwareDateTime()
-    window_start = ma.fields.Float(allow_none=True)
-    window_end = ma.fields.Float(allow_none=True)
-    silence = ma.fields.Boolean()
-    probabilities = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
-    dominant = ma.fields.String(metadata={"description": f"One of the 8 classes, or '{SILENCE}'"})
-    confidence = ma.fields.Float(allow_none=True)
-    valence = ma.fields.Float(allow_none=True)
-    arousal = ma.fields.Float(allow_none=True)
-    intensity = ma.fields.Float(allow_none=True)
-    model_version = ma.fields.String(allow_none=True)
 
 
 class ReadingFilterSchema(PageArgsSchema):

@@ -3,7 +3,9 @@ from flask import current_app, render_template
 
 from app.blueprints.system import bp, docs_bp
 from app.extensions import limiter
+from app.access import admin_required
 from app.health import health_report
+from app.system_stats import system_stats
 
 
 class ComponentSchema(ma.Schema):
@@ -26,6 +28,25 @@ def health():
     """Health of MongoDB, Redis and the analysis workers (public)"""
     report = health_report(current_app.extensions["redis"])
     return report, 200 if report["status"] == "ok" else 503
+
+
+class StatsSchema(ma.Schema):
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    readings_per_minute = ma.fields.Float(metadata={"description": "Mean over the last 10 minutes"})
+    queues = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "Queue depths"})
+    workers = ma.fields.List(ma.fields.Dict())
+    window_latency_ms = ma.fields.Dict(metadata={"description": "p50/p90/p99 over the latest 1,000 windows"})
+    model_version = ma.fields.String(allow_none=True)
+    uptime_seconds = ma.fields.Float()
+
+
+@bp.route("/stats", methods=["GET"])
+@admin_required
+@bp.response(200, StatsSchema)
+@bp.doc(security=[{"bearerAuth": []}])
+def stats():
+    """Counts, readings per minute, queue depth, workers, latency percentiles, model version, uptime (admins)"""
+    return system_stats(current_app.extensions["redis"])
 
 
 @docs_bp.route("/api/docs")

@@ -1,0 +1,30 @@
+"""Emitting Socket.IO events from any process.
+
+The web process emits through its own server; workers and cron emit through a write-only
+client of the Redis message queue, which the web processes relay to their connected clients
+(ARCHITECTURE.md, decision 3).
+"""
+from flask import current_app
+from flask_socketio import SocketIO
+
+from app.extensions import socketio
+
+COLLECTIVE_ROOM = "collective"
+
+
+def session_room(session_id):
+    return f"session:{session_id}"
+
+
+def _emitter():
+    if socketio.server is not None:
+        return socketio
+    emitter = current_app.extensions.get("socketio_emitter")
+    if emitter is None:
+        emitter = SocketIO(message_queue=current_app.config["REDIS_URL"])
+        current_app.extensions["socketio_emitter"] = emitter
+    return emitter
+
+
+def emit(event, payload, room):
+    _emitter().emit(event, payload, to=room)
