@@ -1,0 +1,258 @@
+"""Serving API: load the shipped model once, predict emotions from waveforms.
+
+    from ml.inference import EmotionRecognizer
+    rec = EmotionRecognizer.load()
+    rec.predict(waveform, sample_rate)      # any rate, int/float, mono (n,) or (n, ch)
+    rec.predict_batch([w16k_a, w16k_b])     # 16 kHz float32 windows, one model call
+    rec.timeline(waveform, sample_rate, window_s=3.0, hop_s=1.0)
+
+The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tflite,
+which contains the same in-graph log-mel front end as the Keras model; TensorFlow
+is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
+Every reading carries probabilities over params.CLASSES, the dominant class, its
+confidence, and valence/arousal/intensity from ml.affect.  Windows that fail the
+energy silence gate are labelled ``"silence"`` and carry no emotion.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ml import affect, params
+
+ML_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL = ML_DIR / "emotion_model.tflite"
+
+
+class EmotionModelError(Exception):
+    """Base class of this module's errors."""
+
+
+class ModelLoadError(EmotionModelError):
+    """The model file is missing or cannot be loaded."""
+
+
+class AudioInputError(EmotionModelError, ValueError):
+    """The audio given to the recognizer is unusable."""
+
+
+class EmptyAudioError(AudioInputError):
+    """No samples."""
+
+
+class AudioTooShortError(AudioInputError):
+    """Fewer than params.MIN_SECONDS of audio."""
+
+
+class NonFiniteAudioError(AudioInputError):
+    """NaN or infinite samples."""
+
+
+class InvalidAudioError(AudioInputError, TypeError):
+    """Not numeric audio (strings, objects, complex, bool), a bad shape or a bad rate."""
+
+
+SILENCE_RESULT_KEYS = ("probabilities", "dominant", "confidence", "valence", "arousal",
+                       "intensity", "silence")
+
+
+def silence_result() -> dict:
+    return {"probabilities": None, "dominant": "silence", "confidence": None,
+            "valence": None, "arousal": None, "intensity": None, "silence": True}
+
+
+def to_mono_float(waveform, sample_rate) -> np.ndarray:
+    """Validate and convert audio to mono float32 at params.SAMPLE_RATE."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer, float)):
+        raise InvalidAudioError(f"sample_rate must be a number, got {type(sample_rate).__name__}")
+    if not math.isfinite(sample_rate) or sample_rate <= 0 or int(sample_rate) != sample_rate:
+        raise InvalidAudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    sample_rate = int(sample_rate)
+    if isinstance(waveform, (str, bytes, bytearray)):
+        raise InvalidAudioError("waveform must be an array of samples, not str/bytes")
+    try:
+        x = np.asarray(waveform)
+    except Exception as exc:  # ragged lists etc.
+        raise InvalidAudioError(f"waveform is not an array of samples: {exc}") from None
+    if x.dtype == bool or x.dtype.kind not in "iuf":
+        raise InvalidAudioError(f"waveform must hold int or float samples, got dtype {x.dtype}")
+    if x.ndim == 2:
+        if x.shape[1] > x.shape[0] and x.shape[0] <= 8:   # (channels, n) given: transpose
+            x = x.T
+        if x.shape[1] == 0:
+            raise EmptyAudioError("waveform has no channels")
+    elif x.ndim != 1:
+        raise InvalidAudioError(f"waveform must be (n,) or (n, channels), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise EmptyAudioError("waveform is empty")
+    if x.dtype.kind == "f":
+        x = x.astype(np.float64, copy=False)
+        if not np.all(np.isfinite(x)):
+            raise NonFiniteAudioError("waveform contains NaN or infinite samples")
+    elif x.dtype.kind == "u":
+        info = np.iinfo(x.dtype)
+        mid = (int(info.max) + 1) / 2
+        x = (x.astype(np.float64) - mid) / mid
+    else:
+        x = x.astype(np.float64) / (float(np.iinfo(x.dtype).max) + 1.0)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if x.shape[0] < params.MIN_SECONDS * sample_rate:
+        raise AudioTooShortError(
+            f"{x.shape[0] / sample_rate:.3f} s of audio; at least {params.MIN_SECONDS} s needed")
+    if sample_rate != params.SAMPLE_RATE:
+        from scipy.signal import resample_poly
+        g = math.gcd(sample_rate, params.SAMPLE_RATE)
+        x = resample_poly(x, params.SAMPLE_RATE // g, sample_rate // g)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def is_silent(x16k: np.ndarray) -> bool:
+    """Energy gate: True when fewer than SILENCE_MIN_ACTIVE_FRACTION of 32 ms frames
+    are louder than SILENCE_RMS_DBFS (dB relative to full scale 1.0)."""
+    n = params.STFT_WINDOW_SAMPLES
+    usable = (len(x16k) // n) * n
+    if usable == 0:
+        frames = x16k[None, :]
+    else:
+        frames = x16k[:usable].reshape(-1, n)
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    active = rms > 10 ** (params.SILENCE_RMS_DBFS / 20)
+    return float(active.mean()) < params.SILENCE_MIN_ACTIVE_FRACTION
+
+
+def _fit_window(x16k: np.ndarray) -> np.ndarray:
+    n = params.WINDOW_SAMPLES
+    if len(x16k) >= n:
+        return x16k[:n]
+    return np.pad(x16k, (0, n - len(x16k)))
+
+
+def _window_starts(n_samples: int, win: int, hop: int) -> list[int]:
+    if n_samples <= win:
+        return [0]
+    starts = list(range(0, n_samples - win + 1, hop))
+    if starts[-1] + win < n_samples:
+        starts.append(n_samples - win)
+    return starts
+
+
+class EmotionRecognizer:
+    """Speech emotion recognizer over params.CLASSES.  Thread-safe (one lock)."""
+
+    classes = params.CLASSES
+
+    def __init__(self, interpreter, model_path: Path, backend: str):
+        self._it = interpreter
+        self.model_path = Path(model_path)
+        self.backend = backend
+        self._in = interpreter.get_input_details()[0]["index"]
+        self._out = interpreter.get_output_details()[0]["index"]
+        self._batch = 1
+        self._lock = threading.Lock()
+
+    # -- loading --------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, num_threads: int = 1,
+             backend: str = "litert") -> "EmotionRecognizer":
+        """Load the .tflite model (default: the shipped ml/emotion_model.tflite)."""
+        path = Path(path) if path else DEFAULT_MODEL
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        Interpreter = None
+        if backend == "litert":
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+            except ImportError:
+                backend = "tensorflow"
+        if backend == "tensorflow":
+            import tensorflow as tf
+            Interpreter = tf.lite.Interpreter
+        if Interpreter is None:
+            raise ModelLoadError(f"unknown backend {backend!r}")
+        try:
+            it = Interpreter(model_path=str(path), num_threads=num_threads)
+            it.resize_tensor_input(it.get_input_details()[0]["index"], [1, params.WINDOW_SAMPLES])
+            it.allocate_tensors()
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+        return cls(it, path, backend)
+
+    # -- raw model calls ---------------------------------------------------------
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """(n, WINDOW_SAMPLES) float32 -> (n, NUM_CLASSES) probabilities."""
+        with self._lock:
+            if batch.shape[0] != self._batch:
+                self._it.resize_tensor_input(self._in, list(batch.shape))
+                self._it.allocate_tensors()
+                self._batch = batch.shape[0]
+            self._it.set_tensor(self._in, batch)
+            self._it.invoke()
+            return self._it.get_tensor(self._out).copy()
+
+    def probabilities(self, windows16k) -> np.ndarray:
+        """Raw probabilities for 16 kHz windows (no silence gate); each window is
+        cut or zero-padded to params.WINDOW_SAMPLES."""
+        if not len(windows16k):
+            return np.zeros((0, params.NUM_CLASSES), np.float32)
+        batch = np.stack([_fit_window(np.asarray(w, np.float32)) for w in windows16k])
+        return self._run(batch)
+
+    @staticmethod
+    def _reading(p) -> dict:
+        p = np.asarray(p, dtype=np.float64)
+        p = p / p.sum()
+        k = int(p.argmax())
+        out = {"probabilities": {c: float(v) for c, v in zip(params.CLASSES, p)},
+               "dominant": params.CLASSES[k], "confidence": float(p[k])}
+        out.update(affect.describe(p))
+        out["silence"] = False
+        return out
+
+    # -- public API ---------------------------------------------------------------
+    def predict_batch(self, windows) -> list[dict]:
+        """One model call for several 16 kHz mono float windows (any length, <= 3 s
+        is padded, longer is cut to the first 3 s).  Silent windows -> silence_result()."""
+        xs = []
+        for w in windows:
+            xs.append(to_mono_float(w, params.SAMPLE_RATE))
+        voiced = [i for i, x in enumerate(xs) if not is_silent(x)]
+        probs = self.probabilities([xs[i] for i in voiced])
+        out = [silence_result() for _ in xs]
+        for i, p in zip(voiced, probs):
+            out[i] = self._reading(p)
+        return out
+
+    def predict(self, waveform, sample_rate) -> dict:
+        """One reading for the whole input.  Up to 3 s: one window (zero-padded);
+        longer: the mean probabilities of its non-silent 3 s windows (hop 0.5 s)."""
+        x = to_mono_float(waveform, sample_rate)
+        starts = _window_starts(len(x), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2)
+        wins = [x[s:s + params.WINDOW_SAMPLES] for s in starts]
+        voiced = [w for w in wins if not is_silent(w)]
+        if not voiced:
+            return silence_result()
+        return self._reading(self.probabilities(voiced).mean(axis=0))
+
+    def timeline(self, waveform, sample_rate, window_s: float = params.WINDOW_SECONDS,
+                 hop_s: float = 1.0) -> list[dict]:
+        """Readings over sliding windows: dicts with "start"/"end" seconds plus the
+        predict() fields.  Windows shorter than 3 s are zero-padded; longer ones are
+        cut to their first 3 s."""
+        if not (window_s > 0 and hop_s > 0):
+            raise AudioInputError("window_s and hop_s must be positive")
+        x = to_mono_float(waveform, sample_rate)
+        sr = params.SAMPLE_RATE
+        win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
+        starts = _window_starts(len(x), win, hop)
+        segs = [x[s:s + win] for s in starts]
+        silent = [is_silent(s) for s in segs]
+        probs = iter(self.probabilities([s for s, q in zip(segs, silent) if not q]))
+        out = []
+        for s, seg, q in zip(starts, segs, silent):
+            r = silence_result() if q else self._reading(next(probs))
+            out.append({"start": round(s / sr, 3), "end": round((s + len(seg)) / sr, 3), **r})
+        return out

@@ -1,0 +1,68 @@
+"""Predict emotions for audio files.
+
+    python -m ml.predict FILE... [--json] [--window 3.0] [--hop 1.0] [--model PATH]
+
+Reads WAV, FLAC and OGG (soundfile), any sample rate, mono or multi-channel.
+With --json, prints one JSON object per line per file: file, duration_s,
+probabilities, dominant, confidence, valence, arousal, intensity, silence, and for
+files longer than one window a "timeline" list (start/end seconds + the same fields).
+Unreadable or unusable files give {"file": ..., "error": ...} and exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ml import params
+
+
+def analyse(rec, path, window_s, hop_s) -> dict:
+    from ml.data import read_audio
+    x, sr = read_audio(path)
+    res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **rec.predict(x, sr)}
+    if len(x) / sr > window_s:
+        res["timeline"] = rec.timeline(x, sr, window_s=window_s, hop_s=hop_s)
+    return res
+
+
+def _human(res) -> str:
+    if "error" in res:
+        return f"{res['file']}: ERROR {res['error']}"
+    if res["silence"]:
+        return f"{res['file']}: silence"
+    top = sorted(res["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+    tops = ", ".join(f"{c} {p:.2f}" for c, p in top)
+    line = (f"{res['file']}: {res['dominant']} ({res['confidence']:.2f}; {tops}) "
+            f"valence {res['valence']:+.2f} arousal {res['arousal']:+.2f} "
+            f"intensity {res['intensity']:.2f}")
+    for seg in res.get("timeline", []):
+        line += f"\n  {seg['start']:7.2f}-{seg['end']:7.2f} s  {seg['dominant']}"
+        if not seg["silence"]:
+            line += f" ({seg['confidence']:.2f})"
+    return line
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="+", metavar="FILE")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    ap.add_argument("--window", type=float, default=params.WINDOW_SECONDS, help="timeline window (s)")
+    ap.add_argument("--hop", type=float, default=1.0, help="timeline hop (s)")
+    ap.add_argument("--model", default=None, help="a .tflite model (default: the shipped one)")
+    a = ap.parse_args(argv)
+    from ml.inference import EmotionRecognizer
+    rec = EmotionRecognizer.load(a.model)
+    status = 0
+    for f in a.files:
+        try:
+            res = analyse(rec, f, a.window, a.hop)
+        except Exception as exc:  # report per file, keep going
+            res = {"file": str(f), "error": f"{type(exc).__name__}: {exc}"}
+            status = 1
+        print(json.dumps(res) if a.json else _human(res), flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

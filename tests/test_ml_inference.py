@@ -1,0 +1,164 @@
+"""Input contract and silence gate of ml.inference, on generated audio."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ml import params
+from ml.inference import (AudioInputError, AudioTooShortError, EmotionRecognizer,
+                          EmptyAudioError, InvalidAudioError, NonFiniteAudioError)
+
+SR = params.SAMPLE_RATE
+
+
+def voice(seconds=2.0, sr=SR, f0=160.0, seed=0, level=0.3):
+    """A crude voiced sound: harmonics of a wobbling f0, syllable-like envelope, noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * (1 + 0.08 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 12))
+    env = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t) ** 2
+    x = x * env + 0.02 * rng.standard_normal(len(t))
+    return (level * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer.load()
+
+
+def check_reading(r):
+    assert r["silence"] is False
+    probs = r["probabilities"]
+    assert list(probs) == list(params.CLASSES)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert r["dominant"] == max(probs, key=probs.get)
+    assert r["confidence"] == pytest.approx(probs[r["dominant"]])
+    assert -1.0 <= r["valence"] <= 1.0 and -1.0 <= r["arousal"] <= 1.0
+    assert 0.0 <= r["intensity"] <= 1.0
+
+
+def test_predict_float_mono(rec):
+    check_reading(rec.predict(voice(), SR))
+
+
+def test_int16_matches_float(rec):
+    x = voice()
+    i16 = np.round(x * 32767).astype(np.int16)
+    a, b = rec.predict(x, SR), rec.predict(i16, SR)
+    pa = np.array(list(a["probabilities"].values()))
+    pb = np.array(list(b["probabilities"].values()))
+    assert np.abs(pa - pb).max() < 0.02
+
+
+def test_stereo_equals_mono(rec):
+    x = voice()
+    a = rec.predict(x, SR)
+    b = rec.predict(np.stack([x, x], axis=1), SR)      # (n, ch)
+    c = rec.predict(np.stack([x, x], axis=0), SR)      # (ch, n) is also understood
+    for r in (b, c):
+        assert r["dominant"] == a["dominant"]
+        assert r["confidence"] == pytest.approx(a["confidence"], abs=1e-4)
+
+
+def test_other_sample_rates_are_resampled(rec):
+    a = rec.predict(voice(sr=SR), SR)
+    for sr in (8000, 44100, 48000):
+        r = rec.predict(voice(sr=sr), sr)
+        check_reading(r)
+        pa = np.array(list(a["probabilities"].values()))
+        pr = np.array(list(r["probabilities"].values()))
+        assert np.abs(pa - pr).sum() < 0.6    # same sound, same opinion, roughly
+
+
+def test_long_input_averages_windows(rec):
+    check_reading(rec.predict(voice(seconds=7.3), SR))
+
+
+@pytest.mark.parametrize("x", [np.zeros(SR * 2, np.float32), np.zeros(SR * 4, np.int16),
+                               1e-5 * np.random.default_rng(1).standard_normal(SR * 3)])
+def test_silence_is_labelled_not_classified(rec, x):
+    r = rec.predict(x, SR)
+    assert r["silence"] is True and r["dominant"] == "silence"
+    assert r["probabilities"] is None
+    assert r["valence"] is None and r["arousal"] is None and r["intensity"] is None
+
+
+def test_brief_click_in_silence_is_still_silence(rec):
+    x = np.zeros(SR * 3, np.float32)
+    x[SR: SR + 80] = 0.5
+    assert rec.predict(x, SR)["silence"] is True
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.array([], np.float32), EmptyAudioError),
+    (np.zeros((0, 2), np.float32), EmptyAudioError),
+    (np.ones(100, np.float32) * 0.1, AudioTooShortError),
+    (np.r_[voice(), np.nan].astype(np.float32), NonFiniteAudioError),
+    (np.r_[voice(), np.inf], NonFiniteAudioError),
+    ("not audio", InvalidAudioError),
+    (b"RIFF....", InvalidAudioError),
+    (np.array(["a", "b"] * 8000), InvalidAudioError),
+    (np.ones(SR, dtype=complex), InvalidAudioError),
+    (np.ones(SR, dtype=bool), InvalidAudioError),
+    (np.zeros((2, 2, SR), np.float32), InvalidAudioError),
+    ([[0.1, 0.2], [0.3]], InvalidAudioError),
+])
+def test_bad_input_raises_clear_errors(rec, bad, exc):
+    with pytest.raises(exc):
+        rec.predict(bad, SR)
+
+
+@pytest.mark.parametrize("sr", [0, -16000, 16000.5, float("nan"), "16000", None, True])
+def test_bad_sample_rate(rec, sr):
+    with pytest.raises(AudioInputError):
+        rec.predict(voice(), sr)
+
+
+def test_errors_are_value_errors():
+    assert issubclass(AudioInputError, ValueError)
+    assert issubclass(InvalidAudioError, TypeError)
+
+
+def test_predict_batch_matches_predict(rec):
+    wins = [voice(3.0, seed=1), np.zeros(SR * 3, np.float32), voice(2.0, f0=240, seed=2)]
+    out = rec.predict_batch(wins)
+    assert len(out) == 3
+    assert out[1]["silence"] is True and out[1]["dominant"] == "silence"
+    for w, r in zip((wins[0], wins[2]), (out[0], out[2])):
+        check_reading(r)
+        single = rec.predict(w, SR)
+        assert r["dominant"] == single["dominant"]
+        assert r["confidence"] == pytest.approx(single["confidence"], abs=1e-4)
+    assert rec.predict_batch([]) == []
+
+
+def test_timeline_windows_and_silence(rec):
+    x = np.concatenate([voice(3.0), np.zeros(SR * 4, np.float32), voice(3.0, seed=3)])  # 10 s
+    tl = rec.timeline(x, SR, window_s=3.0, hop_s=1.0)
+    assert [s["start"] for s in tl] == [float(i) for i in range(8)]
+    assert all(s["end"] - s["start"] == pytest.approx(3.0) for s in tl)
+    assert tl[0]["silence"] is False and tl[-1]["silence"] is False
+    assert tl[4]["silence"] is True          # 4-7 s is all silence
+    for s in tl:
+        if not s["silence"]:
+            check_reading({k: v for k, v in s.items() if k not in ("start", "end")})
+
+
+def test_timeline_short_input_gives_one_window(rec):
+    tl = rec.timeline(voice(1.5), SR)
+    assert len(tl) == 1 and tl[0]["start"] == 0.0 and tl[0]["end"] == pytest.approx(1.5)
+
+
+def test_serving_does_not_import_tensorflow():
+    code = ("import sys, numpy as np; from ml.inference import EmotionRecognizer; "
+            "r = EmotionRecognizer.load(); r.predict(np.random.default_rng(0)."
+            "standard_normal(32000).astype('float32') * 0.1, 16000); "
+            "import ml.affect, ml.params; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
