@@ -67,6 +67,15 @@ class Config:
     MAX_UPLOAD_MB = _env_int("MAX_UPLOAD_MB", 25)
     MAX_AUDIO_SECONDS = _env_int("MAX_AUDIO_SECONDS", 600)
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "")
+    RETENTION_DAYS = _env_int("RETENTION_DAYS", 365)
+
+    # The session cookie carries only the admin pages' sign-in (the API uses bearer tokens).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    # Windows of one live stream waiting for inference before the oldest are dropped.
+    STREAM_MAX_PENDING = _env_int("STREAM_MAX_PENDING", 10)
+    STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
 
     COLLECTIVE_INTERVAL_SECONDS = _env_int("COLLECTIVE_INTERVAL_SECONDS", 10)
     COLLECTIVE_WINDOW_MINUTES = _env_int("COLLECTIVE_WINDOW_MINUTES", 5)
@@ -110,6 +119,7 @@ class DevelopmentConfig(Config):
 
 class ProductionConfig(Config):
     APP_ENV = "production"
+    SESSION_COOKIE_SECURE = True
 
     def validate(self):
         for name in ("MONGO_URI", "REDIS_URL"):

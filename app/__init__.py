@@ -75,20 +75,29 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
             message_queue=app.config["REDIS_URL"],
             async_mode=app.config["ASYNC_MODE"],
             cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
+            max_http_buffer_size=app.config["STREAM_MAX_MESSAGE_BYTES"],
+            # One connection's events are handled in arrival order: a stream's chunks must be
+            # windowed and enqueued in sequence (concurrent handlers interleave at Redis I/O).
+            async_handlers=False,
         )
+        from app import streaming  # noqa: F401  (registers the Socket.IO handlers)
 
+    from app.admin import init_admin
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.auth import tokens  # noqa: F401  (registers the JWT callbacks)
+    from app.blueprints.analysis import bp as analysis_bp
     from app.blueprints.collective import bp as collective_bp
     from app.blueprints.environment import bp as environment_bp
+    from app.blueprints.export import bp as export_bp
     from app.blueprints.readings import bp as readings_bp
     from app.blueprints.sessions import bp as sessions_bp
     from app.blueprints.system import bp as system_bp
     from app.blueprints.system import docs_bp
 
-    for blueprint in (auth_bp, readings_bp, sessions_bp, collective_bp, environment_bp, system_bp):
+    for blueprint in (auth_bp, analysis_bp, readings_bp, sessions_bp, collective_bp, environment_bp, export_bp, system_bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)
+    init_admin(app)
 
     from app.cli import register_cli
 

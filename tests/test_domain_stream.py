@@ -387,3 +387,16 @@ def test_a_window_cannot_be_pending_twice():
 def test_the_pending_limit_must_be_positive():
     with pytest.raises(ValueError):
         PendingWindows(max_pending=0)
+
+
+def test_warmup_gives_growing_windows_until_the_first_full_one():
+    from app.domain.stream import Windower
+
+    windower = Windower(warmup=True)
+    windows = []
+    for _ in range(55):  # 5.5 s in 100 ms chunks
+        windows += windower.feed(np.full(1600, 0.1, np.float32))
+    last = windower.flush()
+    spans = [(w.index, w.start_s, w.end_s, w.samples.size) for w in windows + [last]]
+    assert spans == [(0, 0.0, 1.0, 16000), (1, 0.0, 2.0, 32000), (2, 0.0, 3.0, 48000),
+                     (3, 1.0, 4.0, 48000), (4, 2.0, 5.0, 48000), (5, 3.0, 5.5, 40000)]

@@ -248,6 +248,10 @@ class Windower:
 
     Window i covers [i * hop_s, i * hop_s + window_s). Memory is one window's worth of
     samples whatever the stream length or chunk sizes.
+
+    With ``warmup``, the stream's start also gets growing windows [0, hop_s), [0, 2 hop_s)...
+    until the first full one, so a live stream has its first result after hop_s of audio
+    rather than window_s (windows are then numbered in emission order).
     """
 
     def __init__(
@@ -256,6 +260,7 @@ class Windower:
         hop_s: float = DEFAULT_HOP_SECONDS,
         sample_rate: int = TARGET_RATE,
         min_flush_s: float = DEFAULT_MIN_FLUSH_SECONDS,
+        warmup: bool = False,
     ) -> None:
         self.sample_rate = sample_rate
         self.window_len = round(window_s * sample_rate)
@@ -266,7 +271,9 @@ class Windower:
         self._buffer = np.zeros(self.window_len, np.float32)
         self._filled = 0  # samples in _buffer; _buffer[0] is the next window's first sample
         self._next_index = 0
+        self._emitted = 0
         self._covered_until = 0  # end, in samples, of the last emitted window
+        self._warm_end = self.hop_len if warmup else self.window_len
 
     @property
     def _next_start(self) -> int:
@@ -280,13 +287,17 @@ class Windower:
         windows = []
         position = 0
         while position < samples.size:
-            take = min(samples.size - position, self.window_len - self._filled)
+            target = self._warm_end if self._next_index == 0 else self.window_len
+            take = min(samples.size - position, target - self._filled)
             self._buffer[self._filled : self._filled + take] = samples[position : position + take]
             self._filled += take
             position += take
-            if self._filled == self.window_len:
-                windows.append(self._emit(self.window_len))
-                self._advance()
+            if self._filled == target:
+                windows.append(self._emit(target))
+                if target < self.window_len:
+                    self._warm_end = min(self._warm_end + self.hop_len, self.window_len)
+                else:
+                    self._advance()
         return windows
 
     def flush(self) -> Window | None:
@@ -312,8 +323,9 @@ class Windower:
     def _emit(self, length: int) -> Window:
         start = self._next_start
         self._covered_until = start + length
+        self._emitted += 1
         return Window(
-            index=self._next_index,
+            index=self._emitted - 1,
             start_s=start / self.sample_rate,
             end_s=(start + length) / self.sample_rate,
             samples=self._buffer[:length].copy(),

@@ -2,6 +2,9 @@
 from datetime import UTC, datetime
 
 from flask import current_app
+from flask_jwt_extended import decode_token
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
 from app.errors import error_body
 from app.extensions import jwt
@@ -78,3 +81,29 @@ def _not_fresh(_header, _payload):
 @jwt.token_verification_failed_loader
 def _verification_failed(_header, _payload):
     return _unauthorized("Token verification failed", "token_invalid")
+
+
+class TokenRejected(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def user_from_access_token(encoded):
+    """The user of a valid, unrevoked access token (for Socket.IO, which has no headers)."""
+    if not isinstance(encoded, str) or not encoded:
+        raise TokenRejected("token_missing", "Authentication required: send {token: <access token>}")
+    try:
+        payload = decode_token(encoded)
+    except ExpiredSignatureError:
+        raise TokenRejected("token_expired", "Token has expired")
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise TokenRejected("token_invalid", f"Invalid token: {exc}")
+    if payload.get("type") != "access":
+        raise TokenRejected("token_invalid", "Only access tokens are allowed")
+    if _is_revoked(None, payload):
+        raise TokenRejected("token_revoked", "Token has been revoked")
+    user = User.objects(id=payload["sub"]).first()
+    if user is None:
+        raise TokenRejected("user_not_found", "The account for this token no longer exists")
+    return user

@@ -1,0 +1,136 @@
+import io
+
+import marshmallow as ma
+from flask import current_app, request, url_for
+from flask_jwt_extended import current_user, jwt_required
+from rq import Callback, Queue, Retry
+
+from app.access import get_owned, owner_scope
+from app.blueprints.analysis import bp
+from app.domain.audio import AudioError, AudioTooLong, probe
+from app.errors import ApiError
+from app.models import AnalysisJob, EmotionSession
+from app.models.base import ref_id
+from app.pagination import page_schema, paginate
+from app.schemas import PageArgsSchema, StrictSchema
+from app.uploads import store_upload
+
+AUTH = [{"bearerAuth": []}]
+RAW_AUDIO_TYPES = ("audio/", "video/webm", "video/mp4", "application/ogg", "application/octet-stream")
+UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                               "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "audio/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class AnalyzeArgsSchema(StrictSchema):
+    session_id = ma.fields.String(validate=ma.validate.Length(equal=24),
+                                  metadata={"description": "Attach the readings to this session of yours"})
+
+
+class JobAcceptedSchema(ma.Schema):
+    job_id = ma.fields.String()
+    status_url = ma.fields.String()
+
+
+class JobSchema(ma.Schema):
+    job_id = ma.fields.Function(lambda j: str(j.id))
+    session_id = ma.fields.Function(lambda j: ref_id(j, "session"))
+    status = ma.fields.String(metadata={"description": "queued, started, finished or failed"})
+    progress = ma.fields.Float()
+    filename = ma.fields.String()
+    content_type = ma.fields.String()
+    size_bytes = ma.fields.Integer()
+    duration_s = ma.fields.Float(allow_none=True)
+    attempts = ma.fields.Integer()
+    error = ma.fields.Dict(metadata={"description": "code, message and the HTTP status it stands for, when failed"})
+    result = ma.fields.Dict(metadata={"description": "overall emotion, per-window timeline and environment response"})
+    created_at = ma.fields.AwareDateTime()
+    finished_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class ResultsArgsSchema(PageArgsSchema):
+    session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
+    since = ma.fields.AwareDateTime()
+    until = ma.fields.AwareDateTime()
+    status = ma.fields.String(validate=ma.validate.OneOf(("queued", "started", "finished", "failed")))
+
+
+def _uploaded_audio():
+    """(bytes, filename, content type) from a multipart `file` or a raw audio body."""
+    if request.mimetype == "multipart/form-data":
+        extra = sorted(set(request.form) | (set(request.files) - {"file"}))
+        if extra:
+            raise ApiError(422, f"Invalid input: {', '.join(extra)}",
+                           details={"fields": {"form": {name: ["Unknown field."] for name in extra}}})
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(422, "Invalid input: file", details={"fields": {"form": {"file": ["Missing audio file."]}}})
+        return upload.read(), upload.filename or "", upload.mimetype or ""
+    if request.mimetype.startswith(RAW_AUDIO_TYPES):
+        return request.get_data(), "", request.mimetype
+    raise ApiError(415, "Send audio as multipart/form-data (field `file`) or as a raw body with an audio Content-Type",
+                   details={"content_type": request.content_type})
+
+
+@bp.route("/analyze", methods=["POST"])
+@jwt_required()
+@bp.arguments(AnalyzeArgsSchema, location="query")
+@bp.response(202, JobAcceptedSchema)
+@bp.alt_response(413, description="Larger than MAX_UPLOAD_MB")
+@bp.alt_response(415, description="Not audio, or a format that cannot be decoded")
+@bp.alt_response(422, description="Too long, empty, or a bad field")
+@bp.doc(security=AUTH, **UPLOAD_DOC)
+def analyze(args):
+    """Analyse a recording (WAV, FLAC, OGG Vorbis/Opus, MP3, WebM/Opus, M4A/AAC) in the background"""
+    session = get_owned(EmotionSession, args["session_id"], "session_id") if "session_id" in args else None
+    data, filename, content_type = _uploaded_audio()
+    if not data:
+        raise ApiError(422, "Invalid input: file", code="empty_audio", details={"fields": {"file": ["The file is empty."]}})
+    try:
+        info = probe(io.BytesIO(data), max_seconds=current_app.config["MAX_AUDIO_SECONDS"])
+    except AudioTooLong as error:
+        raise ApiError(422, error.message, code=error.code, details={"max_seconds": error.max_seconds})
+    except AudioError as error:
+        status = 415 if error.code == "unsupported_audio" else 422
+        raise ApiError(status, error.message, code=error.code)
+    job = AnalysisJob(owner=current_user, session=session, filename=filename[:255], content_type=content_type[:127],
+                      size_bytes=len(data), duration_s=info.duration_s).save()
+    store_upload(str(job.id), data)
+    Queue("analysis", connection=current_app.extensions["redis"]).enqueue(
+        "app.tasks.analysis.analyze_upload", str(job.id), job_id=f"upload-{job.id}",
+        retry=Retry(max=3, interval=[1, 5, 15]), on_failure=Callback("app.tasks.analysis.upload_failed"),
+        job_timeout=600, result_ttl=3600, failure_ttl=24 * 3600,
+    )
+    return {"job_id": str(job.id), "status_url": url_for("analysis.job_status", job_id=job.id)}
+
+
+@bp.route("/analyze/<job_id>", methods=["GET"])
+@jwt_required()
+@bp.response(200, JobSchema)
+@bp.doc(security=AUTH)
+def job_status(job_id):
+    """Status and progress of an analysis; its result once finished, its reason once failed"""
+    return get_owned(AnalysisJob, job_id, "job_id")
+
+
+@bp.route("/results", methods=["GET"])
+@jwt_required()
+@bp.arguments(ResultsArgsSchema, location="query")
+@bp.response(200, page_schema(JobSchema))
+@bp.doc(security=AUTH)
+def results(args):
+    """The caller's past analyses, newest first; filter by session, date and status"""
+    query = AnalysisJob.objects(owner=owner_scope())
+    if "session_id" in args:
+        query = query.filter(session=get_owned(EmotionSession, args["session_id"], "session_id"))
+    for field, lookup in (("since", "created_at__gte"), ("until", "created_at__lt"), ("status", "status")):
+        if field in args:
+            query = query.filter(**{lookup: args[field]})
+    return paginate(query, args["limit"], args["cursor"], "created_at")

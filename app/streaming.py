@@ -1,0 +1,202 @@
+"""Live audio over Socket.IO (web process only; docs/PROTOCOL.md describes it for clients).
+
+Clients connect with {"token": <access token>}, `start` a stream declaring its PCM format,
+send binary `audio` chunks, and `stop`. The web process converts and windows the audio (cheap
+numpy work per chunk) and enqueues one inference job per window; workers emit the results to
+the session's room through the Redis message queue. Per-connection buffers are the only state
+kept here (ARCHITECTURE.md, decision 8).
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from bson import ObjectId
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
+from rq import Queue, Retry
+
+from app import streams
+from app.blueprints.auth.tokens import TokenRejected, user_from_access_token
+from app.domain.stream import ChunkConverter, PcmFormat, StreamError, Windower
+from app.extensions import socketio
+from app.models import EmotionSession, User
+from app.models.base import ref_id
+from app.realtime import COLLECTIVE_ROOM, session_room
+from app.sessions import end_session
+
+WINDOW_S = 3.0
+HOP_S = 1.0
+NAME_MAX = 120
+
+
+@dataclass
+class LiveStream:
+    session_id: str
+    converter: ChunkConverter
+    windower: Windower = field(default_factory=lambda: Windower(WINDOW_S, HOP_S, warmup=True))
+    windows: int = 0
+    dropped_total: int = 0
+
+
+@dataclass
+class Connection:
+    user_id: str
+    is_admin: bool
+    stream: LiveStream | None = None
+
+
+connections: dict[str, Connection] = {}
+
+
+def _error(code, message, field_name=None):
+    emit("error", {"code": code, "message": message, **({"field": field_name} if field_name else {})})
+
+
+def _connection():
+    return connections.get(request.sid)
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        user = user_from_access_token(token)
+    except TokenRejected as rejected:
+        raise ConnectionRefusedError(rejected.message, {"code": rejected.code, "message": rejected.message})
+    connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin)
+
+
+def _visible_session(conn, session_id, admin_sees_all):
+    """The session if this connection's user may use it, else None (unknown and foreign alike)."""
+    if not isinstance(session_id, str) or not ObjectId.is_valid(session_id):
+        return None
+    session = EmotionSession.objects(id=session_id).first()
+    if session is None or (ref_id(session, "owner") != conn.user_id and not (admin_sees_all and conn.is_admin)):
+        return None
+    return session
+
+
+def _own_active_session(conn, session_id):
+    session = _visible_session(conn, session_id, admin_sees_all=False)
+    if session is None:
+        return None, ("session_not_found", "No such session of yours")
+    if session.status != "active":
+        return None, ("session_ended", "The session has ended; start a new one")
+    return session, None
+
+
+@socketio.on("start")
+def on_start(data=None):
+    """Begin a stream: {"format": {...}, "session_id"?: str, "name"?: str} -> `started`."""
+    conn = _connection()
+    if conn.stream is not None:
+        return _error("already_streaming", "Stop the current stream before starting another")
+    if not isinstance(data, dict) or set(data) - {"format", "session_id", "name"}:
+        return _error("invalid_start", "start takes {format, session_id?, name?}")
+    try:
+        fmt = PcmFormat.from_dict(data.get("format"))
+    except StreamError as error:
+        return _error(error.code, error.message, error.field and f"format.{error.field}")
+    name = data.get("name", "")
+    if not isinstance(name, str) or len(name) > NAME_MAX:
+        return _error("invalid_start", f"name must be a string of at most {NAME_MAX} characters", "name")
+    if "session_id" in data:
+        session, problem = _own_active_session(conn, data["session_id"])
+        if problem:
+            return _error(*problem, "session_id")
+        session.update(set__audio_format=fmt.as_dict())
+    else:
+        session = EmotionSession(owner=User(id=conn.user_id), source="stream", name=name,
+                                 audio_format=fmt.as_dict()).save()
+    session_id = str(session.id)
+    conn.stream = LiveStream(session_id=session_id, converter=ChunkConverter(fmt))
+    join_room(session_room(session_id))
+    emit("started", {"session_id": session_id, "window_s": WINDOW_S, "hop_s": HOP_S, "format": fmt.as_dict()})
+
+
+def _enqueue(stream, user_id, windows, received_at):
+    redis = current_app.extensions["redis"]
+    queue = Queue("analysis", connection=redis)
+    dropped = []
+    for window in windows:
+        dropped += streams.add_pending(redis, stream.session_id, window.index, current_app.config["STREAM_MAX_PENDING"])
+        pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        queue.enqueue("app.tasks.analysis.analyze_window", stream.session_id, user_id, window.index,
+                      window.start_s, window.end_s, pcm, received_at,
+                      retry=Retry(max=2), result_ttl=60, failure_ttl=3600, job_timeout=60)
+        stream.windows += 1
+    if dropped:
+        stream.dropped_total += len(dropped)
+        emit("lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,
+                     "pending": current_app.config["STREAM_MAX_PENDING"]})
+
+
+@socketio.on("audio")
+def on_audio(chunk=None):
+    """A binary chunk of PCM in the declared format."""
+    received_at = time.time()
+    conn = _connection()
+    if conn.stream is None:
+        return _error("not_started", "Send start before audio")
+    try:
+        samples = conn.stream.converter.convert(chunk)
+    except StreamError as error:
+        return _error(error.code, error.message)
+    windows = conn.stream.windower.feed(samples)
+    if windows:
+        _enqueue(conn.stream, conn.user_id, windows, received_at)
+
+
+def _finish(conn):
+    """Flush the last partial window, end the session; returns the summary for `stopped`."""
+    stream, conn.stream = conn.stream, None
+    received_at = time.time()
+    windows = stream.windower.feed(stream.converter.flush())
+    last = stream.windower.flush()
+    if last is not None:
+        windows.append(last)
+    if windows:
+        _enqueue(stream, conn.user_id, windows, received_at)
+    end_session(EmotionSession.objects.get(id=stream.session_id))
+    return {"session_id": stream.session_id, "windows": stream.windows, "dropped_total": stream.dropped_total}
+
+
+@socketio.on("stop")
+def on_stop(_data=None):
+    conn = _connection()
+    if conn.stream is None:
+        return _error("not_started", "No stream to stop")
+    emit("stopped", _finish(conn))
+
+
+@socketio.on("disconnect")
+def on_disconnect(_reason=None):
+    conn = connections.pop(request.sid, None)
+    if conn is not None and conn.stream is not None:
+        _finish(conn)
+
+
+@socketio.on("join")
+def on_join(data=None):
+    """{"room": "collective"} for anyone; {"session_id": id} for its owner or an admin."""
+    conn = _connection()
+    if data == {"room": "collective"}:
+        join_room(COLLECTIVE_ROOM)
+        return emit("joined", {"room": COLLECTIVE_ROOM})
+    if not isinstance(data, dict) or set(data) != {"session_id"} or not isinstance(data["session_id"], str):
+        return _error("invalid_join", 'join takes {"room": "collective"} or {"session_id": id}')
+    if _visible_session(conn, data["session_id"], admin_sees_all=True) is None:
+        return _error("session_not_found", "No such session of yours", "session_id")
+    join_room(session_room(data["session_id"]))
+    emit("joined", {"room": session_room(data["session_id"])})
+
+
+@socketio.on("leave")
+def on_leave(data=None):
+    if data == {"room": "collective"}:
+        leave_room(COLLECTIVE_ROOM)
+    elif isinstance(data, dict) and isinstance(data.get("session_id"), str):
+        leave_room(session_room(data["session_id"]))
+    else:
+        return _error("invalid_leave", 'leave takes {"room": "collective"} or {"session_id": id}')
+    emit("left", data)

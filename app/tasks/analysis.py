@@ -1,0 +1,128 @@
+"""RQ jobs of the analysis queue: one per streamed window, one per uploaded file.
+
+Both are safe to retry: every window has a unique key, so a retried job finds the reading it
+stored before and never writes it twice.
+"""
+import io
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+from flask import current_app
+from ml.params import CLASSES
+
+from app import streams
+from app.domain.audio import AudioError, decode
+from app.domain.environment import environment_response
+from app.domain.stream import Windower
+from app.emotion_store import describe_probabilities, record_reading, update_environment
+from app.models import AnalysisJob, EmotionSession, EnvironmentResponse, User
+from app.models.base import utcnow
+from app.realtime import emit, session_room
+from app.serializers import ReadingSchema
+from app.system_stats import model_version, record_window_latency
+from app.tasks.model import recognizer
+from app.uploads import pop_upload, upload_bytes
+
+# Windows analysed per model call for uploads; progress is reported between batches.
+UPLOAD_BATCH = 16
+# Client errors found while decoding: no retry, the answer would not change.
+AUDIO_ERROR_STATUS = {"unsupported_audio": 415, "empty_audio": 422, "audio_too_long": 422}
+
+
+def _pcm_to_float(pcm):
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def analyze_window(session_id, owner_id, index, start_s, end_s, pcm, received_at):
+    """Analyse one streamed window; store it; emit `emotion` (and `environment` on change)."""
+    redis = current_app.extensions["redis"]
+    if not streams.is_pending(redis, session_id, index):
+        return {"dropped": index}
+    prediction = recognizer().predict_batch([_pcm_to_float(pcm)])[0]
+    owner, session = User(id=owner_id), EmotionSession(id=session_id)
+    reading, _ = record_reading(
+        owner, session, prediction, source="stream", window_key=f"{session_id}:{index}",
+        window_start=start_s, window_end=end_s, timestamp=datetime.fromtimestamp(received_at, UTC),
+        model_version=model_version(),
+    )
+    payload = ReadingSchema().dump(reading) | {"window_index": index, "received_at": received_at}
+    emit("emotion", payload, session_room(session_id))
+    update_environment(owner, session, reading)
+    streams.done(redis, session_id, index)
+    record_window_latency(redis, (time.time() - received_at) * 1000)
+    return {"reading": str(reading.id)}
+
+
+def _fail(job, code, message, status):
+    job.update(set__status="failed", set__error={"code": code, "message": message, "status": status},
+               set__finished_at=utcnow())
+
+
+def analyze_upload(job_id):
+    """Decode an uploaded file, analyse it window by window, store readings and the result."""
+    job = AnalysisJob.objects(id=job_id).first()
+    if job is None:
+        return None
+    job.update(set__status="started", inc__attempts=1)
+    data = upload_bytes(job_id)
+    if data is None:
+        _fail(job, "upload_expired", "The uploaded audio is no longer available; upload it again", 410)
+        return None
+    try:
+        waveform = decode(io.BytesIO(data), target_rate=16000, max_seconds=current_app.config["MAX_AUDIO_SECONDS"])
+    except AudioError as error:
+        _fail(job, error.code, error.message, AUDIO_ERROR_STATUS.get(error.code, 422))
+        pop_upload(job_id)
+        return None
+
+    windower = Windower()
+    windows = windower.feed(waveform)
+    last = windower.flush()
+    windows += [last] if last is not None else []
+    if not windows:
+        _fail(job, "too_short", "The recording is shorter than one second", 422)
+        pop_upload(job_id)
+        return None
+
+    owner, session = job.owner, job.session
+    started = job.created_at
+    timeline, stored = [], []
+    for first in range(0, len(windows), UPLOAD_BATCH):
+        batch = windows[first:first + UPLOAD_BATCH]
+        for window, prediction in zip(batch, recognizer().predict_batch([w.samples for w in batch])):
+            reading, _ = record_reading(
+                owner, session, prediction, source="upload", window_key=f"{job_id}:{window.index}",
+                window_start=window.start_s, window_end=window.end_s,
+                timestamp=started, model_version=model_version(),
+            )
+            stored.append(reading)
+            timeline.append({"start": window.start_s, "end": window.end_s, "silence": reading.silence,
+                             "probabilities": reading.probabilities, "dominant": reading.dominant,
+                             "confidence": reading.confidence, "valence": reading.valence,
+                             "arousal": reading.arousal, "intensity": reading.intensity})
+        job.update(set__progress=round(min(first + UPLOAD_BATCH, len(windows)) / len(windows), 3))
+
+    spoken = [r for r in stored if not r.silence]
+    if not spoken:
+        _fail(job, "no_speech", "No speech was found in the recording", 422)
+        pop_upload(job_id)
+        return None
+    overall = describe_probabilities({c: float(np.mean([r.probabilities[c] for r in spoken])) for c in CLASSES})
+    environment = environment_response(overall)
+    EnvironmentResponse(owner=owner, session=session, reading=spoken[-1], **environment).save()
+    job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(), set__duration_s=waveform.size / 16000,
+               set__result={"overall": overall, "timeline": timeline, "environment": environment,
+                            "windows": len(windows), "silent_windows": len(stored) - len(spoken),
+                            "model_version": model_version()})
+    pop_upload(job_id)
+    return {"windows": len(windows)}
+
+
+def upload_failed(rq_job, connection, exc_type, exc_value, traceback):
+    """RQ failure callback: after the last retry, the analysis job is failed with the reason."""
+    if rq_job.retries_left:
+        return
+    job = AnalysisJob.objects(id=rq_job.args[0]).first()
+    if job is not None and job.status != "failed":
+        _fail(job, "analysis_failed", f"Analysis failed after {job.attempts} attempts: {exc_type.__name__}", 500)
