@@ -1,0 +1,135 @@
+"""Uploads: every format people have, every rejection, and the worker's result."""
+import io
+
+import numpy as np
+import pytest
+from rq import Queue, SimpleWorker
+
+from audio_fixtures import FORMATS, encode, encode_array, image_bytes, video_without_audio, wav_header_only
+from helpers import assert_error
+
+
+@pytest.fixture
+def ada(api):
+    return api.register()["access_token"]
+
+
+def upload(api, token, data, name="talk.bin", content_type=None, query=""):
+    return api.call("POST", f"/api/analyze{query}", token=token,
+                    data={"file": (io.BytesIO(data), name, content_type or "application/octet-stream")},
+                    content_type="multipart/form-data")
+
+
+def run_worker(app):
+    """Run the queued jobs in a real RQ worker (non-forking, as in production), then return."""
+    with app.app_context():
+        SimpleWorker([Queue("analysis", connection=app.extensions["redis"])],
+                     connection=app.extensions["redis"]).work(burst=True)
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_each_format_is_analysed(app, api, ada, name):
+    accepted = upload(api, ada, encode(name, seconds=3.5), f"clip{FORMATS[name].suffix}", FORMATS[name].mime)
+    assert accepted.status_code == 202, accepted.get_json()
+    body = accepted.get_json()
+    queued = api.call("GET", body["status_url"], token=ada).get_json()
+    assert queued["status"] == "queued" and queued["progress"] == 0
+    run_worker(app)
+    job = api.call("GET", body["status_url"], token=ada).get_json()
+    assert job["status"] == "finished", job
+    result = job["result"]
+    # 3.5 s: one full 3 s window and the 1-3.5 s tail.
+    assert [(w["start"], w["end"]) for w in result["timeline"]] == [(0.0, 3.0), (1.0, pytest.approx(3.5, abs=0.06))]
+    assert abs(sum(result["overall"]["probabilities"].values()) - 1) < 1e-3
+    assert result["overall"]["dominant"] in result["overall"]["probabilities"]
+    assert {"lighting", "audio", "visual", "smart_home"} <= set(result["environment"])
+    assert job["progress"] == 1.0 and job["duration_s"] == pytest.approx(3.5, abs=0.06)
+
+
+def test_raw_body_upload_with_session_stores_readings_once_even_when_retried(app, api, ada):
+    from app.models import EmotionReading
+    from app.tasks.analysis import analyze_upload
+
+    session = api.call("POST", "/api/sessions", token=ada, json={}).get_json()["id"]
+    accepted = api.call("POST", f"/api/analyze?session_id={session}", token=ada, data=encode("flac", seconds=5),
+                        content_type="audio/flac")
+    assert accepted.status_code == 202
+    job_id = accepted.get_json()["job_id"]
+    with app.app_context():
+        from app.uploads import upload_bytes
+        data = upload_bytes(job_id)
+    run_worker(app)
+    assert EmotionReading.objects(session=session).count() == 3  # 0-3, 1-4, 2-5
+    # A retry of the same job (the audio is put back as if the first attempt had died late).
+    with app.app_context():
+        from app.uploads import store_upload
+        store_upload(job_id, data)
+        analyze_upload(job_id)
+    assert EmotionReading.objects(session=session).count() == 3
+    assert EmotionReading.objects(session=session, source="upload").count() == 3
+    results = api.call("GET", f"/api/results?session_id={session}", token=ada).get_json()["items"]
+    assert [r["job_id"] for r in results] == [job_id]
+    assert results[0]["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    "data, content_type, status, code",
+    [
+        (b"\x00\x01garbage" * 100, "audio/wav", 415, "unsupported_audio"),
+        (b"hello, this is text, not audio\n" * 20, "text/plain", 415, "unsupported_audio"),
+        (image_bytes("png"), "image/png", 415, "unsupported_audio"),
+        (image_bytes("mjpeg"), "image/jpeg", 415, "unsupported_audio"),
+        (video_without_audio(), "video/mp4", 415, "unsupported_audio"),
+        (b"", "audio/wav", 422, "empty_audio"),
+    ],
+)
+def test_not_audio_is_refused_before_queueing(app, api, ada, data, content_type, status, code):
+    from app.models import AnalysisJob
+
+    assert_error(upload(api, ada, data, "x", content_type), status, code)
+    assert AnalysisJob.objects.count() == 0
+    assert Queue("analysis", connection=app.extensions["redis"]).count == 0
+
+
+def test_too_long_is_422_and_too_big_is_413(app, api, ada):
+    limit = app.config["MAX_AUDIO_SECONDS"]
+    app.config["MAX_AUDIO_SECONDS"] = 2
+    try:
+        error = assert_error(upload(api, ada, encode("wav_s16", seconds=3)), 422, "audio_too_long")
+    finally:
+        app.config["MAX_AUDIO_SECONDS"] = limit
+    assert error["details"]["max_seconds"] == 2
+    big = b"\x00" * (app.config["MAX_CONTENT_LENGTH"] + 10)
+    assert_error(api.call("POST", "/api/analyze", token=ada, data=big, content_type="audio/wav"), 413)
+
+
+def test_silence_and_header_only_fail_in_the_worker_with_reasons(app, api, ada):
+    silent = encode_array(np.zeros((1, 16000 * 3), np.float32), 16000, "wav_s16")
+    no_speech = upload(api, ada, silent, "quiet.wav", "audio/wav").get_json()["job_id"]
+    empty = upload(api, ada, wav_header_only(), "empty.wav", "audio/wav")
+    run_worker(app)
+    job = api.call("GET", f"/api/analyze/{no_speech}", token=ada).get_json()
+    assert job["status"] == "failed"
+    assert job["error"] == {"code": "no_speech", "message": "No speech was found in the recording", "status": 422}
+    if empty.status_code == 202:  # the header promises audio: only decoding finds none
+        job = api.call("GET", f"/api/analyze/{empty.get_json()['job_id']}", token=ada).get_json()
+        assert job["status"] == "failed" and job["error"]["code"] == "empty_audio"
+    else:
+        assert_error(empty, 422, "empty_audio")
+
+
+def test_upload_rejections_of_the_request_itself(api, ada):
+    assert_error(api.call("POST", "/api/analyze", token=ada, data={"other": (io.BytesIO(b"x"), "x")},
+                          content_type="multipart/form-data"), 422)
+    assert_error(api.call("POST", "/api/analyze", token=ada, json={"file": "abc"}), 415)
+    assert_error(upload(api, ada, encode("wav_s16"), query="?session_id=" + "0" * 24), 404)
+    assert_error(upload(api, ada, encode("wav_s16"), query="?colour=red"), 422)
+    assert_error(api.call("POST", "/api/analyze", data=encode("wav_s16"), content_type="audio/wav"), 401)
+
+
+def test_jobs_and_results_are_private(api, ada):
+    bob = api.register(email="bob@example.com")["access_token"]
+    job_id = upload(api, ada, encode("wav_s16")).get_json()["job_id"]
+    assert_error(api.call("GET", f"/api/analyze/{job_id}", token=bob), 404)
+    assert api.call("GET", "/api/results", token=bob).get_json()["items"] == []
+    assert [r["job_id"] for r in api.call("GET", "/api/results", token=ada).get_json()["items"]] == [job_id]
