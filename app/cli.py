@@ -1,10 +1,13 @@
-"""Flask commands: `flask users create-admin`, `flask db ensure-indexes`."""
+"""Flask commands: `flask users create-admin`, `flask db ensure-indexes`, `flask export`,
+`flask seed-demo`, `flask prune`."""
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.accounts import hash_password
+from app.export import FORMATS, export_chunks, readings_for_export
 from app.models import ALL_MODELS, User
+from app.retention import prune
 
 users_cli = AppGroup("users", help="Manage accounts.")
 db_cli = AppGroup("db", help="Database maintenance.")
@@ -36,6 +39,67 @@ def ensure_indexes():
         click.echo(f"indexes ensured: {model._get_collection_name()}")
 
 
+@click.command("export")
+@with_appcontext
+@click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), required=True)
+@click.option("--user", "email", required=True, help="Email of the account whose readings are exported.")
+@click.option("--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write (default: standard output).")
+def export_command(fmt, email, output):
+    """Export one user's readings as CSV or JSON (the same output as GET /api/export)."""
+    user = User.objects(email=User.normalize_email(email)).first()
+    if user is None:
+        raise click.BadParameter(f"no account with email {email}", param_hint="--user")
+    chunks = export_chunks(readings_for_export(user), fmt)
+    if output == "-":
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
+        return
+    # newline="": the CSV writer already ends rows with CRLF; no translation on any platform.
+    with open(output, "w", encoding="utf-8", newline="") as out:
+        out.writelines(chunks)
+    click.echo(f"readings of {user.email} written to {output}", err=True)
+
+
+@click.command("seed-demo")
+@with_appcontext
+@click.option("--users", "user_count", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90), help="Days of history.")
+@click.option("--seed", "random_seed", default=42, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--replace", is_flag=True, help="Delete the existing demo users and their data first.")
+def seed_demo(user_count, days, random_seed, replace):
+    """Create demo users with sessions and readings over the past days, for the dashboard."""
+    # numpy and tqdm are only needed here: imported late, so other commands start fast.
+    from tqdm import tqdm
+
+    from app.accounts import delete_account
+    from app.demo import existing_demo_users, seed
+
+    existing = list(existing_demo_users())
+    if existing and not replace:
+        raise click.ClickException(f"{len(existing)} demo users exist already; "
+                                   "run with --replace to delete them and seed again")
+    for user in existing:
+        delete_account(user)
+    accounts, counts = seed(user_count, days, random_seed, progress=tqdm)
+    click.echo(f"created {counts['users']} users, {counts['sessions']} sessions, {counts['readings']} readings")
+    for email, _name, password in accounts:
+        click.echo(f"  {email}  password: {password}")
+
+
+@click.command("prune")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
+def prune_command(dry_run):
+    """Delete readings, environment responses, analysis jobs and ended sessions older than RETENTION_DAYS."""
+    days = current_app.config["RETENTION_DAYS"]
+    counts = prune(days, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"older than {days} days, {verb}: " + ", ".join(f"{count} {name}" for name, count in counts.items()))
+
+
 def register_cli(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
+    for command in (export_command, seed_demo, prune_command):
+        app.cli.add_command(command)

@@ -1,0 +1,64 @@
+"""The admin's own sign-in: an email and password form into the signed session cookie."""
+from flask import current_app, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+
+from app.admin.base import AdminOnlyMixin, safe_next
+from app.admin.forms import LoginForm, LogoutForm
+from app.admin.security import sign_in, sign_out
+from app.blueprints.auth.routes import _timing_dummy_hash
+from app.extensions import bcrypt, limiter
+from app.models import ALL_MODELS, User
+
+
+def _account_key():
+    email = request.form.get("email", "")
+    return "account:" + (User.normalize_email(email) if email else "-")
+
+
+def _admin_login_rate_limited(view):
+    # The same budgets (and counters) as the API's sign-in: a guesser gains nothing by switching.
+    for decorate in (
+        limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip", methods=["POST"]),
+        limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_ACCOUNT"], scope="auth-account",
+                             key_func=_account_key, methods=["POST"]),
+    ):
+        view = decorate(view)
+    return view
+
+
+class AdminHomeView(AdminOnlyMixin, AdminIndexView):
+    """/admin itself (admins only), and /admin/login and /admin/logout (open to everyone)."""
+
+    OPEN_VIEWS = {"login", "logout"}
+
+    def _handle_view(self, name, **kwargs):
+        if name in self.OPEN_VIEWS:
+            return None
+        return super()._handle_view(name, **kwargs)
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/mood_index.html", counts={model.__name__: model.objects.count() for model in ALL_MODELS})
+
+    @expose("/login", methods=["GET", "POST"])
+    @_admin_login_rate_limited
+    def login(self):
+        form = LoginForm(request.form if request.method == "POST" else None, next=request.args.get("next"))
+        if request.method == "GET":
+            return self.render("admin/mood_login.html", form=form)
+        if not form.validate():
+            return self.render("admin/mood_login.html", form=form), 400
+        user = User.objects(email=User.normalize_email(form.email.data)).first()
+        stored = user.password_hash if user else _timing_dummy_hash()
+        if bcrypt.check_password_hash(stored, form.password.data) and user is not None and user.is_admin:
+            sign_in(user)
+            return redirect(safe_next(form.next.data))
+        # One message for every failure: whether an account exists or is an admin stays private.
+        flash("Invalid email or password, or not an admin account.", "error")
+        return self.render("admin/mood_login.html", form=form), 401
+
+    @expose("/logout", methods=["POST"])
+    def logout(self):
+        if LogoutForm(request.form).validate():
+            sign_out()
+        return redirect(url_for("admin.login"))

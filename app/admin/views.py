@@ -1,0 +1,113 @@
+"""Flask-Admin MongoEngine views, one per model in app.models.ALL_MODELS.
+
+Readings, environment responses, snapshots and jobs are written by the pipeline and keep
+invariants (probabilities summing to 1, derived valence...), so the admin may inspect and
+delete them but not edit them. Users and sessions allow the few edits that are safe.
+"""
+from flask_admin.contrib.mongoengine import ModelView
+from flask_admin.form import SecureForm
+
+from app.accounts import delete_account
+from app.admin.base import AdminOnlyMixin
+from app.models import (
+    ALL_MODELS,
+    AnalysisJob,
+    CollectiveEmotion,
+    EmotionReading,
+    EmotionSession,
+    EnvironmentResponse,
+    User,
+)
+from app.models.base import ref_id
+from app.sessions import delete_session
+
+
+def _ref(field):
+    # Shows the referenced id without loading the document: no query per row.
+    return lambda view, context, model, name: ref_id(model, field)
+
+
+class AdminModelView(AdminOnlyMixin, ModelView):
+    form_base_class = SecureForm  # CSRF tokens on create, edit, delete and bulk actions
+    can_create = False
+    can_edit = False
+    can_view_details = True
+    can_export = False
+    page_size = 50
+    column_default_sort = ("id", True)
+
+    def search_placeholder(self):
+        # Flask-Admin's MongoEngine views would print "None" in the search box.
+        return "Search: " + ", ".join(self.column_searchable_list or ())
+
+
+class UserView(AdminModelView):
+    can_edit = True
+    # Accounts come from registration or `flask users create-admin`; the hash is never shown or set here.
+    column_list = ("email", "display_name", "role", "created_at", "last_login_at")
+    column_details_list = ("id", "email", "display_name", "role", "created_at", "last_login_at")
+    form_columns = ("display_name", "role")
+    column_searchable_list = ("email", "display_name")
+    column_filters = ("role",)
+
+    def on_model_delete(self, model):
+        # Everything the user owns goes with the account (the model's own delete then finds nothing).
+        delete_account(model)
+
+
+class SessionView(AdminModelView):
+    can_edit = True
+    column_list = ("owner", "name", "source", "status", "started_at", "ended_at")
+    column_formatters = {"owner": _ref("owner")}
+    form_columns = ("name", "status")
+    column_searchable_list = ("name",)
+    column_filters = ("status", "source", "started_at")
+
+    def on_model_delete(self, model):
+        delete_session(model)
+
+
+class ReadingView(AdminModelView):
+    column_list = ("timestamp", "owner", "session", "source", "dominant", "confidence", "valence", "arousal",
+                   "intensity", "silence", "model_version")
+    column_formatters = {"owner": _ref("owner"), "session": _ref("session")}
+    column_filters = ("dominant", "source", "silence", "timestamp", "model_version")
+
+
+class EnvironmentView(AdminModelView):
+    column_list = ("created_at", "owner", "session", "reading")
+    column_formatters = {"owner": _ref("owner"), "session": _ref("session"), "reading": _ref("reading")}
+    column_filters = ("created_at",)
+
+
+class CollectiveView(AdminModelView):
+    column_list = ("created_at", "window_start", "window_end", "active_users", "active_sessions", "reading_count",
+                   "dominant", "mean_valence", "mean_arousal")
+    column_filters = ("created_at", "dominant")
+
+
+class JobView(AdminModelView):
+    column_list = ("created_at", "owner", "session", "status", "progress", "filename", "duration_s", "attempts",
+                   "finished_at")
+    column_formatters = {"owner": _ref("owner"), "session": _ref("session")}
+    column_filters = ("status", "created_at")
+
+
+# model: (view class, menu name, URL slug under /admin)
+VIEWS = {
+    User: (UserView, "Users", "users"),
+    EmotionSession: (SessionView, "Sessions", "sessions"),
+    EmotionReading: (ReadingView, "Readings", "readings"),
+    EnvironmentResponse: (EnvironmentView, "Environment responses", "environment"),
+    CollectiveEmotion: (CollectiveView, "Collective snapshots", "collective"),
+    AnalysisJob: (JobView, "Analysis jobs", "jobs"),
+}
+
+
+def model_views(url):
+    """New view objects for every model (a model added to ALL_MODELS without a view fails here)."""
+    views = []
+    for model in ALL_MODELS:
+        view_class, name, slug = VIEWS[model]
+        views.append(view_class(model, name=name, endpoint=f"admin_{slug}", url=f"{url}/{slug}"))
+    return views
