@@ -1,5 +1,9 @@
-"""Account-wide operations shared by the API and the CLI."""
+"""Account-wide operations shared by the API, the admin and the CLI."""
+import functools
+import secrets
+
 from app.extensions import bcrypt
+from app.models import User
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse
 
 
@@ -12,3 +16,16 @@ def delete_account(user):
 
 def hash_password(password):
     return bcrypt.generate_password_hash(password).decode()
+
+
+@functools.cache
+def _timing_dummy_hash():
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate(email, password):
+    """The user whose credentials these are, else None. An unknown email costs a bcrypt check
+    too, so both failures take as long and the answer time reveals nothing."""
+    user = User.objects(email=User.normalize_email(email)).first()
+    stored = user.password_hash if user else _timing_dummy_hash()
+    return user if bcrypt.check_password_hash(stored, password) and user is not None else None

@@ -98,8 +98,19 @@ def prune_command(dry_run):
     click.echo(f"older than {days} days, {verb}: " + ", ".join(f"{count} {name}" for name, count in counts.items()))
 
 
+@click.command("aggregate-collective")
+@with_appcontext
+def aggregate_collective_command():
+    """Take one collective-mood snapshot now (the cron job does it every few seconds)."""
+    from app.collective import take_snapshot
+
+    snapshot = take_snapshot()
+    visible = "hidden breakdown" if snapshot.hidden else f"dominant {snapshot.dominant}"
+    click.echo(f"snapshot {snapshot.id}: {snapshot.active_users} users, {snapshot.reading_count} readings, {visible}")
+
+
 def register_cli(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
-    for command in (export_command, seed_demo, prune_command):
+    for command in (export_command, seed_demo, prune_command, aggregate_collective_command):
         app.cli.add_command(command)

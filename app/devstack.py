@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", 27018))
 REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", 6380))
+# sqlite keeps data across restarts; memory is faster (benchmarks of the app, not of SQLite).
+MONGO_ENGINE = os.environ.get("EMBEDDED_MONGO_ENGINE", "sqlite")
 READY_TIMEOUT = 30
 
 
@@ -37,7 +39,7 @@ def wait_for_port(port, proc, name):
 
 
 def start_mongo(env):
-    proc = subprocess.Popen([sys.executable, "-m", "app.mongo_wire", "--engine", "sqlite",
+    proc = subprocess.Popen([sys.executable, "-m", "app.mongo_wire", "--engine", MONGO_ENGINE,
                              "--path", str(VAR / "mongo.sqlite3"), "--port", str(MONGO_PORT)], cwd=ROOT)
     wait_for_port(MONGO_PORT, proc, "mongo-wire")
     env["MONGO_URI"] = f"mongodb://127.0.0.1:{MONGO_PORT}/moodmirror?directConnection=true"

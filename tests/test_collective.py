@@ -153,3 +153,14 @@ def test_system_stats_for_admins_only(app, api):
     assert set(stats["queues"]) == {"analysis", "collective"}
     assert stats["uptime_seconds"] > 0
     assert json.dumps(stats)
+
+
+def test_aggregate_collective_command(app, api):
+    from app.models import CollectiveEmotion
+
+    for token in users(api, 3):
+        post(api, token, probabilities=probs(calm=0.9))
+    result = app.test_cli_runner().invoke(args=["aggregate-collective"])
+    assert result.exit_code == 0, result.output
+    snapshot = CollectiveEmotion.objects.get()
+    assert f"snapshot {snapshot.id}: 3 users, 3 readings, dominant calm" in result.output

@@ -5,8 +5,8 @@ from flask_admin import AdminIndexView, expose
 from app.admin.base import AdminOnlyMixin, safe_next
 from app.admin.forms import LoginForm, LogoutForm
 from app.admin.security import sign_in, sign_out
-from app.blueprints.auth.routes import _timing_dummy_hash
-from app.extensions import bcrypt, limiter
+from app.accounts import authenticate
+from app.extensions import limiter
 from app.models import ALL_MODELS, User
 
 
@@ -48,9 +48,8 @@ class AdminHomeView(AdminOnlyMixin, AdminIndexView):
             return self.render("admin/mood_login.html", form=form)
         if not form.validate():
             return self.render("admin/mood_login.html", form=form), 400
-        user = User.objects(email=User.normalize_email(form.email.data)).first()
-        stored = user.password_hash if user else _timing_dummy_hash()
-        if bcrypt.check_password_hash(stored, form.password.data) and user is not None and user.is_admin:
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None and user.is_admin:
             sign_in(user)
             return redirect(safe_next(form.next.data))
         # One message for every failure: whether an account exists or is an admin stays private.

@@ -1,6 +1,3 @@
-import functools
-import secrets
-
 from flask import current_app, request
 from flask_jwt_extended import (
     create_access_token,
@@ -13,7 +10,7 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from app.accounts import delete_account, hash_password
+from app.accounts import authenticate, delete_account, hash_password
 from app.blueprints.auth import bp
 from app.blueprints.auth.schemas import (
     AccessTokenSchema,
@@ -29,12 +26,6 @@ from app.errors import ApiError
 from app.extensions import bcrypt, limiter
 from app.models import User
 from app.models.base import utcnow
-
-
-@functools.cache
-def _timing_dummy_hash():
-    """Checked when the email is unknown, so both failures take as long."""
-    return hash_password(secrets.token_urlsafe(16))
 
 
 def _account_key():
@@ -95,9 +86,8 @@ def register(data):
 @bp.alt_response(429, description="Too many attempts")
 def login(data):
     """Sign in with email and password"""
-    user = User.objects(email=User.normalize_email(data["email"])).first()
-    stored = user.password_hash if user else _timing_dummy_hash()
-    if not bcrypt.check_password_hash(stored, data["password"]) or user is None:
+    user = authenticate(data["email"], data["password"])
+    if user is None:
         raise ApiError(401, "Invalid email or password", code="invalid_credentials")
     user.update(set__last_login_at=utcnow())
     user.reload()

@@ -1,0 +1,207 @@
+"""make bench-stream: live-streaming latency under N concurrent real-time streams.
+
+Starts the stack as `make run` does (app.devstack) with 2 workers and the embedded servers,
+then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks.
+Latency of a window = the client's receipt of its `emotion` event minus the server's arrival
+time of the chunk that completed the window (same machine, same clock). Prints a table,
+saves bench/results/stream.json and the plot docs/img/stream_latency.png.
+
+    python -m bench.stream [--streams 1 10 50 100 200] [--seconds 20]
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import requests
+import soundfile
+from tqdm import tqdm
+
+from mood_mirror.client import MoodMirrorClient
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "stream.json"
+PLOT = ROOT / "docs" / "img" / "stream_latency.png"
+RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
+FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
+TARGET_P99_MS = 150
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def speech(seconds):
+    """Real speech (RAVDESS clips, joined) when the corpus is there, else voiced synthetic audio."""
+    clips = sorted((RAVDESS / "audio").glob("ravdess_2*/*.flac"))[::11]
+    if clips:
+        parts = [soundfile.read(c, dtype="float32")[0] for c in clips[:12]]
+        audio = np.concatenate(parts)
+    else:
+        t = np.arange(int(seconds * 16000)) / 16000
+        audio = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    audio = np.resize(audio, int(seconds * 16000))
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
+class Stack:
+    """`python -m app.devstack` in a fresh var dir, with its own ports."""
+
+    def __init__(self, workers):
+        self.var = tempfile.mkdtemp(prefix="bench-stream-")
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "REDIS_URL")}
+        env.update(VAR_DIR=self.var, PORT=str(self.port), WORKERS=str(workers), LOG_LEVEL="WARNING",
+                   EMBEDDED_MONGO_PORT=str(free_port()), EMBEDDED_REDIS_PORT=str(free_port()),
+                   EMBEDDED_MONGO_ENGINE="memory", RATELIMIT_ENABLED="false", STREAM_MAX_PENDING="10")
+        self.log = open(Path(self.var) / "stack.log", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.devstack"], cwd=ROOT, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout=180):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"the stack exited; see {self.var}/stack.log")
+            try:
+                if requests.get(f"{self.base_url}/api/system/health", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        sys.exit(f"the stack is not healthy after {timeout} s; see {self.var}/stack.log")
+
+    def processes(self):
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def run_streams(stack, clients, pcm, chunk_ms):
+    """Stream `pcm` from every client at once; returns latencies (ms), windows sent and dropped."""
+    streams = [c.live_stream(wait_timeout=120) for c in clients]
+    for live in streams:
+        live.connect()
+        live.start(FORMAT)
+    summaries = [None] * len(streams)
+
+    def stream(i):
+        streams[i].stream_samples(pcm, chunk_ms=chunk_ms, realtime=True)
+        summaries[i] = streams[i].stop()
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(streams))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies, sent, dropped = [], 0, 0
+    for live, summary in zip(streams, summaries):
+        expected = summary["windows"] - live.dropped()
+        live.wait_for_emotions(summary["windows"], timeout=120)
+        sent += summary["windows"]
+        dropped += live.dropped() + max(0, expected - len(live.emotions))
+        latencies += [(live.received_at[e["window_index"]] - e["received_at"]) * 1000 for e in live.emotions]
+        live.close()
+    return latencies, sent, dropped
+
+
+def measure(stack, n, pcm, chunk_ms):
+    clients = []
+    for i in range(n):
+        client = MoodMirrorClient(stack.base_url)
+        client.register(f"bench-{n}-{i}@example.com", "benchmark password")
+        clients.append(client)
+    procs = stack.processes()
+    for p in procs:
+        p.cpu_percent(None)
+    started = time.monotonic()
+    latencies, sent, dropped = run_streams(stack, clients, pcm, chunk_ms)
+    elapsed = time.monotonic() - started
+    cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return {
+        "streams": n,
+        "audio_seconds_per_stream": round(pcm.size / 16000, 2),
+        "windows_sent": sent,
+        "windows_received": len(latencies),
+        "windows_dropped": dropped,
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "max_ms": round(float(np.max(lat)), 1),
+        "server_cpu_percent": round(cpu, 1),
+        "wall_seconds": round(elapsed, 1),
+    }
+
+
+def plot(results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = [r["streams"] for r in results]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(streams, [r["p50_ms"] for r in results], "o-", label="p50")
+    ax.plot(streams, [r["p99_ms"] for r in results], "s-", label="p99")
+    ax.axhline(TARGET_P99_MS, color="grey", linestyle="--", label=f"target p99 {TARGET_P99_MS} ms")
+    ax.set_xlabel("concurrent real-time streams")
+    ax.set_ylabel("window latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Live streaming latency (2 workers, 2 cores)")
+    ax.legend()
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 200])
+    parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    pcm = speech(args.seconds)
+    stack = Stack(args.workers)
+    results = []
+    try:
+        stack.wait_healthy()
+        for n in tqdm(args.streams, desc="stream counts", unit="run"):
+            result = measure(stack, n, pcm, args.chunk_ms)
+            results.append(result)
+            tqdm.write(json.dumps(result))
+    finally:
+        stack.stop()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results)
+    print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6}")
+    for r in results:
+        print(f"{r['streams']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['windows_sent']:>6} "
+              f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6}")
+    holding = [r["streams"] for r in results if r["p99_ms"] < TARGET_P99_MS and r["windows_dropped"] == 0]
+    print(f"highest N with p99 < {TARGET_P99_MS} ms and no drops: {max(holding) if holding else 'none'}")
+    print(json.dumps({"results": str(RESULTS.relative_to(ROOT)), "highest_n_holding_target": max(holding, default=None)}))
+
+
+if __name__ == "__main__":
+    main()
