@@ -25,3 +25,11 @@ vendor: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+.PHONY: bench-stream bench-model
+
+bench-stream: install  ## live-streaming latency for 1-200 concurrent streams (bench/results/stream.json)
+	$(BIN)/python -m bench.stream
+
+bench-model: install  ## model latency, real-time factor, load time and RSS (python -m ml.bench)
+	$(BIN)/python -m ml.bench
