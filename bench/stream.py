@@ -108,7 +108,7 @@ def run_streams(stack, clients, pcm, chunk_ms):
         streams[i].stream_samples(pcm, chunk_ms=chunk_ms, realtime=True)
         summaries[i] = streams[i].stop()
 
-    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(streams))]
+    threads = [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(len(streams))]
     for thread in threads:
         thread.start()
     for thread in threads:
