@@ -87,6 +87,7 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
     from app.blueprints.auth import tokens  # noqa: F401  (registers the JWT callbacks)
     from app.blueprints.analysis import bp as analysis_bp
     from app.blueprints.collective import bp as collective_bp
+    from app.blueprints.dashboard import bp as dashboard_bp
     from app.blueprints.environment import bp as environment_bp
     from app.blueprints.export import bp as export_bp
     from app.blueprints.readings import bp as readings_bp
@@ -97,6 +98,7 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
     for blueprint in (auth_bp, analysis_bp, readings_bp, sessions_bp, collective_bp, environment_bp, export_bp, system_bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)
+    app.register_blueprint(dashboard_bp)
     init_admin(app)
 
     from app.cli import register_cli

@@ -1,0 +1,156 @@
+// The dashboard's entry module: client-side routing over the views of one document, the
+// sign-in and sign-up forms, sign-out, and the way back to sign-in whenever a token is refused.
+import { currentUser, isSignedIn, onSignOut, signIn, signOut, signUp } from "./api.js";
+import { showCollective } from "./collective.js";
+import { setNotifier, showHistory, showSession } from "./history.js";
+import { initLive, liveRunning } from "./live.js";
+import { closeSocket } from "./socket.js";
+import { initUpload } from "./upload.js";
+
+const $ = (id) => document.getElementById(id);
+const PUBLIC = new Set(["login", "signup"]);
+const TITLES = { live: "Live", upload: "Upload", history: "History", session: "Session", collective: "Collective", login: "Sign in", signup: "Sign up" };
+
+function notice(message, kind = "error") {
+  const box = $("notice");
+  box.textContent = message;
+  box.dataset.kind = kind;
+  box.hidden = !message;
+  if (message && kind === "info") setTimeout(() => { if (box.textContent === message) box.hidden = true; }, 5000);
+}
+
+function route(pathname) {
+  const parts = pathname.replace(/\/+$/, "").split("/").filter(Boolean);
+  if (parts.length === 0) return { view: "live" };
+  if (parts[0] === "history" && parts[1]) return { view: "session", sessionId: decodeURIComponent(parts[1]) };
+  if (["live", "upload", "history", "collective", "login", "signup"].includes(parts[0])) return { view: parts[0] };
+  return { view: "live" };
+}
+
+function safeNext(value) {
+  // Only paths on this site, never another origin ("//evil" or "https://...").
+  return typeof value === "string" && /^\/(?!\/)[\w\-/]*$/.test(value) && !value.startsWith("/login") ? value : "/live";
+}
+
+function show(view) {
+  document.querySelectorAll(".view").forEach((section) => {
+    section.hidden = section.id !== `view-${view}`;
+  });
+  document.querySelectorAll("[data-nav]").forEach((link) => {
+    const current = link.dataset.nav === view || (view === "session" && link.dataset.nav === "history");
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  });
+  document.body.dataset.view = view;
+  document.body.classList.toggle("signed-in", isSignedIn());
+  const user = currentUser();
+  $("account-name").textContent = user ? user.display_name || user.email : "";
+  document.title = `${TITLES[view] || "Mood Mirror"} · Mood Mirror`;
+}
+
+async function render({ focus = false } = {}) {
+  let { view, sessionId } = route(location.pathname);
+  if (!PUBLIC.has(view) && !isSignedIn()) {
+    const next = location.pathname + location.search;
+    history.replaceState(null, "", `/login?next=${encodeURIComponent(next)}`);
+    view = "login";
+  } else if (PUBLIC.has(view) && isSignedIn()) {
+    history.replaceState(null, "", "/live");
+    view = "live";
+  }
+  show(view);
+  if (focus) {
+    const heading = document.querySelector(`#view-${view} h1`);
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }
+  if (view === "live") initLive();
+  else if (view === "upload") initUpload();
+  else if (view === "history") await showHistory();
+  else if (view === "session") await showSession(sessionId);
+  else if (view === "collective") await showCollective();
+}
+
+export function navigate(path) {
+  if (path !== location.pathname + location.search) history.pushState(null, "", path);
+  notice("");
+  render({ focus: true });
+}
+
+function formError(form, error) {
+  const fields = error.details && error.details.fields && (error.details.fields.json || error.details.fields);
+  let message = error.message;
+  if (fields && typeof fields === "object") {
+    const parts = Object.entries(fields).map(([name, problems]) => `${name.replace("_", " ")}: ${[].concat(problems).join(" ")}`);
+    if (parts.length) message = parts.join(" ");
+  }
+  form.querySelector("[data-form-error]").textContent = message;
+}
+
+function wireForms() {
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    form.querySelector("[data-form-error]").textContent = "";
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await signIn($("login-email").value.trim(), $("login-password").value);
+      form.reset();
+      navigate(safeNext(new URLSearchParams(location.search).get("next")));
+    } catch (error) {
+      formError(form, error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("signup-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    form.querySelector("[data-form-error]").textContent = "";
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await signUp($("signup-email").value.trim(), $("signup-password").value, $("signup-name").value.trim());
+      form.reset();
+      navigate("/live");
+    } catch (error) {
+      formError(form, error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("sign-out").addEventListener("click", async () => {
+    if (liveRunning() && !window.confirm("The microphone is on. Stop it and sign out?")) return;
+    await signOut();
+    // A full load drops every view's state, charts and the socket with it.
+    location.assign("/login");
+  });
+}
+
+function wireLinks() {
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-link]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const url = new URL(link.href, location.href);
+    if (url.origin !== location.origin) return;
+    event.preventDefault();
+    navigate(url.pathname + url.search);
+  });
+  window.addEventListener("popstate", () => render({ focus: true }));
+}
+
+onSignOut((reason) => {
+  closeSocket();
+  const next = location.pathname.startsWith("/login") ? "/live" : location.pathname;
+  history.pushState(null, "", `/login?next=${encodeURIComponent(next)}`);
+  render({ focus: true });
+  notice(reason);
+});
+
+setNotifier(notice);
+wireForms();
+wireLinks();
+render();

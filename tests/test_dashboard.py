@@ -1,0 +1,324 @@
+"""The web dashboard in a real browser: Debian's Chromium driven by Playwright, against the real
+stack (web under eventlet, an RQ worker, rq cron) as the Procfile starts it.
+
+The fake microphone plays real speech (RAVDESS clips, or generated voiced audio without the
+corpus). Screenshots of every page, desktop and phone width, go to test-artifacts/dashboard/.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`) and the playwright package; without
+either the tests skip and say why. Playwright's own browser downloads are never used.
+"""
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis as redis_lib
+import soundfile
+
+import audio_fixtures
+from stack import Stack
+
+ROOT = Path(__file__).resolve().parent.parent
+RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
+SHOTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "correct horse battery"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium`",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def speech_wav(path, seconds_wanted=10.0):
+    """~10 s of real speech as a 16 kHz mono WAV: RAVDESS clips joined by short pauses."""
+    clips = sorted((RAVDESS / "audio").glob("ravdess_2*/*.flac"))[::11] if (RAVDESS / "audio").exists() else []
+    if clips:
+        parts, total = [], 0.0
+        for clip in clips:
+            audio, rate = soundfile.read(clip, dtype="float32")
+            assert rate == 16000
+            if audio.ndim > 1:
+                audio = audio.mean(axis=1)
+            parts += [audio, np.zeros(3200, np.float32)]
+            total += (audio.size + 3200) / 16000
+            if total >= seconds_wanted:
+                break
+        audio = np.concatenate(parts)
+    else:
+        audio = audio_fixtures.speech_like(seconds_wanted, 16000)[0]
+    soundfile.write(path, np.clip(audio, -1, 1), 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_uri, redis_url, tmp_path_factory):
+    own_redis = redis_url.rsplit("/", 1)[0] + "/12"
+    redis_lib.Redis.from_url(own_redis).flushdb()
+    own_mongo = re.sub(r"/moodmirror_test\b", "/moodmirror_dashboard", mongo_uri)
+    running = Stack(own_mongo, own_redis, tmp_path_factory.mktemp("dashboard-stack"),
+                    extra_env={"COLLECTIVE_INTERVAL_SECONDS": "2", "COLLECTIVE_MIN_USERS": "1"})
+    try:
+        running.start()
+        running.start_process("cron", running.commands["cron"])
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    wav = speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-audio-capture={wav}"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    return SHOTS
+
+
+class Page:
+    """A tab with the console watched: any error or CSP violation fails the test."""
+
+    def __init__(self, browser, base_url):
+        self.context = browser.new_context(base_url=base_url, viewport=DESKTOP, accept_downloads=True,
+                                           permissions=["microphone"])
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(20000)
+        self.problems = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
+        self.page.on("pageerror", lambda e: self.problems.append(str(e)))
+
+    def shot(self, name, full_page=True):
+        self.page.set_viewport_size(DESKTOP)
+        self.page.wait_for_timeout(300)
+        self.page.screenshot(path=str(SHOTS / f"{name}-desktop.png"), full_page=full_page)
+        self.page.set_viewport_size(PHONE)
+        self.page.wait_for_timeout(400)
+        self.page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=full_page)
+        self.page.set_viewport_size(DESKTOP)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser, stack, shots):
+    tab = Page(browser, stack.base_url)
+    yield tab
+    tab.close()
+    assert tab.problems == [], "browser console errors"
+
+
+def sign_up(tab, email):
+    page = tab.page
+    page.goto("/signup")
+    form = page.locator("#signup-form")
+    form.get_by_label("Display name").fill(email.split("@")[0].title())
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/live")
+    page.get_by_role("heading", name="Live").wait_for()
+
+
+def wait_until(page, expression, timeout=20000):
+    """Poll a JS expression until truthy (wait_for_function compiles with eval, which the CSP blocks)."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout / 1000:.0f} s: {expression}")
+        page.wait_for_timeout(250)
+
+
+def chart_points(page, canvas_id):
+    return page.evaluate("id => { const c = Chart.getChart(document.getElementById(id)); "
+                         "return c ? c.data.labels.length || c.data.datasets[0].data.length : -1; }", canvas_id)
+
+
+def test_sign_in_pages_and_guard(tab, stack):
+    page = tab.page
+    page.goto("/history")
+    page.wait_for_url("**/login?next=%2Fhistory")
+    page.get_by_role("heading", name="Sign in").wait_for()
+    login = page.locator("#login-form")
+    login.get_by_label("Email").fill("nobody@example.com")
+    login.get_by_label("Password").fill("wrong password here")
+    login.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Invalid email or password").wait_for()
+    tab.problems = [p for p in tab.problems if "401" not in p]  # the refused sign-in itself
+    tab.shot("login")
+    page.get_by_role("link", name="Create one").click()
+    page.get_by_role("heading", name="Create an account").wait_for()
+    signup = page.locator("#signup-form")
+    signup.get_by_label("Email").fill("short@example.com")
+    signup.get_by_label("Password").fill("short")
+    signup.get_by_role("button", name="Create account").click()
+    page.locator("#signup-form [data-form-error]").filter(has_text="password").wait_for()
+    tab.problems = [p for p in tab.problems if "422" not in p]
+    tab.shot("signup")
+
+    # Signed up, then signed out (both tokens revoked) and in again, landing where it was sent.
+    sign_up(tab, "guard@example.com")
+    assert page.evaluate("sessionStorage.getItem('moodmirror.access')")
+    assert page.evaluate("localStorage.length") == 0, "no token in localStorage"
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    assert page.evaluate("sessionStorage.getItem('moodmirror.access')") is None
+    page.goto("/collective")
+    page.wait_for_url("**/login?next=%2Fcollective")
+    login.get_by_label("Email").fill("guard@example.com")
+    login.get_by_label("Password").fill(PASSWORD)
+    login.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/collective")
+
+    # An access token the API refuses is refreshed (refresh token in memory) ...
+    page.evaluate("sessionStorage.setItem('moodmirror.access', 'not-a-token')")
+    page.get_by_role("link", name="History").click()
+    page.locator("#distribution-summary").filter(has_text="No readings").wait_for()
+    assert page.evaluate("sessionStorage.getItem('moodmirror.access')") != "not-a-token"
+    # ... and without a refresh token (a reload forgets it), a 401 sends the user to sign in.
+    page.evaluate("sessionStorage.setItem('moodmirror.access', 'not-a-token')")
+    page.reload()
+    page.wait_for_url("**/login?next=%2Fhistory")
+    page.get_by_text("Please sign in again").wait_for()
+    tab.problems = [p for p in tab.problems if "401" not in p]
+
+
+def test_live_microphone_then_history_with_readings_and_export(tab, stack):
+    page = tab.page
+    sign_up(tab, "live@example.com")
+    page.get_by_label("Session name").fill("Browser mic")
+    page.get_by_role("button", name="Start microphone").click()
+    page.get_by_text("Listening").wait_for()
+    # Emotions arrive on the live charts and as the current emotion.
+    wait_until(page, "Chart.getChart(document.getElementById('live-prob-chart')).data.labels.length >= 4",
+                           timeout=90000)
+    assert chart_points(page, "live-va-chart") >= 4
+    wait_until(page, "/^[A-Z][a-z]+ · \\d+ %$/.test(document.getElementById('current-emotion').textContent)",
+                           timeout=30000)
+    probabilities = page.evaluate(
+        "Chart.getChart(document.getElementById('live-prob-chart')).data.datasets.map(d => d.data.at(-1))")
+    assert len(probabilities) == 8
+    if None not in probabilities:
+        assert abs(sum(probabilities) - 1) < 1e-3
+    # The environment response paints the panel and drives the particles.
+    wait_until(page, "document.getElementById('environment-panel').dataset.light", timeout=30000)
+    light = page.evaluate("document.getElementById('environment-panel').dataset.light")
+    assert re.fullmatch(r"#[0-9a-f]{6}", light)
+    assert int(page.evaluate("document.getElementById('particles').dataset.particles")) > 0
+    assert page.locator("#current-emotion").get_attribute("aria-live") == "polite"
+    assert page.locator("#live-errors").inner_text().strip() == ""
+    tab.shot("live", full_page=False)
+    session_id = page.evaluate("document.getElementById('environment-panel').dataset.sessionId")
+
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped.").wait_for()
+    windows = int(re.search(r"(\d+) window", page.locator("#live-status").inner_text()).group(1))
+    assert windows >= 4
+
+    # The session is in History, with its readings.
+    page.get_by_role("link", name="History").click()
+    row = page.locator(f"#sessions-table tr[data-session-id='{session_id}']")
+    row.wait_for()
+    assert "Browser mic" in row.inner_text() and "Ended" in row.inner_text()
+    wait_until(page, "+document.getElementById('distribution-chart').dataset.total > 0")
+    assert chart_points(page, "trend-chart") >= 1
+    tab.shot("history")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export CSV").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".csv")
+    csv_text = Path(download.path()).read_text()
+    assert csv_text.splitlines()[0].startswith("id,session_id,source,timestamp,")
+    assert 2 <= len(csv_text.splitlines()) <= windows + 1, "a row per reading of the user's one session"
+
+    row.get_by_role("link").click()
+    page.wait_for_url(f"**/history/{session_id}")
+    wait_until(page, "+document.getElementById('readings-table').dataset.rows > 0", timeout=30000)
+    readings = int(page.evaluate("document.getElementById('view-session').dataset.readings"))
+    assert readings >= 1
+    assert page.locator("#session-summary").inner_text().strip()
+    assert chart_points(page, "session-doughnut") >= 1
+    tab.shot("session")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export JSON").click()
+    exported = __import__("json").loads(Path(download_info.value.path()).read_text())
+    assert exported and {r["session_id"] for r in exported} == {session_id}
+
+
+def test_upload_analyses_a_file_and_shows_its_timeline(tab, stack, tmp_path):
+    page = tab.page
+    sign_up(tab, "upload@example.com")
+    tab.shot("upload-empty")
+    path = audio_fixtures.write(tmp_path, "flac", seconds=6.0)
+    page.get_by_role("link", name="Upload").click()
+    page.get_by_label("Audio file").set_input_files(str(path))
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("Done: analysed.").wait_for(timeout=90000)
+    assert page.locator("#upload-progress").evaluate("p => p.value") == 1
+    points = int(page.evaluate("document.getElementById('upload-chart').dataset.points"))
+    assert points >= 3 and chart_points(page, "upload-chart") == points
+    assert re.fullmatch(r"[A-Z][a-z]+ · \d+ %", page.locator("#upload-overall").inner_text())
+    tab.shot("upload")
+
+
+def test_collective_page_updates_live(tab, stack):
+    page = tab.page
+    sign_up(tab, "together@example.com")
+    page.get_by_role("link", name="Collective").click()
+    page.get_by_role("heading", name="Collective mood").wait_for()
+    # rq cron takes a snapshot every 2 s here; each arrives over Socket.IO.
+    wait_until(page, "+(document.getElementById('view-collective').dataset.updates || 0) >= 2", timeout=60000)
+    assert page.locator("#collective-status").inner_text().startswith("Live · updated")
+    assert chart_points(page, "collective-history") >= 2
+    tab.shot("collective")
+
+
+def test_keyboard_focus_and_phone_layout(tab, stack):
+    page = tab.page
+    sign_up(tab, "keys@example.com")
+    # The skip link comes first and is visible when focused; nav links are reachable by Tab.
+    page.goto("/live")
+    page.get_by_role("heading", name="Live").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Live"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/upload")
+    page.get_by_role("heading", name="Analyse a recording").wait_for()
+    page.set_viewport_size(PHONE)
+    for path in ("/live", "/upload", "/history", "/collective"):
+        page.goto(path)
+        page.wait_for_timeout(300)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways at phone width"
