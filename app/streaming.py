@@ -123,7 +123,7 @@ def _enqueue(stream, user_id, windows, received_at):
         pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         queue.enqueue("app.tasks.analysis.analyze_window", stream.session_id, user_id, window.index,
                       window.start_s, window.end_s, pcm, received_at,
-                      retry=Retry(max=2), result_ttl=60, failure_ttl=3600, job_timeout=60)
+                      retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
         stream.windows += 1
     if dropped:
         stream.dropped_total += len(dropped)
