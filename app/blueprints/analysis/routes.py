@@ -65,7 +65,8 @@ class ResultsArgsSchema(PageArgsSchema):
 def _uploaded_audio():
     """(bytes, filename, content type) from a multipart `file` or a raw audio body."""
     if request.mimetype == "multipart/form-data":
-        extra = sorted(set(request.form) | (set(request.files) - {"file"}))
+        # A part whose name cannot be parsed has the name None: sort by text, never compare None.
+        extra = sorted({str(name) for name in set(request.form) | set(request.files)} - {"file"})
         if extra:
             raise ApiError(422, f"Invalid input: {', '.join(extra)}",
                            details={"fields": {"form": {name: ["Unknown field."] for name in extra}}})
@@ -83,6 +84,7 @@ def _uploaded_audio():
 @jwt_required()
 @bp.arguments(AnalyzeArgsSchema, location="query")
 @bp.response(202, JobAcceptedSchema)
+@bp.errors(401, 404, d404="session_id is not one of your sessions")
 @bp.alt_response(413, description="Larger than MAX_UPLOAD_MB")
 @bp.alt_response(415, description="Not audio, or a format that cannot be decoded")
 @bp.alt_response(422, description="Too long, empty, or a bad field")
@@ -114,6 +116,7 @@ def analyze(args):
 @bp.route("/analyze/<job_id>", methods=["GET"])
 @jwt_required()
 @bp.response(200, JobSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def job_status(job_id):
     """Status and progress of an analysis; its result once finished, its reason once failed"""
@@ -124,6 +127,7 @@ def job_status(job_id):
 @jwt_required()
 @bp.arguments(ResultsArgsSchema, location="query")
 @bp.response(200, page_schema(JobSchema))
+@bp.errors(401, 404)
 @bp.doc(security=AUTH)
 def results(args):
     """The caller's past analyses, newest first; filter by session, date and status"""

@@ -62,8 +62,7 @@ def _token_pair(user):
 @rate_limited
 @bp.arguments(RegisterSchema)
 @bp.response(201, TokensSchema)
-@bp.alt_response(409, description="Email already registered")
-@bp.alt_response(429, description="Too many attempts")
+@bp.errors(400, 409, 413, 415, 429, d409="Email already registered", d429="Too many attempts")
 def register(data):
     """Create an account and sign in"""
     email = User.normalize_email(data["email"])
@@ -82,8 +81,7 @@ def register(data):
 @rate_limited
 @bp.arguments(LoginSchema)
 @bp.response(200, TokensSchema)
-@bp.alt_response(401, description="Invalid email or password")
-@bp.alt_response(429, description="Too many attempts")
+@bp.errors(400, 401, 413, 415, 429, d401="Invalid email or password", d429="Too many attempts")
 def login(data):
     """Sign in with email and password"""
     user = authenticate(data["email"], data["password"])
@@ -97,6 +95,7 @@ def login(data):
 @bp.route("/refresh", methods=["POST"])
 @jwt_required(refresh=True)
 @bp.response(200, AccessTokenSchema)
+@bp.errors(401, d401="No valid refresh token")
 @bp.doc(security=[{"bearerAuth": []}])
 def refresh():
     """Exchange a refresh token (in the Authorization header) for a new access token"""
@@ -111,6 +110,7 @@ def refresh():
 @jwt_required()
 @bp.arguments(LogoutSchema, required=False)
 @bp.response(204)
+@bp.errors(400, 401, 413, 415)
 @bp.doc(security=[{"bearerAuth": []}])
 def logout(data):
     """Revoke the access token, and the refresh token when it is given"""
@@ -132,6 +132,7 @@ def logout(data):
 @bp.route("/profile", methods=["GET"])
 @jwt_required()
 @bp.response(200, UserSchema)
+@bp.errors(401)
 @bp.doc(security=[{"bearerAuth": []}])
 def get_profile():
     """The signed-in account"""
@@ -142,6 +143,7 @@ def get_profile():
 @jwt_required()
 @bp.arguments(ProfileUpdateSchema)
 @bp.response(200, UserSchema)
+@bp.errors(400, 401, 403, 413, 415, d403="The current password is wrong")
 @bp.doc(security=[{"bearerAuth": []}])
 def update_profile(data):
     """Change the display name, or the password (needs the current password)"""
@@ -159,6 +161,7 @@ def update_profile(data):
 @bp.route("/profile", methods=["DELETE"])
 @jwt_required(fresh=True)
 @bp.response(204)
+@bp.errors(401, d401="No valid access token, or not a fresh one (sign in again)")
 @bp.doc(security=[{"bearerAuth": []}])
 def delete_profile():
     """Delete the account and all its data (needs a fresh token from a recent sign-in)"""

@@ -29,6 +29,7 @@ class LatestArgsSchema(StrictSchema):
 @jwt_required()
 @bp.arguments(EnvironmentListArgsSchema, location="query")
 @bp.response(200, page_schema(EnvironmentResponseSchema))
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def list_responses(args):
     """The caller's environment responses, newest first"""
@@ -42,6 +43,7 @@ def list_responses(args):
 @jwt_required()
 @bp.arguments(ForSessionArgsSchema, location="query")
 @bp.response(200, page_schema(EnvironmentResponseSchema))
+@bp.errors(401, 404)
 @bp.doc(security=AUTH)
 def for_session(args):
     """A session's environment responses, newest first"""
@@ -53,6 +55,7 @@ def for_session(args):
 @jwt_required()
 @bp.arguments(LatestArgsSchema, location="query")
 @bp.response(200, EnvironmentResponseSchema)
+@bp.errors(401, 404, d404="Not one of your sessions, or it has no environment response yet")
 @bp.doc(security=AUTH)
 def latest_for_session(args):
     """The response a session's environment shows now"""

@@ -17,6 +17,7 @@ CSV_DESCRIPTION = (
 @bp.route("", methods=["GET"])
 @jwt_required()
 @bp.arguments(ExportArgsSchema, location="query")
+@bp.errors(401, 403, 404)
 @bp.doc(security=[{"bearerAuth": []}], responses={"200": {
     "description": "The readings, oldest first, streamed as an attachment",
     "content": {"application/json": {"schema": ReadingSchema(many=True)},

@@ -42,6 +42,7 @@ def _scope(args):
 @jwt_required()
 @bp.arguments(ReadingCreateSchema)
 @bp.response(201, ReadingSchema)
+@bp.errors(400, 401, 404, 409, 413, 415, d404="session_id is not one of your sessions", d409="The session has ended")
 @bp.doc(security=AUTH)
 def create_reading(data):
     """Post a reading from an external detector (e.g. a face model): probabilities over the 8 classes"""
@@ -63,6 +64,7 @@ def create_reading(data):
 @jwt_required()
 @bp.arguments(ReadingFilterSchema, location="query")
 @bp.response(200, page_schema(ReadingSchema))
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def list_readings(args):
     """The caller's readings, newest first; filter by session, time range, dominant emotion, source"""
@@ -81,6 +83,7 @@ def list_readings(args):
 @jwt_required()
 @bp.arguments(BySessionArgsSchema, location="query")
 @bp.response(200, page_schema(ReadingSchema))
+@bp.errors(401, 404)
 @bp.doc(security=AUTH)
 def readings_by_session(args):
     """Readings of one session, newest first"""
@@ -92,6 +95,7 @@ def readings_by_session(args):
 @jwt_required()
 @bp.arguments(RecentArgsSchema, location="query")
 @bp.response(200, page_schema(ReadingSchema))
+@bp.errors(401)
 @bp.doc(security=AUTH)
 def recent_readings(args):
     """The caller's readings of the last `hours` hours, newest first"""
@@ -104,6 +108,7 @@ def recent_readings(args):
 @jwt_required()
 @bp.arguments(TrendArgsSchema, location="query")
 @bp.response(200, TrendsSchema)
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def reading_trends(args):
     """Per time bucket: mean probabilities, valence, arousal, intensity and count (silence excluded)"""
@@ -117,6 +122,7 @@ def reading_trends(args):
 @jwt_required()
 @bp.arguments(WindowArgsSchema, location="query")
 @bp.response(200, DistributionSchema)
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def reading_distribution(args):
     """Share of each dominant emotion and mean intensity over the last `hours` hours (silence excluded)"""
@@ -128,6 +134,7 @@ def reading_distribution(args):
 @bp.route("/<reading_id>", methods=["GET"])
 @jwt_required()
 @bp.response(200, ReadingSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def get_reading(reading_id):
     """One reading (its owner or an admin)"""

@@ -23,6 +23,7 @@ TIMELINE_POINTS = 200
 @jwt_required()
 @bp.arguments(SessionListArgsSchema, location="query")
 @bp.response(200, page_schema(SessionSchema))
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def list_sessions(args):
     """The caller's sessions, newest first"""
@@ -36,6 +37,7 @@ def list_sessions(args):
 @jwt_required()
 @bp.arguments(SessionCreateSchema)
 @bp.response(201, SessionSchema)
+@bp.errors(400, 401, 413, 415)
 @bp.doc(security=AUTH)
 def create_session(data):
     """Start a session (live streams start theirs over Socket.IO)"""
@@ -46,6 +48,7 @@ def create_session(data):
 @jwt_required()
 @bp.arguments(SessionListArgsSchema, location="query")
 @bp.response(200, page_schema(SessionSchema))
+@bp.errors(401, 403, 404)
 @bp.doc(security=AUTH)
 def active_sessions(args):
     """The caller's active sessions (an admin: everyone's, or one user's with user_id)"""
@@ -58,6 +61,7 @@ def active_sessions(args):
 @bp.route("/<session_id>", methods=["GET"])
 @jwt_required()
 @bp.response(200, SessionSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def get_session(session_id):
     """One session"""
@@ -67,6 +71,7 @@ def get_session(session_id):
 @bp.route("/<session_id>", methods=["DELETE"])
 @jwt_required()
 @bp.response(204)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def remove_session(session_id):
     """Delete a session with its readings and environment responses"""
@@ -76,6 +81,7 @@ def remove_session(session_id):
 @bp.route("/<session_id>/end", methods=["POST"])
 @jwt_required()
 @bp.response(200, SessionSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def end(session_id):
     """End a session (ending an ended session changes nothing)"""
@@ -85,6 +91,7 @@ def end(session_id):
 @bp.route("/<session_id>/analytics", methods=["GET"])
 @jwt_required()
 @bp.response(200, AnalyticsSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
@@ -98,6 +105,7 @@ def analytics(session_id):
 @bp.route("/<session_id>/insights", methods=["GET"])
 @jwt_required()
 @bp.response(200, InsightsSchema)
+@bp.errors(401, 404, 422)
 @bp.doc(security=AUTH)
 def insights(session_id):
     """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""

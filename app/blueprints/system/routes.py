@@ -43,6 +43,7 @@ class StatsSchema(ma.Schema):
 @bp.route("/stats", methods=["GET"])
 @admin_required
 @bp.response(200, StatsSchema)
+@bp.errors(401, 403)
 @bp.doc(security=[{"bearerAuth": []}])
 def stats():
     """Counts, readings per minute, queue depth, workers, latency percentiles, model version, uptime (admins)"""
