@@ -21,10 +21,6 @@ export const label = (name) => (name ? name.charAt(0).toUpperCase() + name.slice
 export const percent = (value) => (value == null ? "—" : `${Math.round(value * 100)} %`);
 export const signed = (value) => (value == null ? "—" : (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(2));
 
-function reducedMotion() {
-  return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-}
-
 const charts = new Map();
 
 /** Create (or replace) the chart on a canvas. */
@@ -35,7 +31,8 @@ export function makeChart(canvas, config) {
   config.options = {
     responsive: true,
     maintainAspectRatio: false,
-    animation: reducedMotion() ? false : { duration: 250 },
+    // Charts redraw every second with live data: animating each update only blurs what changed.
+    animation: false,
     ...config.options,
   };
   config.options.plugins = { legend: { position: "bottom", labels: { boxWidth: 12, color: "#1f2937" } }, ...config.options.plugins };
