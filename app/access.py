@@ -16,10 +16,13 @@ def object_id(value, field="id"):
         raise ApiError(422, f"Invalid input: {field}", details={"fields": {"query": {field: ["Not a valid id."]}}})
 
 
-def get_owned(model, doc_id, field="id"):
-    """The document if the caller owns it (or is an admin); 404 otherwise, so ids leak nothing."""
+def get_owned(model, doc_id, field="id", admin_may=True):
+    """The document if the caller owns it (or is an admin); 404 otherwise, so ids leak nothing.
+
+    admin_may=False for writes that file new data under the document (a reading into a session):
+    an admin reads and manages anyone's data but never adds to another user's."""
     doc = model.objects(id=object_id(doc_id, field)).first()
-    if doc is None or (doc.owner.id != current_user.id and not current_user.is_admin):
+    if doc is None or (doc.owner.id != current_user.id and not (admin_may and current_user.is_admin)):
         raise ApiError(404, f"No such {model.__name__}", details={"field": field})
     return doc
 

@@ -91,7 +91,9 @@ def _uploaded_audio():
 @bp.doc(security=AUTH, **UPLOAD_DOC)
 def analyze(args):
     """Analyse a recording (WAV, FLAC, OGG Vorbis/Opus, MP3, WebM/Opus, M4A/AAC) in the background"""
-    session = get_owned(EmotionSession, args["session_id"], "session_id") if "session_id" in args else None
+    session = None
+    if "session_id" in args:
+        session = get_owned(EmotionSession, args["session_id"], "session_id", admin_may=False)
     data, filename, content_type = _uploaded_audio()
     if not data:
         raise ApiError(422, "Invalid input: file", code="empty_audio", details={"fields": {"file": ["The file is empty."]}})

@@ -48,7 +48,7 @@ def create_reading(data):
     """Post a reading from an external detector (e.g. a face model): probabilities over the 8 classes"""
     session = None
     if "session_id" in data:
-        session = get_owned(EmotionSession, data["session_id"], "session_id")
+        session = get_owned(EmotionSession, data["session_id"], "session_id", admin_may=False)
         if session.status != "active":
             raise ApiError(409, "The session has ended", code="session_ended", details={"field": "session_id"})
     timestamp = data.get("timestamp", utcnow())
