@@ -38,6 +38,13 @@ class IsoJSONProvider(DefaultJSONProvider):
             return o.isoformat()
         return DefaultJSONProvider.default(o)
 
+    def loads(self, s, **kwargs):
+        # Too deeply nested is invalid JSON (a ValueError, so get_json(silent=True) gives None).
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply")
+
 
 def connect_mongo(uri):
     mongoengine.disconnect()

@@ -6,7 +6,7 @@ arrive (offsets would shift under inserts).
 """
 import base64
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 
 import marshmallow as ma
 from bson import ObjectId
@@ -24,8 +24,11 @@ def decode_cursor(cursor):
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, doc_id = raw.split("|")
-        return datetime.fromisoformat(when), ObjectId(doc_id)
-    except (ValueError, InvalidId, UnicodeDecodeError):
+        when = datetime.fromisoformat(when)
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)  # one that cannot be in UTC could not be compared
+        return when, ObjectId(doc_id)
+    except (ValueError, OverflowError, InvalidId, UnicodeDecodeError):
         raise ApiError(422, "Invalid input: cursor", details={"fields": {"query": {"cursor": ["Not a valid cursor."]}}})
 
 

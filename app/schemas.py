@@ -1,7 +1,52 @@
-"""Shared marshmallow pieces: strict base schema, pagination arguments."""
+"""Shared marshmallow pieces: strict base schema, pagination arguments, safe text and times."""
+import json
+import unicodedata
+from datetime import UTC
+
 import flask_smorest
 import marshmallow as ma
 from webargs.flaskparser import FlaskParser
+
+# Bidirectional overrides, embeddings and isolates: they make text display in another order
+# than it is stored ("Trojan Source" spoofing). Marks (U+200E/U+200F) stay allowed.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(value):
+    """Why `value` is not acceptable as stored text, or None: control characters (NUL, newlines,
+    escape...), lone surrogates (not encodable as UTF-8, so not storable) and bidi overrides."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"Must not contain control characters (found U+{ord(char):04X})."
+        if category == "Cs":
+            return "Must not contain lone surrogates (not valid Unicode text)."
+        if char in BIDI_CONTROLS:
+            return f"Must not contain bidirectional override characters (found U+{ord(char):04X})."
+    return None
+
+
+def plain_text(value):
+    """marshmallow validator: see text_problem."""
+    problem = text_problem(value)
+    if problem:
+        raise ma.ValidationError(problem)
+
+
+def utc_representable(value):
+    """marshmallow validator for datetimes: one that cannot be expressed in UTC (year 1 at
+    +14:00) could not be stored or compared."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ma.ValidationError("Out of range.")
+
+
+def AwareDateTime(**kwargs):  # noqa: N802 (a field factory, used like a field class)
+    """An ISO 8601 time with its offset, that converts to UTC."""
+    validate = kwargs.pop("validate", None)
+    validators = [utc_representable] + ([validate] if callable(validate) else list(validate or []))
+    return ma.fields.AwareDateTime(validate=validators, **kwargs)
 
 
 class StrictSchema(ma.Schema):
@@ -20,6 +65,14 @@ class _SchemaDecidesParser(FlaskParser):
     """Let each schema's Meta.unknown decide, for query strings too (webargs would EXCLUDE)."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {}
+
+    def _raw_load_json(self, req):
+        # JSON nested deeper than the parser's recursion limit is invalid JSON here (400), not
+        # a RecursionError (500).
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("Nested too deeply", "[...]", 0)  # a non-empty doc: not "no body"
 
 
 # What each error status means on this API, for the OpenAPI document (`ApiBlueprint.errors`).

@@ -22,6 +22,7 @@ from app.extensions import socketio
 from app.models import EmotionSession, User
 from app.models.base import ref_id
 from app.realtime import COLLECTIVE_ROOM, session_room
+from app.schemas import text_problem
 from app.sessions import end_session
 
 WINDOW_S = 3.0
@@ -100,6 +101,8 @@ def on_start(data=None):
     name = data.get("name", "")
     if not isinstance(name, str) or len(name) > NAME_MAX:
         return _error("invalid_start", f"name must be a string of at most {NAME_MAX} characters", "name")
+    if text_problem(name):
+        return _error("invalid_start", f"name: {text_problem(name)}", "name")
     if "session_id" in data:
         session, problem = _own_active_session(conn, data["session_id"])
         if problem:

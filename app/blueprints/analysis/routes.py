@@ -1,4 +1,5 @@
 import io
+import unicodedata
 
 import marshmallow as ma
 from flask import current_app, request, url_for
@@ -12,7 +13,7 @@ from app.errors import ApiError
 from app.models import AnalysisJob, EmotionSession
 from app.models.base import ref_id
 from app.pagination import page_schema, paginate
-from app.schemas import PageArgsSchema, StrictSchema
+from app.schemas import BIDI_CONTROLS, AwareDateTime, PageArgsSchema, StrictSchema
 from app.uploads import store_upload
 
 AUTH = [{"bearerAuth": []}]
@@ -57,9 +58,19 @@ class JobSchema(ma.Schema):
 
 class ResultsArgsSchema(PageArgsSchema):
     session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = AwareDateTime()
+    until = AwareDateTime()
     status = ma.fields.String(validate=ma.validate.OneOf(("queued", "started", "finished", "failed")))
+
+
+def display_filename(name):
+    """The name an upload is listed under: its last path part (a client may send a path, even
+    ../../etc/passwd), without control characters, at most 255 characters. It is only ever
+    shown: uploads are stored under their job id, never under a name a client chose."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name
+                   if unicodedata.category(char) not in ("Cc", "Cs") and char not in BIDI_CONTROLS)
+    return name.strip(" .")[:255]
 
 
 def _uploaded_audio():
@@ -75,7 +86,12 @@ def _uploaded_audio():
             raise ApiError(422, "Invalid input: file", details={"fields": {"form": {"file": ["Missing audio file."]}}})
         return upload.read(), upload.filename or "", upload.mimetype or ""
     if request.mimetype.startswith(RAW_AUDIO_TYPES):
-        return request.get_data(), "", request.mimetype
+        data = request.get_data()
+        # A chunked body (no Content-Length) is cut at MAX_CONTENT_LENGTH by Werkzeug, silently,
+        # on servers that pass such bodies on: one that reaches the limit is too large.
+        if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
+            raise ApiError(413, f"Larger than {current_app.config['MAX_UPLOAD_MB']} MB")
+        return data, "", request.mimetype
     raise ApiError(415, "Send audio as multipart/form-data (field `file`) or as a raw body with an audio Content-Type",
                    details={"content_type": request.content_type})
 
@@ -104,8 +120,8 @@ def analyze(args):
     except AudioError as error:
         status = 415 if error.code == "unsupported_audio" else 422
         raise ApiError(status, error.message, code=error.code)
-    job = AnalysisJob(owner=current_user, session=session, filename=filename[:255], content_type=content_type[:127],
-                      size_bytes=len(data), duration_s=info.duration_s).save()
+    job = AnalysisJob(owner=current_user, session=session, filename=display_filename(filename),
+                      content_type=content_type[:127], size_bytes=len(data), duration_s=info.duration_s).save()
     store_upload(str(job.id), data)
     Queue("analysis", connection=current_app.extensions["redis"]).enqueue(
         "app.tasks.analysis.analyze_upload", str(job.id), job_id=f"upload-{job.id}",

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from flask import current_app
 
-from app.schemas import StrictSchema
+from app.schemas import StrictSchema, plain_text
 
 MAX_PASSWORD = 128
 
@@ -17,25 +17,29 @@ def _check_password_policy(value):
 class RegisterSchema(StrictSchema):
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
     password = ma.fields.String(
-        required=True, load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), _check_password_policy]
+        required=True, load_only=True,
+        validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy],
     )
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=80))
+    display_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=80), plain_text])
 
 
 class LoginSchema(StrictSchema):
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=MAX_PASSWORD))
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=[ma.validate.Length(min=1, max=MAX_PASSWORD), plain_text])
 
 
 class LogoutSchema(StrictSchema):
-    refresh_token = ma.fields.String(validate=ma.validate.Length(max=4096))
+    refresh_token = ma.fields.String(validate=[ma.validate.Length(max=4096),
+                                               ma.validate.Regexp(r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*$",
+                                                                  error="Not a JWT.")])
 
 
 class ProfileUpdateSchema(StrictSchema):
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=80))
-    current_password = ma.fields.String(load_only=True, validate=ma.validate.Length(max=MAX_PASSWORD))
+    display_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=80), plain_text])
+    current_password = ma.fields.String(load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text])
     new_password = ma.fields.String(
-        load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), _check_password_policy]
+        load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy]
     )
 
     @ma.validates_schema

@@ -4,13 +4,13 @@ from ml.params import CLASSES
 from app.export import FORMATS
 from app.models import SILENCE
 from app.models.session import SOURCES
-from app.schemas import StrictSchema
+from app.schemas import AwareDateTime, StrictSchema
 
 
 class ExportArgsSchema(StrictSchema):
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(tuple(FORMATS)))
-    since = ma.fields.AwareDateTime(metadata={"description": "Readings at or after this time"})
-    until = ma.fields.AwareDateTime(metadata={"description": "Readings before this time"})
+    since = AwareDateTime(metadata={"description": "Readings at or after this time"})
+    until = AwareDateTime(metadata={"description": "Readings before this time"})
     session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
     source = ma.fields.String(validate=ma.validate.OneOf(SOURCES))
     dominant = ma.fields.String(validate=ma.validate.OneOf((*CLASSES, SILENCE)))

@@ -5,7 +5,7 @@ from ml.params import CLASSES
 
 from app.models import SILENCE
 from app.models.session import SOURCES
-from app.schemas import PageArgsSchema, StrictSchema
+from app.schemas import AwareDateTime, PageArgsSchema, StrictSchema, plain_text
 
 MAX_HOURS = 24 * 366
 BUCKETS = ("minute", "5minutes", "15minutes", "hour", "day", "week")
@@ -22,8 +22,8 @@ class ReadingCreateSchema(StrictSchema):
     probabilities = ma.fields.Nested(ProbabilitiesSchema, required=True)
     source = ma.fields.String(load_default="manual", validate=ma.validate.OneOf(SOURCES))
     session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
-    timestamp = ma.fields.AwareDateTime(metadata={"description": "When the emotion was observed (default: now)"})
-    detector = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
+    timestamp = AwareDateTime(metadata={"description": "When the emotion was observed (default: now)"})
+    detector = ma.fields.String(validate=[ma.validate.Length(min=1, max=64), plain_text],
                                 metadata={"description": "Name of the detector that produced it, e.g. a face model"})
 
     @ma.validates("probabilities")
@@ -35,8 +35,8 @@ class ReadingCreateSchema(StrictSchema):
 
 class ReadingFilterSchema(PageArgsSchema):
     session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = AwareDateTime()
+    until = AwareDateTime()
     dominant = ma.fields.String(validate=ma.validate.OneOf((*CLASSES, SILENCE)))
     source = ma.fields.String(validate=ma.validate.OneOf(SOURCES))
     user_id = ma.fields.String(validate=ma.validate.Length(equal=24), metadata={"description": "Admins only"})
@@ -71,14 +71,14 @@ class TrendPointSchema(ma.Schema):
 
 class TrendsSchema(ma.Schema):
     bucket = ma.fields.String()
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = AwareDateTime()
+    until = AwareDateTime()
     points = ma.fields.List(ma.fields.Nested(TrendPointSchema))
 
 
 class DistributionSchema(ma.Schema):
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = AwareDateTime()
+    until = AwareDateTime()
     total = ma.fields.Integer()
     distribution = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(),
                                   metadata={"description": "Share of readings with each dominant emotion"})

@@ -2,11 +2,11 @@ import marshmallow as ma
 
 from app.models.base import ref_id
 from app.models.session import SOURCES
-from app.schemas import PageArgsSchema, StrictSchema
+from app.schemas import PageArgsSchema, StrictSchema, plain_text
 
 
 class SessionCreateSchema(StrictSchema):
-    name = ma.fields.String(load_default="", validate=ma.validate.Length(max=120))
+    name = ma.fields.String(load_default="", validate=[ma.validate.Length(max=120), plain_text])
     source = ma.fields.String(load_default="manual", validate=ma.validate.OneOf(SOURCES))
 
 
