@@ -37,3 +37,8 @@ bench-stream: install  ## live-streaming latency for 1-200 concurrent streams (b
 
 bench-model: install  ## model latency, real-time factor, load time and RSS (python -m ml.bench)
 	$(BIN)/python -m ml.bench
+
+.PHONY: fuzz
+
+fuzz: install  ## long schemathesis run over every operation (FUZZ_EXAMPLES per operation and mode, FUZZ_SEED)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/test_fuzz.py --timeout=3600

@@ -1,5 +1,5 @@
 """Session life cycle shared by the REST API, Socket.IO handlers and workers."""
-from app.models import EmotionReading, EmotionSession, EnvironmentResponse
+from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse
 from app.models.base import utcnow
 
 READING_FIELDS = ("timestamp", "probabilities", "dominant", "confidence", "valence", "arousal", "intensity")
@@ -19,6 +19,6 @@ def end_session(session):
 
 
 def delete_session(session):
-    for model in (EnvironmentResponse, EmotionReading):
+    for model in (EnvironmentResponse, EmotionReading, AnalysisJob):
         model.objects(session=session).delete()
     session.delete()

@@ -50,14 +50,16 @@ def test_sessions_are_private(api, ada):
 
 
 def test_delete_session_removes_its_readings_and_responses(api, ada):
-    from app.models import EmotionReading, EnvironmentResponse
+    from app.models import AnalysisJob, EmotionReading, EnvironmentResponse
 
     keep = new_session(api, ada)
     gone = new_session(api, ada)
     for session in (keep, gone):
         post(api, ada, probabilities=probs(happy=0.9), session_id=session["id"])
     assert EnvironmentResponse.objects.count() == 2
+    AnalysisJob(owner=EmotionReading.objects.first().owner, session=gone["id"]).save()
     assert api.call("DELETE", f"/api/sessions/{gone['id']}", token=ada).status_code == 204
+    assert AnalysisJob.objects.count() == 0
     assert_error(api.call("GET", f"/api/sessions/{gone['id']}", token=ada), 404)
     assert EmotionReading.objects.count() == 1 and EnvironmentResponse.objects.count() == 1
     assert str(EmotionReading.objects.first().session.id) == keep["id"]
