@@ -120,3 +120,32 @@ def test_stream_needs_a_valid_token(stack):
     with pytest.raises(ApiClientError) as refused:
         client.live_stream(wait_timeout=5).connect()
     assert refused.value.code == "token_invalid"
+
+
+def test_backpressure_drops_the_oldest_windows_and_says_so(mongo_uri, redis_url, tmp_path):
+    """No worker yet and a client sending far faster than real time: the pending windows stay
+    bounded (the oldest dropped, `lag` events), the connection stays up, and once a worker
+    runs only the newest windows are analysed."""
+    own_redis = redis_url.rsplit("/", 1)[0] + "/10"
+    redis_lib.Redis.from_url(own_redis).flushdb()
+    stack = Stack(mongo_uri.replace("/moodmirror_test", "/moodmirror_lag"), own_redis, tmp_path, workers=0,
+                  extra_env={"STREAM_MAX_PENDING": "3"}).start()
+    try:
+        client = signed_in(stack, "hasty@example.com")
+        with client.live_stream() as live:
+            live.start(FORMAT)
+            live.stream_samples(speech(8.0), chunk_ms=100, realtime=False)
+            summary = live.stop()
+            assert live.sio.connected
+            pending = redis_lib.Redis.from_url(own_redis).zrange(f"stream:pending:{summary['session_id']}", 0, -1)
+            assert sorted(int(i) for i in pending) == list(range(summary["windows"] - 3, summary["windows"]))
+            dropped = [i for lag in live.lags for i in lag["dropped_windows"]]
+            assert dropped == list(range(summary["windows"] - 3))
+            assert summary["dropped_total"] == len(dropped) and live.lags[-1]["dropped_total"] == len(dropped)
+
+            stack.start_process("worker.1", stack.commands["worker"])
+            live.sio.emit("join", {"session_id": summary["session_id"]})
+            live.wait_for_emotions(summary["windows"], timeout=60)
+        assert sorted(e["window_index"] for e in live.emotions) == list(range(summary["windows"] - 3, summary["windows"]))
+    finally:
+        stack.stop()
