@@ -6,7 +6,7 @@ through here, so smoothing, hysteresis and storage behave the same whatever the 
 import json
 
 from flask import current_app
-from mongoengine import NotUniqueError
+from pymongo.errors import BulkWriteError
 
 from ml.affect import describe
 from ml.params import CLASSES
@@ -16,6 +16,7 @@ from app.models import SILENCE, EmotionReading, EnvironmentResponse
 from app.realtime import emit, session_room
 from app.serializers import EnvironmentResponseSchema
 
+DUPLICATE_KEY = 11000
 # Smoothing state lives in Redis for a day after the last reading of its session (or user).
 STATE_TTL_S = 24 * 3600
 
@@ -31,11 +32,9 @@ def describe_probabilities(probabilities):
             **describe(probabilities)}
 
 
-def record_reading(owner, session, prediction, *, source, **fields):
-    """Save one reading; returns (reading, created). A window_key already stored is not saved
-    again (a retried job), and the stored reading is returned with created=False."""
+def _reading(owner, session, prediction, source, fields):
     silence = bool(prediction.get("silence"))
-    reading = EmotionReading(
+    return EmotionReading(
         owner=owner,
         session=session,
         source=source,
@@ -48,11 +47,36 @@ def record_reading(owner, session, prediction, *, source, **fields):
         intensity=prediction.get("intensity"),
         **fields,
     )
+
+
+def record_readings(items):
+    """Save readings in one unordered bulk insert; items are (owner, session, prediction,
+    source, fields). Returns the stored readings in order. A window_key already stored (a
+    retried job) is not written again: the stored reading is returned in its place."""
+    readings = [_reading(*item) for item in items]
+    for reading in readings:
+        reading.validate()
+    documents = [reading.to_mongo() for reading in readings]
     try:
-        reading.save()
-    except NotUniqueError:
-        return EmotionReading.objects.get(window_key=fields["window_key"]), False
-    return reading, True
+        result = EmotionReading._get_collection().insert_many(documents, ordered=False)
+        ids = result.inserted_ids
+    except BulkWriteError as error:
+        if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+            raise
+        duplicates = {e["index"] for e in error.details["writeErrors"]}
+        stored = {r.window_key: r for r in EmotionReading.objects(
+            window_key__in=[readings[i].window_key for i in duplicates])}
+        ids = [None if i in duplicates else doc["_id"] for i, doc in enumerate(documents)]
+        readings = [stored[r.window_key] if i in duplicates else r for i, r in enumerate(readings)]
+    for reading, new_id in zip(readings, ids):
+        if new_id is not None:
+            reading.id = new_id
+    return readings
+
+
+def record_reading(owner, session, prediction, *, source, **fields):
+    """Save one reading (see record_readings)."""
+    return record_readings([(owner, session, prediction, source, fields)])[0]
 
 
 def update_environment(owner, session, reading):

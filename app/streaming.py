@@ -6,6 +6,7 @@ numpy work per chunk) and enqueues one inference job per window; workers emit th
 the session's room through the Redis message queue. Per-connection buffers are the only state
 kept here (ARCHITECTURE.md, decision 8).
 """
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -13,13 +14,16 @@ import numpy as np
 from bson import ObjectId
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 
 from app import streams
 from app.blueprints.auth.tokens import TokenRejected, user_from_access_token
 from app.domain.stream import ChunkConverter, PcmFormat, StreamError, Windower
 from app.extensions import socketio
-from app.models import EmotionSession, User
+from app.models import EmotionReading, EmotionSession, User
 from app.models.base import ref_id
 from app.realtime import COLLECTIVE_ROOM, session_room
 from app.schemas import text_problem
@@ -28,6 +32,12 @@ from app.sessions import end_session
 WINDOW_S = 3.0
 HOP_S = 1.0
 NAME_MAX = 120
+# A backing service that is down: the handler answers `error` service_unavailable naming it.
+DEPENDENCY_ERRORS = ((RedisConnectionError, "redis"), (RedisTimeoutError, "redis"),
+                     (ServerSelectionTimeoutError, "mongodb"), (AutoReconnect, "mongodb"),
+                     (ConnectionFailure, "mongodb"))
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,8 +59,15 @@ class Connection:
 connections: dict[str, Connection] = {}
 
 
-def _error(code, message, field_name=None):
-    emit("error", {"code": code, "message": message, **({"field": field_name} if field_name else {})})
+def _error(code, message, field_name=None, **extra):
+    # Straight to the caller's own connection, not through the Redis message queue: an error
+    # about Redis being down must still reach the client.
+    emit("error", {"code": code, "message": message, **({"field": field_name} if field_name else {}), **extra},
+         ignore_queue=True)
+
+
+def _down_component(error):
+    return next((name for kind, name in DEPENDENCY_ERRORS if isinstance(error, kind)), None)
 
 
 def _connection():
@@ -64,6 +81,13 @@ def on_connect(auth=None):
         user = user_from_access_token(token)
     except TokenRejected as rejected:
         raise ConnectionRefusedError(rejected.message, {"code": rejected.code, "message": rejected.message})
+    except Exception as error:  # the token cannot be checked while Redis or MongoDB is down
+        component = _down_component(error)
+        if component is None:
+            raise
+        message = f"{component} is unavailable; try again shortly"
+        raise ConnectionRefusedError(message, {"code": "service_unavailable", "message": message,
+                                               "component": component})
     connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin)
 
 
@@ -103,35 +127,72 @@ def on_start(data=None):
         return _error("invalid_start", f"name must be a string of at most {NAME_MAX} characters", "name")
     if text_problem(name):
         return _error("invalid_start", f"name: {text_problem(name)}", "name")
+    first_index = 0
     if "session_id" in data:
         session, problem = _own_active_session(conn, data["session_id"])
         if problem:
             return _error(*problem, "session_id")
         session.update(set__audio_format=fmt.as_dict())
+        first_index = _next_window_index(str(session.id))
     else:
         session = EmotionSession(owner=User(id=conn.user_id), source="stream", name=name,
                                  audio_format=fmt.as_dict()).save()
     session_id = str(session.id)
-    conn.stream = LiveStream(session_id=session_id, converter=ChunkConverter(fmt))
+    conn.stream = LiveStream(session_id=session_id, converter=ChunkConverter(fmt),
+                             windower=Windower(WINDOW_S, HOP_S, warmup=True, first_index=first_index))
     join_room(session_room(session_id))
     emit("started", {"session_id": session_id, "window_s": WINDOW_S, "hop_s": HOP_S, "format": fmt.as_dict()})
 
 
+class WindowBatcher:
+    """Windows of every stream of this process go to the workers in small batches: one RQ job
+    and one model call per batch rather than per window. RQ's own cost per job is about as
+    large as the model's per window, so batching is what lets two workers keep up with many
+    streams. A batch leaves when it is full or BATCH_WAIT_S after its first window: that wait
+    is the most it adds to a window's latency."""
+
+    def __init__(self):
+        self.windows = []
+        self.flusher = None
+
+    def add(self, app, window):
+        self.windows.append(window)
+        if len(self.windows) >= app.config["STREAM_BATCH_MAX"]:
+            self.flush(app)
+        elif self.flusher is None:
+            self.flusher = socketio.start_background_task(self._flush_later, app)
+
+    def _flush_later(self, app):
+        socketio.sleep(app.config["STREAM_BATCH_WAIT_MS"] / 1000)
+        self.flusher = None
+        with app.app_context():
+            self.flush(app)
+
+    def flush(self, app):
+        batch, self.windows = self.windows, []
+        if batch:
+            Queue("analysis", connection=app.extensions["redis"]).enqueue(
+                "app.tasks.analysis.analyze_windows", batch,
+                retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
+
+
+batcher = WindowBatcher()
+
+
 def _enqueue(stream, user_id, windows, received_at):
-    redis = current_app.extensions["redis"]
-    queue = Queue("analysis", connection=redis)
+    app = current_app._get_current_object()
     dropped = []
     for window in windows:
-        dropped += streams.add_pending(redis, stream.session_id, window.index, current_app.config["STREAM_MAX_PENDING"])
+        dropped += streams.add_pending(app.extensions["redis"], stream.session_id, window.index,
+                                       app.config["STREAM_MAX_PENDING"])
         pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        queue.enqueue("app.tasks.analysis.analyze_window", stream.session_id, user_id, window.index,
-                      window.start_s, window.end_s, pcm, received_at,
-                      retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
+        batcher.add(app, {"session_id": stream.session_id, "user_id": user_id, "index": window.index,
+                          "start_s": window.start_s, "end_s": window.end_s, "pcm": pcm, "received_at": received_at})
         stream.windows += 1
     if dropped:
         stream.dropped_total += len(dropped)
         emit("lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,
-                     "pending": current_app.config["STREAM_MAX_PENDING"]})
+                     "pending": app.config["STREAM_MAX_PENDING"]})
 
 
 @socketio.on("audio")
@@ -176,7 +237,16 @@ def on_stop(_data=None):
 def on_disconnect(_reason=None):
     conn = connections.pop(request.sid, None)
     if conn is not None and conn.stream is not None:
-        _finish(conn)
+        session_id = conn.stream.session_id
+        try:
+            _finish(conn)
+        except Exception as error:
+            component = _down_component(error)
+            if component is None:
+                raise
+            # The session could not be ended: it stays active, to be resumed with `start`.
+            log.warning("stream of session %s cut off while %s is down: the session stays active",
+                        session_id, component)
 
 
 @socketio.on("join")
@@ -203,3 +273,31 @@ def on_leave(data=None):
     else:
         return _error("invalid_leave", 'leave takes {"room": "collective"} or {"session_id": id}')
     emit("left", data)
+
+
+def _next_window_index(session_id):
+    """Where a resumed session's window numbering goes on: after every window already stored
+    or still waiting for a worker, so that no window key is used twice."""
+    prefix = f"{session_id}:"
+    keys = EmotionReading.objects(session=session_id, window_key__startswith=prefix).scalar("window_key")
+    indices = [int(key[len(prefix):]) for key in keys if key[len(prefix):].isdigit()]
+    pending = current_app.extensions["redis"].zrange(streams.pending_key(session_id), -1, -1, withscores=True)
+    indices += [int(score) for _, score in pending]
+    return max(indices) + 1 if indices else 0
+
+
+@socketio.on_error_default
+def on_handler_error(error):
+    """A handler that failed answers `error` instead of leaving the client waiting: a backing
+    service that is down is named (service_unavailable, component redis or mongodb); the
+    connection and the stream stay up, and the windows completed meanwhile are not analysed."""
+    event = (getattr(request, "event", None) or {}).get("message")
+    component = _down_component(error)
+    if event == "connect":  # never accept a connection whose check failed
+        raise ConnectionRefusedError("internal error", {"code": "internal_error", "message": "Internal server error"})
+    if component is None:
+        log.error("Socket.IO handler %s failed", event, exc_info=error)
+        return _error("internal_error", "Internal server error")
+    log.warning("Socket.IO %s: %s unavailable: %s", event, component, error)
+    if event != "disconnect":
+        _error("service_unavailable", f"{component} is unavailable; try again shortly", component=component)

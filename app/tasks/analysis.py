@@ -1,4 +1,4 @@
-"""RQ jobs of the analysis queue: one per streamed window, one per uploaded file.
+"""RQ jobs of the analysis queue: one per batch of streamed windows, one per uploaded file.
 
 Both are safe to retry: every window has a unique key, so a retried job finds the reading it
 stored before and never writes it twice.
@@ -15,7 +15,7 @@ from app import streams
 from app.domain.audio import AudioError, decode
 from app.domain.environment import environment_response
 from app.domain.stream import Windower
-from app.emotion_store import describe_probabilities, record_reading, update_environment
+from app.emotion_store import describe_probabilities, record_readings, update_environment
 from app.models import AnalysisJob, EmotionSession, EnvironmentResponse, User
 from app.models.base import utcnow
 from app.realtime import emit, session_room
@@ -34,24 +34,36 @@ def _pcm_to_float(pcm):
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def analyze_window(session_id, owner_id, index, start_s, end_s, pcm, received_at):
-    """Analyse one streamed window; store it; emit `emotion` (and `environment` on change)."""
+def analyze_windows(windows):
+    """Analyse a batch of streamed windows (from any sessions) in one model call; store them;
+    emit `emotion` for each (and `environment` on change). A window is a dict: session_id,
+    user_id, index, start_s, end_s, pcm (s16le at 16 kHz), received_at (epoch seconds)."""
     redis = current_app.extensions["redis"]
-    if not streams.is_pending(redis, session_id, index):
-        return {"dropped": index}
-    prediction = recognizer().predict_batch([_pcm_to_float(pcm)])[0]
-    owner, session = User(id=owner_id), EmotionSession(id=session_id)
-    reading, _ = record_reading(
-        owner, session, prediction, source="stream", window_key=f"{session_id}:{index}",
-        window_start=start_s, window_end=end_s, timestamp=datetime.fromtimestamp(received_at, UTC),
-        model_version=model_version(),
-    )
-    payload = ReadingSchema().dump(reading) | {"window_index": index, "received_at": received_at}
-    emit("emotion", payload, session_room(session_id))
-    update_environment(owner, session, reading)
-    streams.done(redis, session_id, index)
-    record_window_latency(redis, (time.time() - received_at) * 1000)
-    return {"reading": str(reading.id)}
+    pipe = redis.pipeline()
+    for w in windows:
+        pipe.zscore(streams.pending_key(w["session_id"]), w["index"])
+    # A window no longer pending was dropped by backpressure while it waited.
+    live = [w for w, score in zip(windows, pipe.execute()) if score is not None]
+    if not live:
+        return {"dropped": len(windows)}
+    predictions = recognizer().predict_batch([_pcm_to_float(w["pcm"]) for w in live])
+    version = model_version()
+    owners = {w["user_id"]: User(id=w["user_id"]) for w in live}
+    sessions = {w["session_id"]: EmotionSession(id=w["session_id"]) for w in live}
+    readings = record_readings([
+        (owners[w["user_id"]], sessions[w["session_id"]], prediction, "stream",
+         {"window_key": f"{w['session_id']}:{w['index']}", "window_start": w["start_s"], "window_end": w["end_s"],
+          "timestamp": datetime.fromtimestamp(w["received_at"], UTC), "model_version": version})
+        for w, prediction in zip(live, predictions)
+    ])
+    schema = ReadingSchema()
+    for w, reading in zip(live, readings):
+        payload = schema.dump(reading) | {"window_index": w["index"], "received_at": w["received_at"]}
+        emit("emotion", payload, session_room(w["session_id"]))
+        update_environment(owners[w["user_id"]], sessions[w["session_id"]], reading)
+        streams.done(redis, w["session_id"], w["index"])
+        record_window_latency(redis, (time.time() - w["received_at"]) * 1000)
+    return {"readings": len(readings), "dropped": len(windows) - len(live)}
 
 
 def _fail(job, code, message, status):
@@ -90,13 +102,15 @@ def analyze_upload(job_id):
     timeline, stored = [], []
     for first in range(0, len(windows), UPLOAD_BATCH):
         batch = windows[first:first + UPLOAD_BATCH]
-        for window, prediction in zip(batch, recognizer().predict_batch([w.samples for w in batch])):
-            reading, _ = record_reading(
-                owner, session, prediction, source="upload", window_key=f"{job_id}:{window.index}",
-                window_start=window.start_s, window_end=window.end_s,
-                timestamp=started, model_version=model_version(),
-            )
-            stored.append(reading)
+        predictions = recognizer().predict_batch([w.samples for w in batch])
+        readings = record_readings([
+            (owner, session, prediction, "upload",
+             {"window_key": f"{job_id}:{window.index}", "window_start": window.start_s, "window_end": window.end_s,
+              "timestamp": started, "model_version": model_version()})
+            for window, prediction in zip(batch, predictions)
+        ])
+        stored += readings
+        for window, reading in zip(batch, readings):
             timeline.append({"start": window.start_s, "end": window.end_s, "silence": reading.silence,
                              "probabilities": reading.probabilities, "dominant": reading.dominant,
                              "confidence": reading.confidence, "valence": reading.valence,

@@ -54,7 +54,7 @@ def create_reading(data):
     timestamp = data.get("timestamp", utcnow())
     if timestamp > datetime.now(UTC) + MAX_CLOCK_SKEW:
         raise ApiError(422, "Invalid input: timestamp", details={"fields": {"json": {"timestamp": ["Is in the future."]}}})
-    reading, _ = record_reading(current_user, session, describe_probabilities(data["probabilities"]), source=data["source"],
+    reading = record_reading(current_user, session, describe_probabilities(data["probabilities"]), source=data["source"],
                                 timestamp=timestamp, model_version=data.get("detector"))
     update_environment(current_user, session, reading)
     return reading
