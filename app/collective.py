@@ -1,23 +1,39 @@
 """The collective mood: a snapshot over every user's recent readings, saved and broadcast."""
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
 
-from app.domain.analytics import collective_snapshot
+from ml.params import CLASSES
+
+from app.domain.analytics import collective_snapshot_from_totals
 from app.models import CollectiveEmotion, EmotionReading
-from app.models.base import ref_id, utcnow
+from app.models.base import utcnow
 from app.realtime import COLLECTIVE_ROOM, emit
 from app.serializers import CollectiveSchema
 
-FIELDS = ("owner", "session", "timestamp", "probabilities", "dominant", "valence", "arousal", "intensity")
-
-
-def _readings(since, until):
-    query = EmotionReading.objects(silence=False, timestamp__gte=since, timestamp__lt=until).only(*FIELDS)
-    for r in query.no_cache():
-        yield {"user_id": ref_id(r, "owner"), "session_id": ref_id(r, "session"), "timestamp": r.timestamp,
-               "probabilities": r.probabilities, "dominant": r.dominant, "valence": r.valence,
-               "arousal": r.arousal, "intensity": r.intensity}
+def _totals(since, until):
+    """collective_totals() computed by MongoDB: one group per dominant emotion, merged here,
+    so the snapshot never loads the window's readings into Python."""
+    group = {
+        "_id": "$dominant", "count": {"$sum": 1},
+        "users": {"$addToSet": "$owner"}, "sessions": {"$addToSet": "$session"},
+        "valence": {"$sum": "$valence"}, "arousal": {"$sum": "$arousal"}, "intensity": {"$sum": "$intensity"},
+        **{f"p_{name}": {"$sum": f"$probabilities.{name}"} for name in CLASSES},
+    }
+    rows = EmotionReading._get_collection().aggregate([
+        {"$match": {"silence": False, "timestamp": {"$gte": since, "$lt": until}}}, {"$group": group}])
+    totals = {"count": 0, "users": set(), "sessions": set(), "dominant_counts": Counter(),
+              "valence": 0.0, "arousal": 0.0, "intensity": 0.0, "probabilities": Counter()}
+    for row in rows:
+        totals["count"] += row["count"]
+        totals["users"].update(row["users"])
+        totals["sessions"].update(s for s in row["sessions"] if s is not None)
+        totals["dominant_counts"][row["_id"]] += row["count"]
+        for key in ("valence", "arousal", "intensity"):
+            totals[key] += row[key]
+        totals["probabilities"].update({name: row[f"p_{name}"] for name in CLASSES})
+    return totals
 
 
 def latest_snapshot():
@@ -30,8 +46,8 @@ def take_snapshot(now=None):
     since = now - timedelta(minutes=current_app.config["COLLECTIVE_WINDOW_MINUTES"])
     previous = latest_snapshot()
     previous_dict = {"mean_valence": previous.mean_valence, "mean_arousal": previous.mean_arousal} if previous else None
-    snapshot = collective_snapshot(_readings(since, now), since, now, previous_dict,
-                                   min_users=current_app.config["COLLECTIVE_MIN_USERS"])
+    snapshot = collective_snapshot_from_totals(_totals(since, now), since, now, previous_dict,
+                                               min_users=current_app.config["COLLECTIVE_MIN_USERS"])
     saved = CollectiveEmotion(created_at=now, **snapshot).save()
     emit("collective", CollectiveSchema().dump(saved), COLLECTIVE_ROOM)
     return saved

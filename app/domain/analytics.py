@@ -337,6 +337,70 @@ def _trend(valence: float, arousal: float, previous: Mapping[str, Any] | None,
     }
 
 
+def collective_totals(readings: Iterable[Reading]) -> dict[str, Any]:
+    """Sums over readings that collective_snapshot_from_totals needs; a MongoDB aggregation
+    computes the same sums in the database (app/collective.py)."""
+    totals: dict[str, Any] = {"count": 0, "users": set(), "sessions": set(), "dominant_counts": Counter(),
+                              "valence": 0.0, "arousal": 0.0, "intensity": 0.0, "probabilities": Counter()}
+    for r in readings:
+        totals["count"] += 1
+        if r.get("user_id") is not None:
+            totals["users"].add(r["user_id"])
+        if r.get("session_id") is not None:
+            totals["sessions"].add(r["session_id"])
+        totals["dominant_counts"][r["dominant"]] += 1
+        for key in ("valence", "arousal", "intensity"):
+            totals[key] += r[key]
+        totals["probabilities"].update(r["probabilities"])
+    return totals
+
+
+def collective_snapshot_from_totals(
+    totals: Mapping[str, Any],
+    window_start: datetime,
+    window_end: datetime,
+    previous: Mapping[str, Any] | None = None,
+    min_users: int = 3,
+    *,
+    trend_threshold: float = TREND_THRESHOLD,
+) -> dict[str, Any]:
+    """Collective mood from totals (see collective_totals) over window_start <= t < window_end.
+
+    Below ``min_users`` distinct users the breakdown is hidden: distribution, dominant, the
+    means and the trend are None (a mean over one user is that user's mood); counts stay.
+    """
+    count, users = totals["count"], len(totals["users"])
+    snapshot: dict[str, Any] = {
+        "window_start": _utc(window_start),
+        "window_end": _utc(window_end),
+        "reading_count": count,
+        "active_users": users,
+        "active_sessions": len(totals["sessions"]),
+        "hidden": users < min_users,
+        "distribution": None,
+        "dominant": None,
+        "mean_valence": None,
+        "mean_arousal": None,
+        "mean_intensity": None,
+        "trend": None,
+    }
+    if snapshot["hidden"] or not count:
+        return snapshot
+    counts = totals["dominant_counts"]
+    labels = list(CLASSES) + sorted(set(counts) - set(CLASSES))
+    mean_valence, mean_arousal = totals["valence"] / count, totals["arousal"] / count
+    snapshot.update(
+        distribution={label: counts.get(label, 0) / count for label in labels},
+        # As dominant_emotion(): most frequent, then the higher mean probability, then the name.
+        dominant=max(sorted(counts), key=lambda label: (counts[label], totals["probabilities"].get(label, 0.0))),
+        mean_valence=mean_valence,
+        mean_arousal=mean_arousal,
+        mean_intensity=totals["intensity"] / count,
+        trend=_trend(mean_valence, mean_arousal, previous, trend_threshold),
+    )
+    return snapshot
+
+
 def collective_snapshot(
     readings: Iterable[Reading],
     window_start: datetime,
@@ -346,41 +410,11 @@ def collective_snapshot(
     *,
     trend_threshold: float = TREND_THRESHOLD,
 ) -> dict[str, Any]:
-    """Collective mood over readings with window_start <= timestamp < window_end.
-
-    Below ``min_users`` distinct users the breakdown is hidden: distribution, dominant, the
-    means and the trend are None (a mean over one user is that user's mood); counts stay.
-    """
+    """Collective mood over the readings with window_start <= timestamp < window_end."""
     start, end = _utc(window_start), _utc(window_end)
-    inside = [r for r in _sorted(readings) if start <= _utc(r["timestamp"]) < end]
-    users = {r["user_id"] for r in inside if r.get("user_id") is not None}
-    sessions = {r["session_id"] for r in inside if r.get("session_id") is not None}
-    snapshot: dict[str, Any] = {
-        "window_start": start,
-        "window_end": end,
-        "reading_count": len(inside),
-        "active_users": len(users),
-        "active_sessions": len(sessions),
-        "hidden": len(users) < min_users,
-        "distribution": None,
-        "dominant": None,
-        "mean_valence": None,
-        "mean_arousal": None,
-        "mean_intensity": None,
-        "trend": None,
-    }
-    if snapshot["hidden"]:
-        return snapshot
-    mean_valence, mean_arousal = _mean_of(inside, "valence"), _mean_of(inside, "arousal")
-    snapshot.update(
-        distribution=distribution(inside),
-        dominant=dominant_emotion(inside),
-        mean_valence=mean_valence,
-        mean_arousal=mean_arousal,
-        mean_intensity=_mean_of(inside, "intensity"),
-        trend=_trend(mean_valence, mean_arousal, previous, trend_threshold),
-    )
-    return snapshot
+    inside = [r for r in readings if start <= _utc(r["timestamp"]) < end]
+    return collective_snapshot_from_totals(collective_totals(inside), start, end, previous, min_users,
+                                           trend_threshold=trend_threshold)
 
 
 def _snapshot_moment(snapshot: Mapping[str, Any]) -> dict[str, Any]:
