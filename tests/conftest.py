@@ -148,3 +148,15 @@ class Api:
 @pytest.fixture
 def api(client):
     return Api(client)
+
+
+@pytest.fixture
+def ada(api):
+    """A signed-in user's access token."""
+    return api.register()["access_token"]
+
+
+@pytest.fixture
+def bob(api):
+    """Another user's access token."""
+    return api.register(email="bob@example.com")["access_token"]

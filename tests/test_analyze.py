@@ -9,11 +9,6 @@ from audio_fixtures import FORMATS, encode, encode_array, image_bytes, video_wit
 from helpers import assert_error
 
 
-@pytest.fixture
-def ada(api):
-    return api.register()["access_token"]
-
-
 def upload(api, token, data, name="talk.bin", content_type=None, query=""):
     return api.call("POST", f"/api/analyze{query}", token=token,
                     data={"file": (io.BytesIO(data), name, content_type or "application/octet-stream")},

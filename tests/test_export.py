@@ -14,16 +14,6 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ada(api):
-    return api.register()["access_token"]
-
-
-@pytest.fixture
-def bob(api):
-    return api.register(email="bob@example.com")["access_token"]
-
-
-@pytest.fixture
 def admin(app, api):
     app.test_cli_runner().invoke(args=["users", "create-admin", "--email", "root@example.com",
                                        "--password", "admin password 1"])

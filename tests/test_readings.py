@@ -17,16 +17,6 @@ def post(api, token, **body):
     return api.call("POST", "/api/readings", token=token, json=body)
 
 
-@pytest.fixture
-def ada(api):
-    return api.register()["access_token"]
-
-
-@pytest.fixture
-def bob(api):
-    return api.register(email="bob@example.com")["access_token"]
-
-
 def test_post_reading_derives_dominant_valence_arousal_intensity(api, ada):
     response = post(api, ada, probabilities={**dict.fromkeys(CLASSES, 0.0), "happy": 1.0}, detector="face-v1")
     assert response.status_code == 201, response.get_json()

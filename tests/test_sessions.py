@@ -10,11 +10,6 @@ def one_hot(name):
     return {**dict.fromkeys(CLASSES, 0.0), name: 1.0}
 
 
-@pytest.fixture
-def ada(api):
-    return api.register()["access_token"]
-
-
 def new_session(api, token, **body):
     response = api.call("POST", "/api/sessions", token=token, json=body)
     assert response.status_code == 201, response.get_json()

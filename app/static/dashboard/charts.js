@@ -96,3 +96,14 @@ export function dateTimeLabel(iso) {
   const date = new Date(iso);
   return date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
+
+/** A <div><dt>term</dt><dd>value</dd></div> row for a fact list. */
+export function fact(term, value) {
+  const row = document.createElement("div");
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = term;
+  dd.textContent = value;
+  row.append(dt, dd);
+  return row;
+}

@@ -6,6 +6,7 @@ import {
   VALENCE_COLOUR,
   dateTimeLabel,
   doughnut,
+  fact,
   label,
   lineOptions,
   makeChart,
@@ -32,16 +33,6 @@ function cell(row, text, header = false) {
   else element.textContent = text;
   row.append(element);
   return element;
-}
-
-function fact(term, value) {
-  const row = document.createElement("div");
-  const dt = document.createElement("dt");
-  const dd = document.createElement("dd");
-  dt.textContent = term;
-  dd.textContent = value;
-  row.append(dt, dd);
-  return row;
 }
 
 function sessionName(session) {

@@ -1,7 +1,7 @@
 // Upload view: send a file with upload progress (XMLHttpRequest), then poll the analysis job
 // until it finishes, then draw its timeline.
 import { api, uploadAudio } from "./api.js";
-import { CLASSES, label, lineOptions, makeChart, percent, probabilityDatasets, signed } from "./charts.js";
+import { CLASSES, fact, label, lineOptions, makeChart, percent, probabilityDatasets, signed } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 700;
@@ -15,16 +15,6 @@ function progress(value, text) {
 
 function formError(text) {
   $("upload-form").querySelector("[data-form-error]").textContent = text || "";
-}
-
-function fact(term, value) {
-  const row = document.createElement("div");
-  const dt = document.createElement("dt");
-  const dd = document.createElement("dd");
-  dt.textContent = term;
-  dd.textContent = value;
-  row.append(dt, dd);
-  return row;
 }
 
 function showResult(job) {
