@@ -86,7 +86,7 @@ def _block(x, ch, pool, name, l2):
 
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
-                     n_frames=None) -> keras.Model:
+                     head="flat", n_frames=None) -> keras.Model:
     inp = keras.Input((n_frames, params.MEL_BANDS), name="logmel")
     x = UtteranceNorm(norm, name="utt_norm")(inp)
     x = layers.BatchNormalization(name="in_bn")(x)          # per-band scale
@@ -94,8 +94,16 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         x = _block(x, ch, pool, f"b{i + 1}", l2)
-    # collapse frequency: (B, T', F', C) -> (B, T', C)
-    x = FreqMean(name="freq_mean")(x)
+    if head == "flat":
+        # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense
+        f = params.MEL_BANDS // 16
+        x = layers.Reshape((-1, f * channels[-1]), name="flatten_freq")(x)
+        x = layers.Dense(128, use_bias=False, name="frame_fc")(x)
+        x = layers.BatchNormalization(name="frame_bn")(x)
+        x = layers.ReLU(name="frame_relu")(x)
+    else:
+        # collapse frequency: (B, T', F', C) -> (B, T', C)
+        x = FreqMean(name="freq_mean")(x)
     x = AttentiveStatsPool(64, name="att_pool")(x)
     x = layers.Dropout(dropout, name="drop1")(x)
     x = layers.Dense(128, use_bias=False, name="fc")(x)

@@ -32,9 +32,9 @@ SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 SPEEDS = (1.0, 0.9, 1.1)
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
 
-DEFAULTS = dict(epochs=45, batch=32, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
+DEFAULTS = dict(epochs=100, batch=32, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.5, mixup_prob=0.5,
-                speed_prob=0.6, norm="gain", snr_low=10.0, max_t=20, max_f=10, seed=params.SEED)
+                speed_prob=0.6, norm="gain", snr_low=10.0, max_t=20, max_f=10, head="flat", seed=params.SEED)
 
 
 def _set_threads(n):
@@ -103,16 +103,29 @@ def clip_windows(feat: np.ndarray, n=params.FRAMES_PER_WINDOW, hop=EVAL_HOP_FRAM
     return [feat[s:s + n].astype(np.float32) for s in starts]
 
 
+_PREDICT_FNS = {}
+
+
+def _predict_fn(classifier):
+    import tensorflow as tf
+    fn = _PREDICT_FNS.get(id(classifier))
+    if fn is None:
+        fn = tf.function(lambda x: classifier(x, training=False), input_signature=[
+            tf.TensorSpec([None, params.FRAMES_PER_WINDOW, params.MEL_BANDS], tf.float32)])
+        _PREDICT_FNS[id(classifier)] = fn
+    return fn
+
+
 def predict_clips(classifier, feats) -> np.ndarray:
     """Clip-level probabilities: mean over 3 s windows (hop 0.5 s)."""
+    fn = _predict_fn(classifier)
     wins, owner = [], []
     for i, f in enumerate(feats):
         w = clip_windows(f)
         wins.extend(w)
         owner.extend([i] * len(w))
     wins = np.stack(wins)
-    probs = np.concatenate([classifier(wins[i:i + 256], training=False).numpy()
-                            for i in range(0, len(wins), 256)])
+    probs = np.concatenate([fn(wins[i:i + 256]).numpy() for i in range(0, len(wins), 256)])
     owner = np.asarray(owner)
     out = np.zeros((len(feats), params.NUM_CLASSES))
     np.add.at(out, owner, probs)
@@ -143,7 +156,7 @@ def train(train_idx, val_idx, clips, feats, cfg, desc="train", progress=True, lo
     rng = np.random.default_rng(cfg["seed"])
     labels = np.array([c.label for c in clips])
     clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"],
-                             norm=cfg["norm"])
+                             norm=cfg["norm"], head=cfg["head"])
     steps_per_epoch = int(np.ceil(len(train_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
