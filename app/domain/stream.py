@@ -261,6 +261,7 @@ class Windower:
         sample_rate: int = TARGET_RATE,
         min_flush_s: float = DEFAULT_MIN_FLUSH_SECONDS,
         warmup: bool = False,
+        first_index: int = 0,
     ) -> None:
         self.sample_rate = sample_rate
         self.window_len = round(window_s * sample_rate)
@@ -272,6 +273,7 @@ class Windower:
         self._filled = 0  # samples in _buffer; _buffer[0] is the next window's first sample
         self._next_index = 0
         self._emitted = 0
+        self._first_index = first_index  # a resumed stream goes on numbering where it stopped
         self._covered_until = 0  # end, in samples, of the last emitted window
         self._warm_end = self.hop_len if warmup else self.window_len
 
@@ -325,7 +327,7 @@ class Windower:
         self._covered_until = start + length
         self._emitted += 1
         return Window(
-            index=self._emitted - 1,
+            index=self._first_index + self._emitted - 1,
             start_s=start / self.sample_rate,
             end_s=(start + length) / self.sample_rate,
             samples=self._buffer[:length].copy(),

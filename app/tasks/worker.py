@@ -4,8 +4,19 @@ SimpleWorker runs jobs in its own process instead of forking one child per job: 
 not fork-safe once initialised, and loading the model per job would cost far more than the
 inference (ARCHITECTURE.md, decision 2). The Flask app is built once here, so jobs share its
 MongoDB connection and configuration, and the model is loaded before the first job arrives.
+
+A worker that dies mid-job (SIGKILL, out of memory, machine lost) leaves its job in RQ's
+StartedJobRegistry. RQ retries such an abandoned job (Retry policy permitting) once the
+registry entry's heartbeat has expired and a live worker cleans the registry. A plain
+SimpleWorker sets that expiry to the job's whole timeout plus 60 s and cleans every 10 minutes,
+so an abandoned upload would wait up to 20 minutes; this worker keeps a heartbeat thread
+beating every WORKER_HEARTBEAT_SECONDS while a job runs, lets the entry expire three beats
+after the last one, and cleans the registries every WORKER_MAINTENANCE_SECONDS (also when
+idle: it waits for jobs no longer than that).
 """
 import logging
+import os
+import threading
 
 from rq import SimpleWorker
 
@@ -14,13 +25,50 @@ from app.tasks.model import recognizer
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_S = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "5"))
+MAINTENANCE_S = int(os.environ.get("WORKER_MAINTENANCE_SECONDS", "15"))
+
 
 class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.maintenance_interval = MAINTENANCE_S
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
         try:
             recognizer()
         except Exception:  # the collective jobs still run; analysis jobs will fail with the reason
             log.exception("the emotion model could not be loaded")
+
+    @property
+    def dequeue_timeout(self):
+        """An idle worker waits at most this long for a job before it looks at its maintenance
+        (RQ's default is worker_ttl - 15 = 405 s, which would hold off the cleaning above)."""
+        return max(1, MAINTENANCE_S)
+
+    def get_heartbeat_ttl(self, job):
+        """How long the job's entry in the StartedJobRegistry lives without a new heartbeat."""
+        return int(3 * HEARTBEAT_S) + 1
+
+    def execute_job(self, job, queue):
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, stop), name="rq-heartbeat", daemon=True)
+        beat.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            stop.set()
+            beat.join(timeout=HEARTBEAT_S + 5)
+
+    def _beat(self, job, stop):
+        while not stop.wait(HEARTBEAT_S):
+            if getattr(self, "execution", None) is None:
+                continue
+            try:
+                with self.connection.pipeline() as pipeline:
+                    ttl = self.get_heartbeat_ttl(job)
+                    self.execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
+                    pipeline.expire(self.key, ttl)  # the worker itself: gone soon after it dies
+                    pipeline.execute()
+            except Exception as error:  # Redis away for a moment: the next beat tries again
+                log.warning("heartbeat of job %s failed: %s", job.id, error)
