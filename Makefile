@@ -42,3 +42,8 @@ bench-model: install  ## model latency, real-time factor, load time and RSS (pyt
 
 fuzz: install  ## long schemathesis run over every operation (FUZZ_EXAMPLES per operation and mode, FUZZ_SEED)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/test_fuzz.py --timeout=3600
+
+.PHONY: bench-api
+
+bench-api: install  ## REST load: ingest, analytics, mixed; p50/p99, rps, acknowledged writes found (bench/results/api.json)
+	$(BIN)/python -m bench.api
