@@ -67,7 +67,7 @@ def _child_ours(n, data_path):
         t = time.perf_counter()
         rec.predict(w, 16000)
         lat.append(time.perf_counter() - t)
-    rec.predict_batch(list(wins[:32]))          # first call at a new batch size allocates
+    rec.predict_batch(list(wins[:32]))          # warm-up
     t = time.perf_counter()
     rec.predict_batch(list(wins[32:64]))
     batch32 = (time.perf_counter() - t) / 32

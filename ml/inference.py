@@ -3,7 +3,7 @@
     from ml.inference import EmotionRecognizer
     rec = EmotionRecognizer.load()
     rec.predict(waveform, sample_rate)      # any rate, int/float, mono (n,) or (n, ch)
-    rec.predict_batch([w16k_a, w16k_b])     # 16 kHz float32 windows, one model call
+    rec.predict_batch([w16k_a, w16k_b])     # 16 kHz float32 windows, one call
     rec.timeline(waveform, sample_rate, window_s=3.0, hop_s=1.0)
 
 The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tflite,
@@ -151,7 +151,6 @@ class EmotionRecognizer:
         self.backend = backend
         self._in = interpreter.get_input_details()[0]["index"]
         self._out = interpreter.get_output_details()[0]["index"]
-        self._batch = 1
         self._lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------
@@ -183,15 +182,18 @@ class EmotionRecognizer:
 
     # -- raw model calls ---------------------------------------------------------
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        """(n, WINDOW_SAMPLES) float32 -> (n, NUM_CLASSES) probabilities."""
+        """(n, WINDOW_SAMPLES) float32 -> (n, NUM_CLASSES) probabilities.
+
+        Windows go through the interpreter one at a time: on one thread a batch is no
+        faster per window (measured by ml.bench), and a fixed batch of 1 never
+        re-allocates the interpreter's tensors."""
+        out = np.empty((batch.shape[0], params.NUM_CLASSES), np.float32)
         with self._lock:
-            if batch.shape[0] != self._batch:
-                self._it.resize_tensor_input(self._in, list(batch.shape))
-                self._it.allocate_tensors()
-                self._batch = batch.shape[0]
-            self._it.set_tensor(self._in, batch)
-            self._it.invoke()
-            return self._it.get_tensor(self._out).copy()
+            for i in range(batch.shape[0]):
+                self._it.set_tensor(self._in, batch[i:i + 1])
+                self._it.invoke()
+                out[i] = self._it.get_tensor(self._out)[0]
+        return out
 
     def probabilities(self, windows16k) -> np.ndarray:
         """Raw probabilities for 16 kHz windows (no silence gate); each window is
@@ -214,7 +216,7 @@ class EmotionRecognizer:
 
     # -- public API ---------------------------------------------------------------
     def predict_batch(self, windows) -> list[dict]:
-        """One model call for several 16 kHz mono float windows (any length, <= 3 s
+        """One call for several 16 kHz mono float windows (any length, <= 3 s
         is padded, longer is cut to the first 3 s).  Silent windows -> silence_result()."""
         xs = []
         for w in windows:
