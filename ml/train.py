@@ -32,7 +32,7 @@ SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 SPEEDS = (1.0, 0.9, 1.1)
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
 
-DEFAULTS = dict(epochs=100, batch=32, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
+DEFAULTS = dict(epochs=150, batch=32, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.5, mixup_prob=0.5,
                 speed_prob=0.6, norm="gain", snr_low=10.0, max_t=20, max_f=10, head="flat", seed=params.SEED)
 
