@@ -35,8 +35,8 @@ clean:
 bench-stream: install  ## live-streaming latency for 1-200 concurrent streams (bench/results/stream.json)
 	$(BIN)/python -m bench.stream
 
-bench-model: install  ## model latency, real-time factor, load time and RSS (python -m ml.bench)
-	$(BIN)/python -m ml.bench
+bench-model: install  ## model latency, real-time factor, load time and RSS (bench/results/model.json)
+	$(BIN)/python -m ml.bench --save
 
 .PHONY: fuzz
 
