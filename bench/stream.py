@@ -26,7 +26,7 @@ import requests
 import soundfile
 from tqdm import tqdm
 
-from mood_mirror.client import MoodMirrorClient
+from mood_mirror.client import ApiClientError, MoodMirrorClient
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "stream.json"
@@ -98,7 +98,7 @@ class Stack:
 
 def run_streams(stack, clients, pcm, chunk_ms):
     """Stream `pcm` from every client at once; returns latencies (ms), windows sent and dropped."""
-    streams = [c.live_stream(wait_timeout=120) for c in clients]
+    streams = [c.live_stream(wait_timeout=30) for c in clients]
     for live in streams:
         live.connect()
         live.start(FORMAT)
@@ -173,6 +173,12 @@ def plot(results):
     fig.savefig(PLOT)
 
 
+def save(results):
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 200])
@@ -187,14 +193,16 @@ def main(argv=None):
     try:
         stack.wait_healthy()
         for n in tqdm(args.streams, desc="stream counts", unit="run"):
-            result = measure(stack, n, pcm, args.chunk_ms)
+            try:
+                result = measure(stack, n, pcm, args.chunk_ms)
+            except ApiClientError as error:  # the stack could not take N streams: say so and stop
+                tqdm.write(f"{n} streams: run failed: {error}")
+                break
             results.append(result)
             tqdm.write(json.dumps(result))
+            save(results)  # a later N that fails leaves the earlier results saved
     finally:
         stack.stop()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    plot(results)
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6}")
     for r in results:
         print(f"{r['streams']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['windows_sent']:>6} "
