@@ -25,13 +25,8 @@ the server, which the numbers include.
 """
 import argparse
 import json
-import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,6 +37,8 @@ import requests
 from bson import ObjectId
 from tqdm import tqdm
 
+from bench.stack import Stack
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
 PLOT = ROOT / "docs" / "img" / "api_latency.png"
@@ -49,53 +46,6 @@ USERS = 8
 PASSWORD = "benchmark password"
 PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
                  "disgust": 0.05, "surprised": 0.05}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Stack:
-    """`python -m app.devstack` in a fresh var dir, with its own ports (as bench/stream.py)."""
-
-    def __init__(self):
-        self.var = tempfile.mkdtemp(prefix="bench-api-")
-        self.port, mongo_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "REDIS_URL")}
-        env.update(VAR_DIR=self.var, PORT=str(self.port), WORKERS="1", LOG_LEVEL="WARNING",
-                   EMBEDDED_MONGO_PORT=str(mongo_port), EMBEDDED_REDIS_PORT=str(free_port()),
-                   EMBEDDED_MONGO_ENGINE="memory", RATELIMIT_ENABLED="false",
-                   BCRYPT_LOG_ROUNDS="4")  # sign-ups are set-up here, not what is measured
-        self.log = open(Path(self.var) / "stack.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.devstack"], cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.mongo_uri = f"mongodb://127.0.0.1:{mongo_port}/moodmirror?directConnection=true"
-
-    def wait_healthy(self, timeout=180):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                sys.exit(f"the stack exited; see {self.var}/stack.log")
-            try:
-                if requests.get(f"{self.base_url}/api/system/health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        sys.exit(f"the stack is not healthy after {timeout} s; see {self.var}/stack.log")
-
-    def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
 
 
 def sign_up(base_url, n):
@@ -225,7 +175,7 @@ def main(argv=None):
     parser.add_argument("--plot", type=Path, default=PLOT)
     args = parser.parse_args(argv)
 
-    stack = Stack()
+    stack = Stack(workers=1, name="api")
     results = []
     try:
         stack.wait_healthy()

@@ -10,22 +10,15 @@ saves bench/results/stream.json and the plot docs/img/stream_latency.png.
 """
 import argparse
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
-import requests
 import soundfile
 from tqdm import tqdm
 
+from bench.stack import Stack
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +27,6 @@ PLOT = ROOT / "docs" / "img" / "stream_latency.png"
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
 TARGET_P99_MS = 150
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def speech(seconds):
@@ -53,47 +40,6 @@ def speech(seconds):
         audio = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
     audio = np.resize(audio, int(seconds * 16000))
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
-
-
-class Stack:
-    """`python -m app.devstack` in a fresh var dir, with its own ports."""
-
-    def __init__(self, workers):
-        self.var = tempfile.mkdtemp(prefix="bench-stream-")
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "REDIS_URL")}
-        env.update(VAR_DIR=self.var, PORT=str(self.port), WORKERS=str(workers), LOG_LEVEL="WARNING",
-                   EMBEDDED_MONGO_PORT=str(free_port()), EMBEDDED_REDIS_PORT=str(free_port()),
-                   EMBEDDED_MONGO_ENGINE="memory", RATELIMIT_ENABLED="false", STREAM_MAX_PENDING="10",
-                   BCRYPT_LOG_ROUNDS="4")  # sign-ups are set-up here, not what is measured
-        self.log = open(Path(self.var) / "stack.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.devstack"], cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
-    def wait_healthy(self, timeout=180):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                sys.exit(f"the stack exited; see {self.var}/stack.log")
-            try:
-                if requests.get(f"{self.base_url}/api/system/health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        sys.exit(f"the stack is not healthy after {timeout} s; see {self.var}/stack.log")
-
-    def processes(self):
-        root = psutil.Process(self.proc.pid)
-        return [root, *root.children(recursive=True)]
-
-    def stop(self):
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 def run_streams(stack, clients, pcm, chunk_ms):
@@ -188,7 +134,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     pcm = speech(args.seconds)
-    stack = Stack(args.workers)
+    stack = Stack(args.workers, "stream", STREAM_MAX_PENDING="10")
     results = []
     try:
         stack.wait_healthy()
