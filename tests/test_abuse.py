@@ -7,17 +7,15 @@ and NoSQL operators in every field, CSV injection in exports, path tricks in upl
 import csv
 import io
 import json
-import math
 import time
-import wave
 
 import mongoengine
-import numpy as np
 import pymongo
 import pytest
 import redis as redis_lib
 from rq import Queue
 
+from audio_fixtures import encode
 from app.extensions import limiter
 from app.models import AnalysisJob, User
 
@@ -29,18 +27,6 @@ PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry":
 def count_documents():
     db = mongoengine.get_db()
     return {name: db[name].count_documents({}) for name in db.list_collection_names()}
-
-
-def wav_bytes(seconds=1.5, rate=16000):
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.3 * np.sin(2 * math.pi * 220 * t) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
 
 
 class Caller:
@@ -127,7 +113,7 @@ def test_oversized_bodies_answer_413(app, caller, method, path, content_type):
 
 
 def test_oversized_multipart_upload_answers_413(app, caller):
-    too_big = wav_bytes() + b"\x00" * app.config["MAX_CONTENT_LENGTH"]
+    too_big = encode("wav_s16", seconds=1.5) + b"\x00" * app.config["MAX_CONTENT_LENGTH"]
     caller.refused_and_nothing_written("POST", "/api/analyze", statuses={413},
                                        data={"file": (io.BytesIO(too_big), "big.wav")},
                                        content_type="multipart/form-data")
@@ -145,7 +131,7 @@ def test_oversized_body_without_content_length_answers_413(app, caller):
     caller.refused_and_nothing_written("POST", "/api/analyze", input_stream=io.BytesIO(too_big), headers=chunked)
     boundary = "b0undary"
     multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".encode()
-                 + wav_bytes() + too_big + f"\r\n--{boundary}--\r\n".encode())
+                 + encode("wav_s16", seconds=1.5) + too_big + f"\r\n--{boundary}--\r\n".encode())
     caller.refused_and_nothing_written(
         "POST", "/api/analyze", statuses={413}, input_stream=io.BytesIO(multipart),
         headers={"Transfer-Encoding": "chunked", "Content-Type": f"multipart/form-data; boundary={boundary}"},
@@ -326,7 +312,7 @@ def test_upload_names_with_path_tricks(app, caller):
                                            content_type="multipart/form-data")
         assert not redis.keys("upload:*")
     for name, shown in PATH_TRICKS.items():
-        response = caller.send("POST", "/api/analyze", data={"file": (io.BytesIO(wav_bytes()), name)},
+        response = caller.send("POST", "/api/analyze", data={"file": (io.BytesIO(encode("wav_s16", seconds=1.5)), name)},
                                content_type="multipart/form-data")
         assert response.status_code == 202, response.get_json()
         job = AnalysisJob.objects(id=response.get_json()["job_id"]).get()

@@ -17,22 +17,18 @@ counts before and after) and that nothing "other" receives mentions the owner's 
 The Socket.IO rooms are checked at the end against the real web process (tests/stack.py).
 """
 import base64
-import io
 import itertools
 import json
-import math
-import wave
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import mongoengine
-import numpy as np
 import pymongo
 import pytest
 import redis as redis_lib
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
+from audio_fixtures import encode
 from app.accounts import hash_password
 from app.blueprints.auth.tokens import revoke
 from app.extensions import limiter
@@ -170,18 +166,6 @@ def test_every_route_has_a_row(app):
 # The world each cell runs in.
 
 
-def wav_bytes(seconds=1.5, rate=16000):
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.3 * np.sin(2 * math.pi * 220 * t) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
-
-
 def tamper(token, **claims):
     """The token with its payload changed and the signature left as it was."""
     header, payload, signature = token.split(".")
@@ -267,7 +251,7 @@ def request_for(world, method, rule, identity):
     elif (method, rule) == ("PUT", "/api/auth/profile"):
         kwargs["json"] = {"display_name": "Renamed"}
     elif rule == "/api/analyze":
-        kwargs.update(session_query, data=wav_bytes(), content_type="audio/wav")
+        kwargs.update(session_query, data=encode("wav_s16", seconds=1.5), content_type="audio/wav")
     elif (method, rule) == ("POST", "/api/readings"):
         kwargs["json"] = {"probabilities": PROBABILITIES, "session_id": ids["session_id"]}
     elif (method, rule) == ("POST", "/api/sessions"):
