@@ -1,4 +1,5 @@
-"""Assertions shared by the tests."""
+"""Assertions and waits shared by the tests."""
+import time
 
 
 def assert_error(response, status, code=None):
@@ -11,3 +12,13 @@ def assert_error(response, status, code=None):
     if code:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+def wait_for(predicate, timeout=10):
+    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

@@ -16,6 +16,7 @@ import redis as redis_lib
 from rq import Queue
 
 from audio_fixtures import encode
+from helpers import wait_for
 from app.extensions import limiter
 from app.models import AnalysisJob, User
 
@@ -372,15 +373,6 @@ def streamer(stack):
             "queued": queue.count}
 
     return client, written
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("name", ["nul\x00name", "\ud800", "\u202eevil", "x" * 121, {"$gt": ""}, ["a"]])

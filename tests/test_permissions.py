@@ -29,6 +29,7 @@ import redis as redis_lib
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
 from audio_fixtures import encode
+from helpers import wait_for
 from app.accounts import hash_password
 from app.blueprints.auth.tokens import revoke
 from app.extensions import limiter
@@ -449,15 +450,6 @@ def test_socketio_refuses_bad_tokens(stack, sio_users, kind, code):
     assert refused.value.code == code
 
 
-def wait_for(predicate, timeout=10):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def joined_events(live):

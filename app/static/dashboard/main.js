@@ -89,38 +89,33 @@ function formError(form, error) {
   form.querySelector("[data-form-error]").textContent = message;
 }
 
-function wireForms() {
-  $("login-form").addEventListener("submit", async (event) => {
+/** Run `action` on submit with the button disabled; its error is shown in the form. */
+function onSubmit(id, action) {
+  $(id).addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.currentTarget;
     form.querySelector("[data-form-error]").textContent = "";
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      await signIn($("login-email").value.trim(), $("login-password").value);
+      await action();
       form.reset();
-      navigate(safeNext(new URLSearchParams(location.search).get("next")));
     } catch (error) {
       formError(form, error);
     } finally {
       button.disabled = false;
     }
   });
-  $("signup-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    form.querySelector("[data-form-error]").textContent = "";
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      await signUp($("signup-email").value.trim(), $("signup-password").value, $("signup-name").value.trim());
-      form.reset();
-      navigate("/live");
-    } catch (error) {
-      formError(form, error);
-    } finally {
-      button.disabled = false;
-    }
+}
+
+function wireForms() {
+  onSubmit("login-form", async () => {
+    await signIn($("login-email").value.trim(), $("login-password").value);
+    navigate(safeNext(new URLSearchParams(location.search).get("next")));
+  });
+  onSubmit("signup-form", async () => {
+    await signUp($("signup-email").value.trim(), $("signup-password").value, $("signup-name").value.trim());
+    navigate("/live");
   });
   $("sign-out").addEventListener("click", async () => {
     if (liveRunning() && !window.confirm("The microphone is on. Stop it and sign out?")) return;
