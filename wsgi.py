@@ -12,6 +12,10 @@ if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
 
     eventlet.monkey_patch()
 
+    from app import eventlet_websocket
+
+    eventlet_websocket.install()
+
 from app import create_app  # noqa: E402  (after monkey-patching)
 from app.extensions import socketio  # noqa: E402
 

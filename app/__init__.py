@@ -7,6 +7,7 @@ import redis
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
+from app.cookie_session import CookieSessionInterface
 from app.errors import ApiError, register_error_handlers
 from app.extensions import api, bcrypt, cors, jwt, limiter, socketio
 from config import load_config
@@ -55,6 +56,7 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
     """Build the app. Workers and cron pass serve_socketio=False: they only emit, through the
     Redis message queue (app.realtime), and must not start a Socket.IO server of their own."""
     app = Flask(__name__)
+    app.session_interface = CookieSessionInterface()
     app.json = IsoJSONProvider(app)
     config = load_config(config_name)
     app.config.from_object(config)

@@ -172,7 +172,7 @@ class WindowBatcher:
         batch, self.windows = self.windows, []
         if batch:
             Queue("analysis", connection=app.extensions["redis"]).enqueue(
-                "app.tasks.analysis.analyze_windows", batch,
+                "app.tasks.analysis.analyze_windows", batch, description=f"analyze {len(batch)} streamed windows",
                 retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
 
 
@@ -183,11 +183,11 @@ def _enqueue(stream, user_id, windows, received_at):
     app = current_app._get_current_object()
     dropped = []
     for window in windows:
-        dropped += streams.add_pending(app.extensions["redis"], stream.session_id, window.index,
-                                       app.config["STREAM_MAX_PENDING"])
         pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        dropped += streams.add_pending(app.extensions["redis"], stream.session_id, window.index,
+                                       app.config["STREAM_MAX_PENDING"], pcm)
         batcher.add(app, {"session_id": stream.session_id, "user_id": user_id, "index": window.index,
-                          "start_s": window.start_s, "end_s": window.end_s, "pcm": pcm, "received_at": received_at})
+                          "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
         stream.windows += 1
     if dropped:
         stream.dropped_total += len(dropped)

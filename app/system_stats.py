@@ -28,12 +28,10 @@ def model_version():
     return f"{MODEL_FILE.stem}-{hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest()[:12]}"
 
 
-def record_window_latency(redis, milliseconds):
-    """Remember a window's enqueue-to-stored latency (called by workers)."""
-    pipe = redis.pipeline()
-    pipe.lpush(LATENCY_KEY, f"{milliseconds:.1f}")
+def record_window_latencies(pipe, milliseconds):
+    """Queue on a Redis pipeline the enqueue-to-stored latencies of windows (called by workers)."""
+    pipe.lpush(LATENCY_KEY, *(f"{ms:.1f}" for ms in milliseconds))
     pipe.ltrim(LATENCY_KEY, 0, LATENCY_SAMPLES - 1)
-    pipe.execute()
 
 
 def _percentiles(values, points=(50, 90, 99)):

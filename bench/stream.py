@@ -42,15 +42,22 @@ def speech(seconds):
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
 
 
-def run_streams(stack, clients, pcm, chunk_ms):
-    """Stream `pcm` from every client at once; returns latencies (ms), windows sent and dropped."""
+def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
+    """Stream `pcm` from every client at once; returns latencies (ms), windows sent and dropped.
+
+    People start talking independently, so by default each client starts at a random offset
+    within the first hop (1 s): their windows complete spread over each second. `aligned`
+    starts them all together instead, so that every stream completes a window in the same
+    100 ms: a burst of N windows each second, the worst case."""
     streams = [c.live_stream(wait_timeout=30) for c in clients]
     for live in streams:
         live.connect()
         live.start(FORMAT)
     summaries = [None] * len(streams)
+    offsets = np.zeros(len(streams)) if aligned else np.random.default_rng(len(streams)).uniform(0, 1, len(streams))
 
     def stream(i):
+        time.sleep(offsets[i])
         streams[i].stream_samples(pcm, chunk_ms=chunk_ms, realtime=True)
         summaries[i] = streams[i].stop()
 
@@ -70,7 +77,7 @@ def run_streams(stack, clients, pcm, chunk_ms):
     return latencies, sent, dropped
 
 
-def measure(stack, n, pcm, chunk_ms):
+def measure(stack, n, pcm, chunk_ms, aligned=False):
     clients = []
     for i in range(n):
         client = MoodMirrorClient(stack.base_url)
@@ -80,12 +87,13 @@ def measure(stack, n, pcm, chunk_ms):
     for p in procs:
         p.cpu_percent(None)
     started = time.monotonic()
-    latencies, sent, dropped = run_streams(stack, clients, pcm, chunk_ms)
+    latencies, sent, dropped = run_streams(stack, clients, pcm, chunk_ms, aligned)
     elapsed = time.monotonic() - started
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     lat = np.array(latencies) if latencies else np.array([np.nan])
     return {
         "streams": n,
+        "start": "aligned" if aligned else "staggered",
         "audio_seconds_per_stream": round(pcm.size / 16000, 2),
         "windows_sent": sent,
         "windows_received": len(latencies),

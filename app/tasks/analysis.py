@@ -15,12 +15,12 @@ from app import streams
 from app.domain.audio import AudioError, decode
 from app.domain.environment import environment_response
 from app.domain.stream import Windower
-from app.emotion_store import describe_probabilities, record_readings, update_environment
+from app.emotion_store import describe_probabilities, record_readings, update_environments
 from app.models import AnalysisJob, EmotionSession, EnvironmentResponse, User
 from app.models.base import utcnow
 from app.realtime import emit, session_room
 from app.serializers import ReadingSchema
-from app.system_stats import model_version, record_window_latency
+from app.system_stats import model_version, record_window_latencies
 from app.tasks.model import recognizer
 from app.uploads import pop_upload, upload_bytes
 
@@ -37,16 +37,16 @@ def _pcm_to_float(pcm):
 def analyze_windows(windows):
     """Analyse a batch of streamed windows (from any sessions) in one model call; store them;
     emit `emotion` for each (and `environment` on change). A window is a dict: session_id,
-    user_id, index, start_s, end_s, pcm (s16le at 16 kHz), received_at (epoch seconds)."""
+    user_id, index, start_s, end_s, received_at (epoch seconds); its audio (s16le at 16 kHz)
+    waits in Redis (app.streams)."""
     redis = current_app.extensions["redis"]
-    pipe = redis.pipeline()
-    for w in windows:
-        pipe.zscore(streams.pending_key(w["session_id"]), w["index"])
+    audio = streams.pending_audio(redis, [(w["session_id"], w["index"]) for w in windows])
     # A window no longer pending was dropped by backpressure while it waited.
-    live = [w for w, score in zip(windows, pipe.execute()) if score is not None]
+    live = [(w, pcm) for w, pcm in zip(windows, audio) if pcm is not None]
     if not live:
         return {"dropped": len(windows)}
-    predictions = recognizer().predict_batch([_pcm_to_float(w["pcm"]) for w in live])
+    predictions = recognizer().predict_batch([_pcm_to_float(pcm) for _, pcm in live])
+    live = [w for w, _ in live]
     version = model_version()
     owners = {w["user_id"]: User(id=w["user_id"]) for w in live}
     sessions = {w["session_id"]: EmotionSession(id=w["session_id"]) for w in live}
@@ -57,12 +57,15 @@ def analyze_windows(windows):
         for w, prediction in zip(live, predictions)
     ])
     schema = ReadingSchema()
+    pipe = redis.pipeline(transaction=False)
     for w, reading in zip(live, readings):
         payload = schema.dump(reading) | {"window_index": w["index"], "received_at": w["received_at"]}
         emit("emotion", payload, session_room(w["session_id"]))
-        update_environment(owners[w["user_id"]], sessions[w["session_id"]], reading)
-        streams.done(redis, w["session_id"], w["index"])
-        record_window_latency(redis, (time.time() - w["received_at"]) * 1000)
+        streams.done(pipe, w["session_id"], w["index"])
+    record_window_latencies(pipe, [(time.time() - w["received_at"]) * 1000 for w in live])
+    pipe.execute()
+    # Environment responses follow every `emotion` of the batch, which they must not delay.
+    update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading) for w, reading in zip(live, readings)])
     return {"readings": len(readings), "dropped": len(windows) - len(live)}
 
 

@@ -17,6 +17,7 @@ idle: it waits for jobs no longer than that).
 import logging
 import os
 import threading
+import time
 
 from rq import SimpleWorker
 
@@ -33,6 +34,8 @@ class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.maintenance_interval = MAINTENANCE_S
+        self._running = None   # the job being executed, for the heartbeat thread
+        self._beating = None
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
         try:
@@ -51,23 +54,25 @@ class AnalysisWorker(SimpleWorker):
         return int(3 * HEARTBEAT_S) + 1
 
     def execute_job(self, job, queue):
-        stop = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job, stop), name="rq-heartbeat", daemon=True)
-        beat.start()
+        if self._beating is None:  # one thread for the worker's life: none started per job
+            self._beating = threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True)
+            self._beating.start()
+        self._running = job
         try:
             super().execute_job(job, queue)
         finally:
-            stop.set()
-            beat.join(timeout=HEARTBEAT_S + 5)
+            self._running = None
 
-    def _beat(self, job, stop):
-        while not stop.wait(HEARTBEAT_S):
-            if getattr(self, "execution", None) is None:
+    def _beat(self):
+        while True:
+            time.sleep(HEARTBEAT_S)
+            job, execution = self._running, getattr(self, "execution", None)
+            if job is None or execution is None:
                 continue
             try:
                 with self.connection.pipeline() as pipeline:
                     ttl = self.get_heartbeat_ttl(job)
-                    self.execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
+                    execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
                     pipeline.expire(self.key, ttl)  # the worker itself: gone soon after it dies
                     pipeline.execute()
             except Exception as error:  # Redis away for a moment: the next beat tries again
