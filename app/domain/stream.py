@@ -216,7 +216,8 @@ class ChunkConverter:
         With resampling the output lags the input by a few milliseconds of filter delay,
         which flush() releases.
         """
-        mono = chunk_samples(self.format, chunk, self.max_chunk_s).mean(axis=1, dtype=np.float32)
+        samples = chunk_samples(self.format, chunk, self.max_chunk_s)
+        mono = samples.reshape(-1) if self.format.channels == 1 else samples.mean(axis=1, dtype=np.float32)
         if self._resampler is None:
             return mono
         frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
