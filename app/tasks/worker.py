@@ -14,6 +14,7 @@ beating every WORKER_HEARTBEAT_SECONDS while a job runs, lets the entry expire t
 after the last one, and cleans the registries every WORKER_MAINTENANCE_SECONDS (also when
 idle: it waits for jobs no longer than that).
 """
+import importlib
 import logging
 import os
 import threading
@@ -38,10 +39,15 @@ class AnalysisWorker(SimpleWorker):
         self._beating = None
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
+        # RQ prints its own lines through its own handler; passed on to the root handler that
+        # create_app configures, every line was printed twice.
+        logging.getLogger("rq").propagate = False
         try:
             recognizer()
         except Exception:  # the collective jobs still run; analysis jobs will fail with the reason
             log.exception("the emotion model could not be loaded")
+        # Paid here rather than by the first window: RQ imports a job's module on first use.
+        importlib.import_module("app.tasks.analysis")
 
     @property
     def dequeue_timeout(self):

@@ -1,0 +1,43 @@
+"""The embedded MongoDB-wire server still rejects every duplicate key once its per-insert
+_id scan is skipped for ObjectId and string _ids (app/mongo_wire.py)."""
+import pytest
+from bson import ObjectId
+from pymongo import ASCENDING, MongoClient
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from conftest import free_port, start_mongo_wire, stop_process
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def db(request, tmp_path_factory):
+    port = free_port()
+    proc = start_mongo_wire(port, request.param, tmp_path_factory.mktemp("wire") / "db.sqlite3")
+    client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true")
+    yield client.dupes
+    client.close()
+    stop_process(proc)
+
+
+@pytest.mark.parametrize("make_id", [ObjectId, lambda: "same-string-id"], ids=["objectid", "string"])
+def test_a_repeated_id_is_rejected(db, make_id):
+    collection = db[f"ids_{make_id.__name__}"]
+    doc_id = make_id()
+    collection.insert_one({"_id": doc_id, "n": 1})
+    with pytest.raises(DuplicateKeyError):
+        collection.insert_one({"_id": doc_id, "n": 2})
+    assert collection.find_one({"_id": doc_id})["n"] == 1
+
+
+def test_numeric_ids_that_compare_equal_are_rejected(db):
+    db.numeric.insert_one({"_id": 1})
+    with pytest.raises(DuplicateKeyError):
+        db.numeric.insert_one({"_id": 1.0})
+
+
+def test_unique_index_duplicates_are_rejected_in_bulk_inserts(db):
+    db.windows.create_index([("window_key", ASCENDING)], unique=True, sparse=True)
+    db.windows.insert_many([{"window_key": "s:0"}, {"window_key": "s:1"}, {"other": 1}, {"other": 2}])
+    with pytest.raises(BulkWriteError) as error:
+        db.windows.insert_many([{"window_key": "s:2"}, {"window_key": "s:1"}], ordered=False)
+    assert [e["code"] for e in error.value.details["writeErrors"]] == [11000]
+    assert db.windows.count_documents({}) == 5
