@@ -16,15 +16,15 @@ def session_room(session_id):
     return f"session:{session_id}"
 
 
-def _emitter():
+def emitter():
     if socketio.server is not None:
         return socketio
-    emitter = current_app.extensions.get("socketio_emitter")
-    if emitter is None:
-        emitter = SocketIO(message_queue=current_app.config["REDIS_URL"])
-        current_app.extensions["socketio_emitter"] = emitter
-    return emitter
+    instance = current_app.extensions.get("socketio_emitter")
+    if instance is None:
+        instance = SocketIO(message_queue=current_app.config["REDIS_URL"])
+        current_app.extensions["socketio_emitter"] = instance
+    return instance
 
 
 def emit(event, payload, room):
-    _emitter().emit(event, payload, to=room)
+    emitter().emit(event, payload, to=room)

@@ -22,7 +22,7 @@ import time
 
 from rq import SimpleWorker
 
-from app import create_app
+from app import create_app, realtime
 from app.tasks.model import recognizer
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,10 @@ class AnalysisWorker(SimpleWorker):
             recognizer()
         except Exception:  # the collective jobs still run; analysis jobs will fail with the reason
             log.exception("the emotion model could not be loaded")
-        # Paid here rather than by the first window: RQ imports a job's module on first use.
+        # Paid here rather than by the first window (which measured 150 ms late): RQ imports a
+        # job's module on first use, and the Socket.IO emitter is built on the first event.
         importlib.import_module("app.tasks.analysis")
+        realtime.emitter()
 
     @property
     def dequeue_timeout(self):
