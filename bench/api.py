@@ -127,11 +127,11 @@ def run_scenario(base_url, users, scenario, clients, seconds):
 
 
 def count_found(mongo_uri, ids):
+    """How many of the acknowledged ids are stored. One scan of every stored id: the embedded
+    MongoDB-wire server evaluates a large `$in` far more slowly (1,000 ids timed out)."""
     readings = pymongo.MongoClient(mongo_uri).get_default_database().readings
-    found = 0
-    for first in range(0, len(ids), 1000):
-        found += readings.count_documents({"_id": {"$in": [ObjectId(i) for i in ids[first:first + 1000]]}})
-    return found
+    stored = {doc["_id"] for doc in readings.find({}, {"_id": 1})}
+    return sum(ObjectId(i) in stored for i in ids)
 
 
 def versions():
