@@ -1,7 +1,8 @@
 """make bench-stream: live-streaming latency under N concurrent real-time streams.
 
 Starts the stack as `make run` does (app.devstack) with 2 workers and the embedded servers,
-then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks.
+then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
+starting at random offsets within the first second (--aligned: all at once, the worst case).
 Latency of a window = the client's receipt of its `emotion` event minus the server's arrival
 time of the chunk that completed the window (same machine, same clock). Prints a table,
 saves bench/results/stream.json and the plot docs/img/stream_latency.png.
