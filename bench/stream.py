@@ -129,11 +129,10 @@ def plot(results, path):
     fig.savefig(path)
 
 
-def save(results, aligned):
-    path = RESULTS.with_name("stream_aligned.json") if aligned else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, PLOT.with_name("stream_latency_aligned.png") if aligned else PLOT)
+def save(results, results_path, plot_path):
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, plot_path)
 
 
 def main(argv=None):
@@ -145,6 +144,8 @@ def main(argv=None):
     parser.add_argument("--aligned", action="store_true",
                         help="start every stream at once (the worst case); saved to stream_aligned.json")
     args = parser.parse_args(argv)
+    results_path, plot_path = ((RESULTS.with_name("stream_aligned.json"), PLOT.with_name("stream_latency_aligned.png"))
+                               if args.aligned else (RESULTS, PLOT))
 
     pcm = speech(args.seconds)
     stack = Stack(args.workers, "stream", STREAM_MAX_PENDING="10")
@@ -159,7 +160,7 @@ def main(argv=None):
                 break
             results.append(result)
             tqdm.write(json.dumps(result))
-            save(results, args.aligned)  # a later N that fails leaves the earlier results saved
+            save(results, results_path, plot_path)  # a later N that fails leaves the earlier results saved
     finally:
         stack.stop()
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6}")
@@ -168,8 +169,7 @@ def main(argv=None):
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6}")
     holding = [r["streams"] for r in results if r["p99_ms"] < TARGET_P99_MS and r["windows_dropped"] == 0]
     print(f"highest N with p99 < {TARGET_P99_MS} ms and no drops: {max(holding) if holding else 'none'}")
-    saved = RESULTS.with_name("stream_aligned.json") if args.aligned else RESULTS
-    print(json.dumps({"results": str(saved.relative_to(ROOT)), "highest_n_holding_target": max(holding, default=None)}))
+    print(json.dumps({"results": str(results_path.relative_to(ROOT)), "highest_n_holding_target": max(holding, default=None)}))
 
 
 if __name__ == "__main__":

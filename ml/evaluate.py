@@ -145,11 +145,10 @@ def evaluate_cv(data_path=None, jobs=1, retrain=False, baseline=True, threads=1)
         all_y.append(z["labels"])
         all_p.append(z["probs"])
     cm = np.sum([f["confusion"] for f in folds], axis=0)
-    cfg = DEFAULTS
     report = {
         "protocol": "6-fold actor-grouped CV; fold k tests actors 4k+1..4k+4; " + (
             "each fold model trains on its 20 other actors (the recipe was chosen with validation "
-            "actors from within the training actors, data.fold_validation_actors)" if cfg["refit"] else
+            "actors from within the training actors, data.fold_validation_actors)" if DEFAULTS["refit"] else
             "validation actors from within the training actors (data.fold_validation_actors)"),
         "model": {"uar": metrics.mean_std([f["uar"] for f in folds]),
                   "wa": metrics.mean_std([f["wa"] for f in folds]),
@@ -159,7 +158,7 @@ def evaluate_cv(data_path=None, jobs=1, retrain=False, baseline=True, threads=1)
                   "folds": folds},
         "classes": list(params.CLASSES),
     }
-    report["model"]["config"] = cfg
+    report["model"]["config"] = DEFAULTS
     bfile = REPORTS / "baseline_cv.json"
     if bfile.exists():
         b = json.loads(bfile.read_text())

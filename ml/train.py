@@ -219,6 +219,10 @@ def split(clips, train_actors, val_actors, refit):
     return np.flatnonzero(in_train & ~in_val), np.flatnonzero(in_val)
 
 
+def actors_of(clips, idx):
+    return sorted({clips[i].actor for i in idx})
+
+
 def run_fold(k, clips, feats, cfg, progress=True):
     """Train CV fold k; saves ml/runs/fold{k}.keras and its clip probabilities."""
     actors = np.array([c.actor for c in clips])
@@ -236,7 +240,7 @@ def run_fold(k, clips, feats, cfg, progress=True):
     clf.save(RUNS / f"fold{k}.keras")
     np.savez(RUNS / f"fold{k}_pred.npz", idx=te, probs=probs,
              labels=np.array([clips[i].label for i in te]))
-    res = {"fold": k, "test_actors": list(test_a), "val_actors": [] if cfg["refit"] else list(val_a),
+    res = {"fold": k, "test_actors": list(test_a), "val_actors": actors_of(clips, va),
            "train_seconds": round(secs, 1), "history": hist, "config": cfg}
     (RUNS / f"fold{k}.json").write_text(json.dumps(res, indent=1))
     return probs, te, res
@@ -255,7 +259,7 @@ def train_shipped(clips, feats, cfg, progress=True):
     serving.save(SHIPPED_KERAS)
     SHIPPED_TFLITE.write_bytes(M.to_tflite(serving))
     info = {"train_actors": "1-20" if cfg["refit"] else "1-20 minus validation",
-            "validation_actors": [] if cfg["refit"] else list(data.VALIDATION_ACTORS),
+            "validation_actors": actors_of(clips, va),
             "train_seconds": round(secs, 1), "final_val_uar": hist[-1].get("val_uar"),
             "config": cfg, "keras_bytes": SHIPPED_KERAS.stat().st_size,
             "tflite_bytes": SHIPPED_TFLITE.stat().st_size,

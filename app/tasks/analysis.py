@@ -42,11 +42,10 @@ def analyze_windows(windows):
     redis = current_app.extensions["redis"]
     audio = streams.pending_audio(redis, [(w["session_id"], w["index"]) for w in windows])
     # A window no longer pending was dropped by backpressure while it waited.
-    live = [(w, pcm) for w, pcm in zip(windows, audio) if pcm is not None]
+    live = [w for w, pcm in zip(windows, audio) if pcm is not None]
     if not live:
         return {"dropped": len(windows)}
-    predictions = recognizer().predict_batch([_pcm_to_float(pcm) for _, pcm in live])
-    live = [w for w, _ in live]
+    predictions = recognizer().predict_batch([_pcm_to_float(pcm) for pcm in audio if pcm is not None])
     version = model_version()
     owners = {w["user_id"]: User(id=w["user_id"]) for w in live}
     sessions = {w["session_id"]: EmotionSession(id=w["session_id"]) for w in live}

@@ -36,7 +36,6 @@ class AnalysisWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.maintenance_interval = MAINTENANCE_S
         self._running = None   # the job being executed, for the heartbeat thread
-        self._beating = None
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
         # RQ prints its own lines through its own handler; passed on to the root handler that
@@ -50,6 +49,8 @@ class AnalysisWorker(SimpleWorker):
         # job's module on first use, and the Socket.IO emitter is built on the first event.
         importlib.import_module("app.tasks.analysis")
         realtime.emitter()
+        # One heartbeat thread for the worker's life, not one per job.
+        threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True).start()
 
     @property
     def dequeue_timeout(self):
@@ -62,9 +63,6 @@ class AnalysisWorker(SimpleWorker):
         return int(3 * HEARTBEAT_S) + 1
 
     def execute_job(self, job, queue):
-        if self._beating is None:  # one thread for the worker's life: none started per job
-            self._beating = threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True)
-            self._beating.start()
         self._running = job
         try:
             super().execute_job(job, queue)
