@@ -89,7 +89,9 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
             # windowed and enqueued in sequence (concurrent handlers interleave at Redis I/O).
             async_handlers=False,
         )
-        from app import streaming  # noqa: F401  (registers the Socket.IO handlers)
+        from app import streaming  # registers the Socket.IO handlers, but for audio's:
+
+        streaming.register_audio_handler(socketio.server)
 
     from app.admin import init_admin
     from app.blueprints.auth import bp as auth_bp

@@ -10,6 +10,8 @@ import signal
 
 from bson import ObjectId
 
+from app.heap import freeze_startup_objects
+
 
 def _plain_id(document) -> bool:
     """An _id whose stored key is exact: no other value can equal it (unlike 1 and 1.0)."""
@@ -75,7 +77,7 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=27017)
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.engine, args.path, args.host, args.port))
+    asyncio.run(serve(args.engine, args.path, args.host, args.port, ready=lambda _address: freeze_startup_objects()))
 
 
 if __name__ == "__main__":

@@ -59,11 +59,19 @@ class Connection:
 connections: dict[str, Connection] = {}
 
 
+def _reply(sid, event, payload):
+    # Straight to the caller's own connection, not through the Redis message queue: it is
+    # connected here, and an error about Redis being down must still reach it.
+    socketio.emit(event, payload, to=sid, ignore_queue=True)
+
+
+def _error_to(sid, code, message, field_name=None, **extra):
+    _reply(sid, "error", {"code": code, "message": message, **({"field": field_name} if field_name else {}), **extra})
+
+
 def _error(code, message, field_name=None, **extra):
-    # Straight to the caller's own connection, not through the Redis message queue: an error
-    # about Redis being down must still reach the client.
-    emit("error", {"code": code, "message": message, **({"field": field_name} if field_name else {}), **extra},
-         ignore_queue=True)
+    """An `error` to the connection whose event is being handled."""
+    _error_to(request.sid, code, message, field_name, **extra)
 
 
 def _down_component(error):
@@ -179,8 +187,7 @@ class WindowBatcher:
 batcher = WindowBatcher()
 
 
-def _enqueue(stream, user_id, windows, received_at):
-    app = current_app._get_current_object()
+def _enqueue(app, sid, stream, user_id, windows, received_at):
     dropped = []
     for window in windows:
         pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
@@ -191,24 +198,37 @@ def _enqueue(stream, user_id, windows, received_at):
         stream.windows += 1
     if dropped:
         stream.dropped_total += len(dropped)
-        emit("lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,
-                     "pending": app.config["STREAM_MAX_PENDING"]})
+        _reply(sid, "lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,
+                            "pending": app.config["STREAM_MAX_PENDING"]})
 
 
-@socketio.on("audio")
-def on_audio(chunk=None):
-    """A binary chunk of PCM in the declared format."""
+def on_audio(sid, chunk=None):
+    """A binary chunk of PCM in the declared format.
+
+    Registered on the Socket.IO server itself (register_audio_handler), not through
+    Flask-SocketIO: at ten chunks a second per stream, the Flask request context that
+    Flask-SocketIO builds around every event took a third of the web process's CPU
+    (docs/BENCHMARKS.md). This handler needs none, and answers its own failures."""
     received_at = time.time()
-    conn = _connection()
-    if conn.stream is None:
-        return _error("not_started", "Send start before audio")
     try:
-        samples = conn.stream.converter.convert(chunk)
-    except StreamError as error:
-        return _error(error.code, error.message)
-    windows = conn.stream.windower.feed(samples)
-    if windows:
-        _enqueue(conn.stream, conn.user_id, windows, received_at)
+        conn = connections.get(sid)
+        if conn is None:  # its connect was refused or it is gone
+            return
+        if conn.stream is None:
+            return _error_to(sid, "not_started", "Send start before audio")
+        try:
+            samples = conn.stream.converter.convert(chunk)
+        except StreamError as error:
+            return _error_to(sid, error.code, error.message)
+        windows = conn.stream.windower.feed(samples)
+        if windows:
+            _enqueue(socketio.server.get_environ(sid)["flask.app"], sid, conn.stream, conn.user_id, windows, received_at)
+    except Exception as error:
+        _answer_failure(sid, "audio", error)
+
+
+def register_audio_handler(server):
+    server.on("audio", on_audio)
 
 
 def _finish(conn):
@@ -220,7 +240,7 @@ def _finish(conn):
     if last is not None:
         windows.append(last)
     if windows:
-        _enqueue(stream, conn.user_id, windows, received_at)
+        _enqueue(current_app._get_current_object(), request.sid, stream, conn.user_id, windows, received_at)
     end_session(EmotionSession.objects.get(id=stream.session_id))
     return {"session_id": stream.session_id, "windows": stream.windows, "dropped_total": stream.dropped_total}
 
@@ -286,18 +306,22 @@ def _next_window_index(session_id):
     return max(indices) + 1 if indices else 0
 
 
-@socketio.on_error_default
-def on_handler_error(error):
+def _answer_failure(sid, event, error):
     """A handler that failed answers `error` instead of leaving the client waiting: a backing
     service that is down is named (service_unavailable, component redis or mongodb); the
     connection and the stream stay up, and the windows completed meanwhile are not analysed."""
-    event = (getattr(request, "event", None) or {}).get("message")
     component = _down_component(error)
-    if event == "connect":  # never accept a connection whose check failed
-        raise ConnectionRefusedError("internal error", {"code": "internal_error", "message": "Internal server error"})
     if component is None:
         log.error("Socket.IO handler %s failed", event, exc_info=error)
-        return _error("internal_error", "Internal server error")
+        return _error_to(sid, "internal_error", "Internal server error")
     log.warning("Socket.IO %s: %s unavailable: %s", event, component, error)
     if event != "disconnect":
-        _error("service_unavailable", f"{component} is unavailable; try again shortly", component=component)
+        _error_to(sid, "service_unavailable", f"{component} is unavailable; try again shortly", component=component)
+
+
+@socketio.on_error_default
+def on_handler_error(error):
+    event = (getattr(request, "event", None) or {}).get("message")
+    if event == "connect":  # never accept a connection whose check failed
+        raise ConnectionRefusedError("internal error", {"code": "internal_error", "message": "Internal server error"})
+    _answer_failure(request.sid, event, error)

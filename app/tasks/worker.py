@@ -23,6 +23,7 @@ import time
 from rq import SimpleWorker
 
 from app import create_app, realtime
+from app.heap import freeze_startup_objects
 from app.tasks.model import recognizer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class AnalysisWorker(SimpleWorker):
         # job's module on first use, and the Socket.IO emitter is built on the first event.
         importlib.import_module("app.tasks.analysis")
         realtime.emitter()
+        freeze_startup_objects()
         # One heartbeat thread for the worker's life, not one per job.
         threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True).start()
 
