@@ -2,6 +2,7 @@
 import functools
 import secrets
 
+from app import collective
 from app.extensions import bcrypt
 from app.models import User
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse
@@ -9,6 +10,7 @@ from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentR
 
 def delete_account(user):
     """Remove the user and everything they own; dependants first, so a crash leaves no orphans."""
+    collective.untally(EmotionReading.objects(owner=user))
     for model in (EnvironmentResponse, EmotionReading, AnalysisJob, EmotionSession):
         model.objects(owner=user).delete()
     user.delete()

@@ -11,6 +11,7 @@ from pymongo.errors import BulkWriteError
 from ml.affect import describe
 from ml.params import CLASSES
 
+from app import collective
 from app.domain.environment import environment_response, should_emit, smooth_state
 from app.models import SILENCE, EmotionReading, EnvironmentResponse
 from app.realtime import emit, session_room
@@ -71,6 +72,7 @@ def record_readings(items):
     for reading, new_id in zip(readings, ids):
         if new_id is not None:
             reading.id = new_id
+    collective.tally([reading for reading, new_id in zip(readings, ids) if new_id is not None])
     return readings
 
 

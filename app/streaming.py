@@ -153,15 +153,19 @@ def on_start(data=None):
 
 
 class WindowBatcher:
-    """Windows of every stream of this process go to the workers in small batches: one RQ job
-    and one model call per batch rather than per window. RQ's own cost per job is about as
-    large as the model's per window, so batching is what lets two workers keep up with many
-    streams. A batch leaves when it is full or BATCH_WAIT_S after its first window: that wait
-    is the most it adds to a window's latency."""
+    """Windows of every stream of this process go to the workers in batches: one RQ job and
+    one model call per batch rather than per window. RQ's own cost per job is about as large
+    as the model's per window, so batching is what lets two workers keep up with many
+    streams. A batch leaves when it is full, or BATCH_WAIT_S after its first window: that
+    wait is the most it adds to a window's latency while a worker is free. While the batch
+    sent before is still queued, every worker is busy and new windows would wait as long in
+    the queue, so they join the next batch instead: batches grow with the load, and the
+    workers' cost per window falls when it matters (docs/BENCHMARKS.md)."""
 
     def __init__(self):
         self.windows = []
         self.flusher = None
+        self.sent = None   # the last job sent
 
     def add(self, app, window):
         self.windows.append(window)
@@ -171,15 +175,22 @@ class WindowBatcher:
             self.flusher = socketio.start_background_task(self._flush_later, app)
 
     def _flush_later(self, app):
-        socketio.sleep(app.config["STREAM_BATCH_WAIT_MS"] / 1000)
-        self.flusher = None
-        with app.app_context():
-            self.flush(app)
+        wait = app.config["STREAM_BATCH_WAIT_MS"] / 1000
+        try:
+            socketio.sleep(wait)
+            while self.windows and self._sent_still_queued(app):
+                socketio.sleep(wait)
+        finally:
+            self.flusher = None
+        self.flush(app)
+
+    def _sent_still_queued(self, app):
+        return self.sent is not None and app.extensions["redis"].hget(self.sent.key, "status") == b"queued"
 
     def flush(self, app):
         batch, self.windows = self.windows, []
         if batch:
-            Queue("analysis", connection=app.extensions["redis"]).enqueue(
+            self.sent = Queue("analysis", connection=app.extensions["redis"]).enqueue(
                 "app.tasks.analysis.analyze_windows", batch, description=f"analyze {len(batch)} streamed windows",
                 retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
 
@@ -241,7 +252,7 @@ def _finish(conn):
         windows.append(last)
     if windows:
         _enqueue(current_app._get_current_object(), request.sid, stream, conn.user_id, windows, received_at)
-    end_session(EmotionSession.objects.get(id=stream.session_id))
+    end_session(stream.session_id)
     return {"session_id": stream.session_id, "windows": stream.windows, "dropped_total": stream.dropped_total}
 
 

@@ -2,7 +2,8 @@
 
 Starts the stack as `make run` does (app.devstack) with 2 workers and the embedded servers,
 then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
-starting at random offsets within the first second (--aligned: all at once, the worst case).
+each from its own point in the speech and starting at a random offset within the first second
+(--aligned: all at once on the same words, the worst case).
 Latency of a window = the client's receipt of its `emotion` event minus the server's arrival
 time of the chunk that completed the window (same machine, same clock). Prints a table,
 saves bench/results/stream.json and the plot docs/img/stream_latency.png.
@@ -20,6 +21,7 @@ import soundfile
 from tqdm import tqdm
 
 from bench.stack import Stack
+from ml.inference import is_silent
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +33,12 @@ TARGET_P99_MS = 150
 
 
 def speech(seconds):
-    """Real speech (RAVDESS clips, joined) when the corpus is there, else voiced synthetic audio."""
-    clips = sorted((RAVDESS / "audio").glob("ravdess_2*/*.flac"))[::11]
-    if clips:
-        parts = [soundfile.read(c, dtype="float32")[0] for c in clips[:12]]
+    """Real speech when the corpus is there: clips from across the actors that the model's
+    silence gate hears as speech (a few actors recorded so quietly that it does not), joined;
+    else voiced synthetic audio. Every window then costs a model call, as a talking user's does."""
+    clips = sorted((RAVDESS / "audio").glob("*/*.flac"))[::29]
+    parts = [audio for audio in (soundfile.read(c, dtype="float32")[0] for c in clips) if not is_silent(audio)]
+    if parts:
         audio = np.concatenate(parts)
     else:
         t = np.arange(int(seconds * 16000)) / 16000
@@ -44,22 +48,27 @@ def speech(seconds):
 
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
-    """Stream `pcm` from every client at once; returns latencies (ms), windows sent and dropped.
+    """Stream speech from every client at once; returns latencies (ms), windows sent, dropped
+    and silent.
 
-    People start talking independently, so by default each client starts at a random offset
-    within the first hop (1 s): their windows complete spread over each second. `aligned`
-    starts them all together instead, so that every stream completes a window in the same
-    100 ms: a burst of N windows each second, the worst case."""
+    People talk independently: by default each client starts at a random offset within the
+    first hop (1 s), so windows complete spread over each second, and each says something
+    else (the speech from its own random point on), so costs that depend on what is said
+    (model calls, environment changes) spread as well. `aligned` starts them all together on
+    the same words instead: a burst of N like windows each second, the worst case."""
     streams = [c.live_stream(wait_timeout=30) for c in clients]
     for live in streams:
         live.connect()
         live.start(FORMAT)
     summaries = [None] * len(streams)
-    offsets = np.zeros(len(streams)) if aligned else np.random.default_rng(len(streams)).uniform(0, 1, len(streams))
+    rng = np.random.default_rng(len(streams))
+    offsets = np.zeros(len(streams)) if aligned else rng.uniform(0, 1, len(streams))
+    chunk = 16 * chunk_ms
+    shifts = [0] * len(streams) if aligned else chunk * rng.integers(0, pcm.size // chunk, len(streams))
 
     def stream(i):
         time.sleep(offsets[i])
-        streams[i].stream_samples(pcm, chunk_ms=chunk_ms, realtime=True)
+        streams[i].stream_samples(np.roll(pcm, -shifts[i]), chunk_ms=chunk_ms, realtime=True)
         summaries[i] = streams[i].stop()
 
     threads = [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(len(streams))]
@@ -67,7 +76,7 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
         thread.start()
     for thread in threads:
         thread.join()
-    latencies, sent, dropped = [], 0, 0
+    latencies, sent, dropped, silent = [], 0, 0, 0
     deadline = time.monotonic() + 120  # for every stream together: a window still missing then is lost
     for live, summary in zip(streams, summaries):
         live.wait_for_emotions(summary["windows"], timeout=max(0.0, deadline - time.monotonic()))
@@ -75,8 +84,9 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
         sent += summary["windows"]
         dropped += live.dropped() + max(0, expected - len(live.emotions))
         latencies += [(live.received_at[e["window_index"]] - e["received_at"]) * 1000 for e in live.emotions]
+        silent += sum(e["silence"] for e in live.emotions)
         live.close()
-    return latencies, sent, dropped
+    return latencies, sent, dropped, silent
 
 
 def measure(stack, n, pcm, chunk_ms, aligned=False):
@@ -89,7 +99,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     for p in procs:
         p.cpu_percent(None)
     started = time.monotonic()
-    latencies, sent, dropped = run_streams(stack, clients, pcm, chunk_ms, aligned)
+    latencies, sent, dropped, silent = run_streams(stack, clients, pcm, chunk_ms, aligned)
     elapsed = time.monotonic() - started
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     lat = np.array(latencies) if latencies else np.array([np.nan])
@@ -100,6 +110,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "windows_sent": sent,
         "windows_received": len(latencies),
         "windows_dropped": dropped,
+        "windows_silent": silent,
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "max_ms": round(float(np.max(lat)), 1),

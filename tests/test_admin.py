@@ -137,6 +137,22 @@ def test_deleting_a_user_in_the_admin_deletes_their_data(client, api, admin_acco
     assert EmotionSession.objects.count() == EmotionReading.objects.count() == 0
 
 
+def test_deleting_a_reading_in_the_admin_takes_it_out_of_the_collective(app, client, api, admin_account, user_token):
+    from app.collective import take_snapshot
+    from app.models import EmotionReading
+
+    api.call("POST", "/api/readings", token=user_token, json={"probabilities": ONE_HOT_SAD})
+    with app.app_context():
+        assert take_snapshot().reading_count == 1
+    login(client)
+    reading = EmotionReading.objects.get()
+    token = csrf_token(client.get("/admin/readings/").get_data(as_text=True))
+    client.post("/admin/readings/delete/", data={"id": str(reading.id), "url": "/admin/readings/", "csrf_token": token})
+    assert EmotionReading.objects.count() == 0
+    with app.app_context():
+        assert take_snapshot().reading_count == 0
+
+
 def test_demotion_and_password_change_end_the_admin_session(app, client, admin_account):
     from app.accounts import hash_password
     from app.models import User

@@ -164,3 +164,44 @@ def test_aggregate_collective_command(app, api):
     assert result.exit_code == 0, result.output
     snapshot = CollectiveEmotion.objects.get()
     assert f"snapshot {snapshot.id}: 3 users, 3 readings, dominant calm" in result.output
+
+
+def test_snapshot_counts_the_window_to_the_second_and_forgets_deleted_readings(app, api):
+    """The snapshot reads running totals kept as readings are stored (app.collective.tally):
+    checked against the readings in MongoDB, through deletions of a session and an account."""
+    from datetime import UTC, datetime
+
+    from app.collective import take_snapshot
+    from app.models import EmotionReading
+
+    ada, bob, cy = users(api, 3)
+    for token in (ada, bob, cy):
+        post(api, token, probabilities=probs(sad=0.9))
+    session = api.call("POST", "/api/sessions", token=cy, json={}).get_json()["id"]
+    for _ in range(2):
+        post(api, cy, probabilities=probs(happy=0.9), session_id=session)
+    # Older than the 5-minute window: stored, never counted.
+    old = (datetime.now(UTC) - timedelta(minutes=6)).isoformat()
+    assert post(api, bob, probabilities=probs(angry=0.9), timestamp=old).status_code == 201
+
+    def snapshot_matches_database(users_expected, readings_expected):
+        with app.app_context():
+            snapshot = take_snapshot()
+        in_window = EmotionReading.objects(silence=False, timestamp__gte=snapshot.window_start,
+                                           timestamp__lt=snapshot.window_end)
+        assert snapshot.reading_count == in_window.count() == readings_expected
+        assert snapshot.active_users == len({r.owner.id for r in in_window}) == users_expected
+        return snapshot
+
+    first = snapshot_matches_database(3, 5)
+    assert first.active_sessions == 1
+    assert {name: share for name, share in first.distribution.items() if share} == {"sad": 0.6, "happy": 0.4}
+
+    assert api.call("DELETE", f"/api/sessions/{session}", token=cy).status_code == 204
+    second = snapshot_matches_database(3, 3)
+    assert second.active_sessions == 0
+    assert {name: share for name, share in second.distribution.items() if share} == {"sad": 1.0}
+
+    assert api.call("DELETE", "/api/auth/profile", token=ada).status_code == 204
+    third = snapshot_matches_database(2, 2)
+    assert third.hidden  # below COLLECTIVE_MIN_USERS now

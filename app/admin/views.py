@@ -7,6 +7,7 @@ delete them but not edit them. Users and sessions allow the few edits that are s
 from flask_admin.contrib.mongoengine import ModelView
 from flask_admin.form import SecureForm
 
+from app import collective
 from app.accounts import delete_account
 from app.admin.base import AdminOnlyMixin
 from app.models import (
@@ -72,6 +73,9 @@ class ReadingView(AdminModelView):
                    "intensity", "silence", "model_version")
     column_formatters = {"owner": _ref("owner"), "session": _ref("session")}
     column_filters = ("dominant", "source", "silence", "timestamp", "model_version")
+
+    def on_model_delete(self, model):
+        collective.tally([model], sign=-1)  # out of the live collective mood as well
 
 
 class EnvironmentView(AdminModelView):

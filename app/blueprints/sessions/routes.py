@@ -85,7 +85,10 @@ def remove_session(session_id):
 @bp.doc(security=AUTH)
 def end(session_id):
     """End a session (ending an ended session changes nothing)"""
-    return end_session(get_owned(EmotionSession, session_id, "session_id"))
+    session = get_owned(EmotionSession, session_id, "session_id")
+    end_session(session.id)
+    session.reload()
+    return session
 
 
 @bp.route("/<session_id>/analytics", methods=["GET"])
