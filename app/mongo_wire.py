@@ -10,7 +10,7 @@ import signal
 
 from bson import ObjectId
 
-from app.heap import freeze_startup_objects
+from app.heap import freeze_startup_objects, freeze_survivors_of_full_collections
 
 
 def _plain_id(document) -> bool:
@@ -70,6 +70,11 @@ async def serve(engine: str, path: str | None, host: str, port: int, ready=None)
         await server.close()
 
 
+def settle_heap():
+    freeze_startup_objects()
+    freeze_survivors_of_full_collections()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=("memory", "sqlite"), default="sqlite")
@@ -77,7 +82,7 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=27017)
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.engine, args.path, args.host, args.port, ready=lambda _address: freeze_startup_objects()))
+    asyncio.run(serve(args.engine, args.path, args.host, args.port, ready=lambda _address: settle_heap()))
 
 
 if __name__ == "__main__":
