@@ -6,8 +6,6 @@ from datetime import timedelta
 
 from flask import current_app
 
-from ml.params import CLASSES
-
 from app.domain.analytics import collective_snapshot_from_totals
 from app.models import CollectiveEmotion
 from app.models.base import ref_id, utcnow
