@@ -187,6 +187,10 @@ def test_redis_restarted_mid_stream(tmp_path, mongo_uri, processes):
         assert live.sio.connected
         assert stack.processes["web"].poll() is None, "the web process stays up"
         live.close()  # the client gives up on this connection; the session stays active
+        # ...once the web process has handled the disconnect, which must happen before Redis is
+        # back (it was a race: handled after the restart, the stream ended cleanly instead).
+        wait_until(lambda: f"stream of session {session_id} cut off while redis is down" in stack.log("web"),
+                   30, "the web process handling the disconnect while Redis is down")
     finally:
         redis_server.start()
 
