@@ -75,10 +75,9 @@ class Config:
 
     # Windows of one live stream waiting for inference before the oldest are dropped.
     STREAM_MAX_PENDING = _env_int("STREAM_MAX_PENDING", 10)
-    # Windows of all streams are sent to the workers in batches of at most this many, or
-    # after this wait, whichever comes first (see app/streaming.py WindowBatcher).
+    # A worker takes at most this many waiting windows (of any streams) per model call and
+    # bulk insert (app/tasks/analysis.py drain_windows).
     STREAM_BATCH_MAX = _env_int("STREAM_BATCH_MAX", 16)
-    STREAM_BATCH_WAIT_MS = _env_int("STREAM_BATCH_WAIT_MS", 10)
     STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
 
     COLLECTIVE_INTERVAL_SECONDS = _env_int("COLLECTIVE_INTERVAL_SECONDS", 10)

@@ -2,10 +2,12 @@
 
 Clients connect with {"token": <access token>}, `start` a stream declaring its PCM format,
 send binary `audio` chunks, and `stop`. The web process converts and windows the audio (cheap
-numpy work per chunk) and enqueues one inference job per window; workers emit the results to
-the session's room through the Redis message queue. Per-connection buffers are the only state
+numpy work per chunk) and puts each window on the workers' ready list in Redis (app.streams),
+queueing a job to drain it when none is queued; workers emit the results to the session's
+room through the Redis message queue. Per-connection buffers are the only state
 kept here (ARCHITECTURE.md, decision 8).
 """
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +19,6 @@ from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, Retry
 
 from app import streams
 from app.blueprints.auth.tokens import TokenRejected, user_from_access_token
@@ -152,61 +153,22 @@ def on_start(data=None):
     emit("started", {"session_id": session_id, "window_s": WINDOW_S, "hop_s": HOP_S, "format": fmt.as_dict()})
 
 
-class WindowBatcher:
-    """Windows of every stream of this process go to the workers in batches: one RQ job and
-    one model call per batch rather than per window. RQ's own cost per job is about as large
-    as the model's per window, so batching is what lets two workers keep up with many
-    streams. A batch leaves when it is full, or BATCH_WAIT_S after its first window: that
-    wait is the most it adds to a window's latency while a worker is free. While the batch
-    sent before is still queued, every worker is busy and new windows would wait as long in
-    the queue, so they join the next batch instead: batches grow with the load, and the
-    workers' cost per window falls when it matters (docs/BENCHMARKS.md)."""
-
-    def __init__(self):
-        self.windows = []
-        self.flusher = None
-        self.sent = None   # the last job sent
-
-    def add(self, app, window):
-        self.windows.append(window)
-        if len(self.windows) >= app.config["STREAM_BATCH_MAX"]:
-            self.flush(app)
-        elif self.flusher is None:
-            self.flusher = socketio.start_background_task(self._flush_later, app)
-
-    def _flush_later(self, app):
-        wait = app.config["STREAM_BATCH_WAIT_MS"] / 1000
-        try:
-            socketio.sleep(wait)
-            while self.windows and self._sent_still_queued(app):
-                socketio.sleep(wait)
-        finally:
-            self.flusher = None
-        self.flush(app)
-
-    def _sent_still_queued(self, app):
-        return self.sent is not None and app.extensions["redis"].hget(self.sent.key, "status") == b"queued"
-
-    def flush(self, app):
-        batch, self.windows = self.windows, []
-        if batch:
-            self.sent = Queue("analysis", connection=app.extensions["redis"]).enqueue(
-                "app.tasks.analysis.analyze_windows", batch, description=f"analyze {len(batch)} streamed windows",
-                retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
-
-
-batcher = WindowBatcher()
-
-
 def _enqueue(app, sid, stream, user_id, windows, received_at):
-    dropped = []
+    """Hand completed windows to the workers: audio and descriptor into Redis, and a drain
+    job when none is queued (app/tasks/analysis.py drain_windows)."""
+    redis = app.extensions["redis"]
+    dropped, drain = [], False
     for window in windows:
         pcm = (np.clip(window.samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        dropped += streams.add_pending(app.extensions["redis"], stream.session_id, window.index,
-                                       app.config["STREAM_MAX_PENDING"], pcm)
-        batcher.add(app, {"session_id": stream.session_id, "user_id": user_id, "index": window.index,
-                          "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
+        descriptor = json.dumps({"session_id": stream.session_id, "user_id": user_id, "index": window.index,
+                                 "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
+        more, claimed = streams.add_pending(redis, stream.session_id, window.index,
+                                            app.config["STREAM_MAX_PENDING"], pcm, descriptor)
+        dropped += more
+        drain = drain or claimed
         stream.windows += 1
+    if drain:
+        streams.enqueue_drain(redis)
     if dropped:
         stream.dropped_total += len(dropped)
         _reply(sid, "lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,

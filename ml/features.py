@@ -29,6 +29,9 @@ class LogMel(keras.layers.Layer):
     """(batch, samples) float waveform at 16 kHz -> (batch, frames, MEL_BANDS) log-mel."""
 
     def __init__(self, **kwargs):
+        # No weights to train.  A saved config carries "trainable" (False) already;
+        # drop it so that keras.models.load_model can rebuild the layer.
+        kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
         self._window = tf.constant(
             tf.signal.hann_window(params.STFT_WINDOW_SAMPLES, periodic=True).numpy())

@@ -1,4 +1,5 @@
 """Input contract and silence gate of ml.inference, on generated audio."""
+import json
 import subprocess
 import sys
 
@@ -169,3 +170,19 @@ def test_serving_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_saved_keras_model_loads_and_matches_the_shipped_tflite(rec):
+    """The .keras next to the .tflite is the same model: it loads (its in-graph log-mel layer
+    rebuilds from its saved config) and gives the same probabilities. In a child process, so
+    that TensorFlow stays out of this one."""
+    window = voice(3.0)
+    code = ("import sys, json, numpy as np, keras; from ml import model; from ml.inference import ML_DIR; "
+            "m = keras.models.load_model(ML_DIR / 'emotion_model.keras'); "
+            "x = np.array(json.loads(sys.stdin.read()), np.float32)[None, :]; "
+            "print(json.dumps(m(x).numpy()[0].tolist()))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(window.tolist()), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    keras_probs = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=1e-4)

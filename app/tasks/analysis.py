@@ -1,14 +1,16 @@
-"""RQ jobs of the analysis queue: one per batch of streamed windows, one per uploaded file.
+"""RQ jobs of the analysis queue: draining the windows of live streams, and one per uploaded file.
 
 Both are safe to retry: every window has a unique key, so a retried job finds the reading it
 stored before and never writes it twice.
 """
 import io
+import json
 import time
 from datetime import UTC, datetime
 
 import numpy as np
 from flask import current_app
+from rq import get_current_job
 from ml.params import CLASSES
 
 from app import streams
@@ -26,6 +28,8 @@ from app.uploads import pop_upload, upload_bytes
 
 # Windows analysed per model call for uploads; progress is reported between batches.
 UPLOAD_BATCH = 16
+# How long one drain job goes on taking streamed windows before it hands over.
+DRAIN_BUDGET_S = 2.0
 # Client errors found while decoding: no retry, the answer would not change.
 AUDIO_ERROR_STATUS = {"unsupported_audio": 415, "empty_audio": 422, "audio_too_long": 422}
 
@@ -34,7 +38,31 @@ def _pcm_to_float(pcm):
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def analyze_windows(windows):
+def drain_windows():
+    """Analyse the windows of every live stream waiting on the ready list (app.streams), a
+    batch at a time, until it is empty or DRAIN_BUDGET_S has passed.
+
+    One job does not stand for one window or one batch: RQ's own bookkeeping costs about
+    3 ms of worker CPU per job (measured, docs/BENCHMARKS.md), more than a window's model
+    call. The web process enqueues a drain job only when none is queued; the job clears that
+    mark as it starts, so windows that arrive meanwhile queue one job for the other worker,
+    and a busy worker takes the next batch straight from Redis. Windows taken and not yet
+    stored stay under this job's id, so its retry (after an error, or after its worker died)
+    stores them instead of losing them; stored windows are never stored twice (unique window
+    keys). The budget lets uploads and collective jobs in between."""
+    redis = current_app.extensions["redis"]
+    job_id = get_current_job().id
+    streams.drain_started(redis)
+    deadline = time.monotonic() + DRAIN_BUDGET_S
+    while taken := streams.take_windows(redis, job_id, current_app.config["STREAM_BATCH_MAX"]):
+        _analyze_windows(job_id, [json.loads(descriptor) for descriptor in taken])
+        if time.monotonic() > deadline:
+            if streams.ready_count(redis) and streams.claim_drain(redis):
+                streams.enqueue_drain(redis)
+            return
+
+
+def _analyze_windows(job_id, windows):
     """Analyse a batch of streamed windows (from any sessions) in one model call; store them;
     emit `emotion` for each (and `environment` on change). A window is a dict: session_id,
     user_id, index, start_s, end_s, received_at (epoch seconds); its audio (s16le at 16 kHz)
@@ -43,8 +71,11 @@ def analyze_windows(windows):
     audio = streams.pending_audio(redis, [(w["session_id"], w["index"]) for w in windows])
     # A window no longer pending was dropped by backpressure while it waited.
     live = [w for w, pcm in zip(windows, audio) if pcm is not None]
+    pipe = redis.pipeline(transaction=False)
+    streams.taken_done(pipe, job_id)
     if not live:
-        return {"dropped": len(windows)}
+        pipe.execute()
+        return
     predictions = recognizer().predict_batch([_pcm_to_float(pcm) for pcm in audio if pcm is not None])
     version = model_version()
     owners = {w["user_id"]: User(id=w["user_id"]) for w in live}
@@ -56,7 +87,6 @@ def analyze_windows(windows):
         for w, prediction in zip(live, predictions)
     ])
     schema = ReadingSchema()
-    pipe = redis.pipeline(transaction=False)
     for w, reading in zip(live, readings):
         payload = schema.dump(reading) | {"window_index": w["index"], "received_at": w["received_at"]}
         emit("emotion", payload, session_room(w["session_id"]))
@@ -65,7 +95,6 @@ def analyze_windows(windows):
     pipe.execute()
     # Environment responses follow every `emotion` of the batch, which they must not delay.
     update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading) for w, reading in zip(live, readings)])
-    return {"readings": len(readings), "dropped": len(windows) - len(live)}
 
 
 def _fail(job, code, message, status):
