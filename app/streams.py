@@ -52,7 +52,7 @@ def add_pending(redis, session_id, index, max_pending, pcm, descriptor):
     pipe.zcard(key)
     pipe.rpush(READY_KEY, descriptor)
     pipe.ltrim(READY_KEY, -READY_MAX, -1)
-    pipe.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S)
+    _mark_drain_queued(pipe)
     *_, count, _, _, claimed = pipe.execute()
     excess = count - max_pending
     if excess <= 0:
@@ -75,9 +75,15 @@ def enqueue_drain(redis):
         retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
 
 
+def _mark_drain_queued(client):
+    """Mark a drain job queued unless one is (on a client: True when the caller marked it and
+    must enqueue the job; on a pipeline, that answer comes with its results)."""
+    return client.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S)
+
+
 def claim_drain(redis):
     """True when no drain job is queued and the caller must enqueue one."""
-    return bool(redis.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S))
+    return bool(_mark_drain_queued(redis))
 
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job

@@ -1,5 +1,7 @@
-"""Assertions and waits shared by the tests."""
+"""Assertions, waits and workers shared by the tests."""
 import time
+
+from rq import Queue, SimpleWorker
 
 
 def assert_error(response, status, code=None):
@@ -22,3 +24,10 @@ def wait_for(predicate, timeout=10):
             return True
         time.sleep(0.05)
     return False
+
+
+def run_worker(app):
+    """Run the queued analysis jobs in a real RQ worker (non-forking, as in production), then return."""
+    with app.app_context():
+        SimpleWorker([Queue("analysis", connection=app.extensions["redis"])],
+                     connection=app.extensions["redis"]).work(burst=True)

@@ -3,23 +3,16 @@ import io
 
 import numpy as np
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from audio_fixtures import FORMATS, encode, encode_array, image_bytes, video_without_audio, wav_header_only
-from helpers import assert_error
+from helpers import assert_error, run_worker
 
 
 def upload(api, token, data, name="talk.bin", content_type=None, query=""):
     return api.call("POST", f"/api/analyze{query}", token=token,
                     data={"file": (io.BytesIO(data), name, content_type or "application/octet-stream")},
                     content_type="multipart/form-data")
-
-
-def run_worker(app):
-    """Run the queued jobs in a real RQ worker (non-forking, as in production), then return."""
-    with app.app_context():
-        SimpleWorker([Queue("analysis", connection=app.extensions["redis"])],
-                     connection=app.extensions["redis"]).work(burst=True)
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))

@@ -8,6 +8,7 @@ import pytest
 import redis as redis_lib
 
 from app import streams
+from helpers import run_worker
 
 
 @pytest.fixture
@@ -98,8 +99,6 @@ def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
     """The whole worker side on real Redis and the MongoDB-wire server: windows put on the
     ready list are each stored once, in order, by drain jobs that hand over to a new job when
     their budget is spent (here after every batch of two)."""
-    from rq import Queue, SimpleWorker
-
     from app.models import EmotionReading, EmotionSession, User
     from app.tasks import analysis
 
@@ -121,7 +120,7 @@ def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
                 streams.enqueue_drain(redis)
         handed_over = []
         monkeypatch.setattr(streams, "enqueue_drain", lambda r: handed_over.append(1) or enqueue_drain(r))
-        SimpleWorker([Queue("analysis", connection=redis)], connection=redis).work(burst=True)
+        run_worker(app)
         keys = [r.window_key for r in EmotionReading.objects(session=session).order_by("window_start")]
         assert keys == [f"{sid}:{i}" for i in range(5)]
         assert len(handed_over) == 2  # jobs of 2, 2 and 1 windows
