@@ -7,8 +7,9 @@ it), all in Redis:
   windows cost more CPU than everything else the web process did per window (measured,
   docs/BENCHMARKS.md);
 * the ready list: every window of every stream, in arrival order, for the workers to take;
-* a flag that says a drain job is queued and not yet started, so the web process enqueues a
-  new one only when none is (app/tasks/analysis.py drain_windows says why).
+* the drain jobs waiting on the ready list, and a flag that says a drain job is queued and not
+  yet started: the web process enqueues a new one only when no drain job is waiting and none
+  is queued (app/tasks/analysis.py drain_windows says why).
 """
 from redis.commands.core import Script
 from rq import Queue, Retry
@@ -18,6 +19,8 @@ from rq import Queue, Retry
 PENDING_TTL_S = 3600
 READY_KEY = "stream:ready"
 DRAIN_QUEUED_KEY = "stream:drain-queued"
+# Drain jobs blocked on the ready list, each scored with the Redis time its wait ends by.
+WAITING_KEY = "stream:waiting"
 # The ready list keeps the newest this many descriptors, so that it stays bounded while no
 # worker runs. Backpressure keeps at most STREAM_MAX_PENDING windows of each stream pending,
 # so past that size the oldest entries are of windows dropped already (with 10 pending per
@@ -40,20 +43,32 @@ def taken_key(job_id):
     return f"stream:taken:{job_id}"
 
 
+# Puts a window on the ready list and says whether a drain job must be queued for it: none is
+# waiting on the list (expired entries are of workers that died waiting) and none is queued.
+# One script, so that a drain job that stops waiting either sees the window or is not counted.
+_ADD = Script(None, b"""
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local count = redis.call('ZCARD', KEYS[2])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', redis.call('TIME')[1])
+local claimed = 0
+if redis.call('ZCARD', KEYS[4]) == 0 and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[6]) then
+  claimed = 1
+end
+return {count, claimed}
+""")
+
+
 def add_pending(redis, session_id, index, max_pending, pcm, descriptor):
     """Mark a window pending with its audio and put its descriptor (bytes) on the ready list.
     Returns the indices dropped (oldest first) to stay within the limit, whose audio is deleted
-    with them, and whether the caller must enqueue a drain job (none was queued)."""
+    with them, and whether the caller must enqueue a drain job (none is waiting or queued)."""
     key = pending_key(session_id)
-    pipe = redis.pipeline()
-    pipe.set(audio_key(session_id, index), pcm, ex=PENDING_TTL_S)
-    pipe.zadd(key, {index: index})
-    pipe.expire(key, PENDING_TTL_S)
-    pipe.zcard(key)
-    pipe.rpush(READY_KEY, descriptor)
-    pipe.ltrim(READY_KEY, -READY_MAX, -1)
-    _mark_drain_queued(pipe)
-    *_, count, _, _, claimed = pipe.execute()
+    count, claimed = _ADD(keys=[audio_key(session_id, index), key, READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY],
+                          args=[pcm, index, PENDING_TTL_S, descriptor, READY_MAX, DRAIN_QUEUED_TTL_S], client=redis)
     excess = count - max_pending
     if excess <= 0:
         return [], bool(claimed)
@@ -75,15 +90,9 @@ def enqueue_drain(redis):
         retry=Retry(max=2), result_ttl=0, failure_ttl=3600, job_timeout=60)
 
 
-def _mark_drain_queued(client):
-    """Mark a drain job queued unless one is (on a client: True when the caller marked it and
-    must enqueue the job; on a pipeline, that answer comes with its results)."""
-    return client.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S)
-
-
 def claim_drain(redis):
     """True when no drain job is queued and the caller must enqueue one."""
-    return bool(_mark_drain_queued(redis))
+    return bool(redis.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S))
 
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job
@@ -105,6 +114,31 @@ def take_windows(redis, job_id, max_count):
     """Up to max_count descriptors from the ready list, oldest first, held for job_id; or
     what job_id took before and did not finish. One atomic round trip."""
     return _TAKE(keys=[READY_KEY, taken_key(job_id)], args=[max_count, PENDING_TTL_S], client=redis)
+
+
+# A drain job counts as waiting from just before its blocking pop until a little after the pop
+# must have returned: a worker that died while waiting stops counting soon.
+# Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+_WAIT = "redis.call('ZADD', KEYS[1], redis.call('TIME')[1] + tonumber(ARGV[2]), ARGV[1])"
+
+
+def wait_for_window(redis, job_id, timeout_s):
+    """Block up to timeout_s for the next descriptor on the ready list, held for job_id as
+    take_windows holds them; counted meanwhile as a waiting drain job, for which add_pending
+    queues no new one. Returns [descriptor] or [] when none came."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.eval(_WAIT, 1, WAITING_KEY, job_id, int(timeout_s) + 2)
+    pipe.blmove(READY_KEY, taken_key(job_id), timeout_s, "LEFT", "RIGHT")
+    descriptor = pipe.execute()[-1]
+    pipe.zrem(WAITING_KEY, job_id)
+    if descriptor is not None:
+        pipe.expire(taken_key(job_id), PENDING_TTL_S)
+        pipe.execute()
+        return [descriptor]
+    pipe.execute()
+    # A window added after the pop gave up but before this job stopped counting as waiting
+    # queued no job: it is taken here.
+    return take_windows(redis, job_id, 1)
 
 
 def ready_count(redis):

@@ -1,5 +1,6 @@
 """The pending-window state the web process and the workers share, on the real Redis."""
 import json
+import threading
 import time
 import uuid
 
@@ -26,7 +27,8 @@ def ready(redis):
     """An empty ready list, nothing taken and no drain job marked queued; what a test leaves
     is cleared too."""
     def clear():
-        redis.delete(streams.READY_KEY, streams.DRAIN_QUEUED_KEY, *redis.keys(streams.taken_key("*")))
+        redis.delete(streams.READY_KEY, streams.DRAIN_QUEUED_KEY, streams.WAITING_KEY,
+                     *redis.keys(streams.taken_key("*")))
     clear()
     yield
     clear()
@@ -69,6 +71,35 @@ def test_one_drain_job_is_asked_for_until_one_starts(redis, session_id, ready):
     streams.drain_started(redis)
     assert add(redis, session_id, 3, 10, b"x")[1] is True  # for another worker
     assert 0 < redis.ttl(streams.DRAIN_QUEUED_KEY) <= streams.DRAIN_QUEUED_TTL_S  # a lost enqueue stalls nothing for long
+
+
+def test_no_drain_job_is_asked_for_while_one_waits_on_the_ready_list(redis, session_id, ready):
+    redis.zadd(streams.WAITING_KEY, {"job-waiting": redis.time()[0] + 5})
+    assert add(redis, session_id, 0, 10, b"x")[1] is False
+    assert not redis.exists(streams.DRAIN_QUEUED_KEY)
+    # a worker that died while waiting no longer counts once its wait must have ended
+    redis.zadd(streams.WAITING_KEY, {"job-waiting": redis.time()[0] - 1})
+    assert add(redis, session_id, 1, 10, b"x")[1] is True
+    assert redis.zcard(streams.WAITING_KEY) == 0
+
+
+def test_a_waiting_drain_job_takes_a_window_the_moment_it_is_added(redis, session_id, ready):
+    claims = []
+    adder = threading.Timer(0.2, lambda: claims.append(add(redis, session_id, 0, 10, b"x")[1]))
+    adder.start()
+    started = time.monotonic()
+    assert streams.wait_for_window(redis, "job-a", 1.0) == [f"{session_id}:0".encode()]
+    assert 0.15 < time.monotonic() - started < 0.9
+    adder.join()
+    assert claims == [False]  # the waiting job was counted: no other job was asked for
+    assert redis.zcard(streams.WAITING_KEY) == 0
+    # held for job-a like take_windows' windows: a retry of job-a gets it back
+    assert redis.ttl(streams.taken_key("job-a")) > 0
+    assert streams.take_windows(redis, "job-a", 5) == [f"{session_id}:0".encode()]
+    # nothing comes: the job stops waiting (and counting as waiting) after its timeout
+    assert streams.wait_for_window(redis, "job-b", 0.1) == []
+    assert redis.zcard(streams.WAITING_KEY) == 0
+    assert add(redis, session_id, 1, 10, b"x")[1] is True
 
 
 def test_the_ready_list_stays_bounded_while_no_worker_runs(redis, session_id, ready, monkeypatch):

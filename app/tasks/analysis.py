@@ -28,8 +28,11 @@ from app.uploads import pop_upload, upload_bytes
 
 # Windows analysed per model call for uploads; progress is reported between batches.
 UPLOAD_BATCH = 16
-# How long one drain job goes on taking streamed windows before it hands over.
+# How long one drain job goes on taking streamed windows before it hands over, and the
+# longest it blocks on the ready list at a time (below the Redis client's 3 s socket timeout).
 DRAIN_BUDGET_S = 2.0
+DRAIN_WAIT_S = 1.0
+DRAIN_WAIT_MIN_S = 0.01  # a timeout of 0 would block for ever
 # Client errors found while decoding: no retry, the answer would not change.
 AUDIO_ERROR_STATUS = {"unsupported_audio": 415, "empty_audio": 422, "audio_too_long": 422}
 
@@ -39,27 +42,33 @@ def _pcm_to_float(pcm):
 
 
 def drain_windows():
-    """Analyse the windows of every live stream waiting on the ready list (app.streams), a
-    batch at a time, until it is empty or DRAIN_BUDGET_S has passed.
+    """Analyse the windows of every live stream as they come to the ready list (app.streams),
+    waiting on it while it is empty, until DRAIN_BUDGET_S has passed.
 
     One job does not stand for one window or one batch: RQ's own bookkeeping costs about
     3 ms of worker CPU per job (measured, docs/BENCHMARKS.md), more than a window's model
-    call. The web process enqueues a drain job only when none is queued; the job clears that
-    mark as it starts, so windows that arrive meanwhile queue one job for the other worker,
-    and a busy worker takes the next batch straight from Redis. Windows taken and not yet
-    stored stay under this job's id, so its retry (after an error, or after its worker died)
-    stores them instead of losing them; stored windows are never stored twice (unique window
-    keys). The budget lets uploads and collective jobs in between."""
+    call. So a drain job stays, blocked on the ready list when there is nothing to do, and
+    takes each window the moment it is added, or the whole backlog (up to STREAM_BATCH_MAX)
+    when it comes back from a batch. The web process enqueues a drain job only when no job
+    is waiting on the list and none is queued; a job clears that mark as it starts, so while
+    every drain job is busy the next window queues one for another worker. Windows taken and
+    not yet stored stay under this job's id, so its retry (after an error, or after its
+    worker died) stores them instead of losing them; stored windows are never stored twice
+    (unique window keys). The budget lets uploads and collective jobs in between."""
     redis = current_app.extensions["redis"]
     job_id = get_current_job().id
     streams.drain_started(redis)
     deadline = time.monotonic() + DRAIN_BUDGET_S
-    while taken := streams.take_windows(redis, job_id, current_app.config["STREAM_BATCH_MAX"]):
-        _analyze_windows(job_id, [json.loads(descriptor) for descriptor in taken])
-        if time.monotonic() > deadline:
-            if streams.ready_count(redis) and streams.claim_drain(redis):
-                streams.enqueue_drain(redis)
-            return
+    while True:
+        left = deadline - time.monotonic()
+        taken = (streams.take_windows(redis, job_id, current_app.config["STREAM_BATCH_MAX"])
+                 or streams.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S)))
+        if taken:
+            _analyze_windows(job_id, [json.loads(descriptor) for descriptor in taken])
+        if time.monotonic() >= deadline:
+            break
+    if streams.ready_count(redis) and streams.claim_drain(redis):
+        streams.enqueue_drain(redis)
 
 
 def _analyze_windows(job_id, windows):
