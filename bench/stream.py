@@ -8,7 +8,7 @@ Latency of a window = the client's receipt of its `emotion` event minus the serv
 time of the chunk that completed the window (same machine, same clock). Prints a table,
 saves bench/results/stream.json and the plot docs/img/stream_latency.png.
 
-    python -m bench.stream [--streams 1 10 50 100 200] [--seconds 20] [--aligned]
+    python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned]
 """
 import argparse
 import gc
@@ -159,7 +159,7 @@ def save(results, results_path, plot_path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 200])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 150, 200])
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
