@@ -32,7 +32,7 @@ clean:
 
 .PHONY: bench-stream bench-model
 
-bench-stream: install  ## live-streaming latency for 1-200 concurrent streams (1, 10, 50, 100, 150, 200) (bench/results/stream.json)
+bench-stream: install  ## live-streaming latency for 1, 10, 50, 100, 150 and 200 concurrent streams (bench/results/stream.json)
 	$(BIN)/python -m bench.stream
 
 bench-model: install  ## model latency, real-time factor, load time and RSS (bench/results/model.json)

@@ -3,9 +3,9 @@
 Clients connect with {"token": <access token>}, `start` a stream declaring its PCM format,
 send binary `audio` chunks, and `stop`. The web process converts and windows the audio (cheap
 numpy work per chunk) and puts each window on the workers' ready list in Redis (app.streams),
-queueing a job to drain it when none is queued; workers emit the results to the session's
-room through the Redis message queue. Per-connection buffers are the only state
-kept here (ARCHITECTURE.md, decision 8).
+queueing a job to drain it when no drain job is waiting on the list or queued; workers emit
+the results to the session's room through the Redis message queue. Per-connection buffers are
+the only state kept here (ARCHITECTURE.md, decision 8).
 """
 import json
 import logging
@@ -155,7 +155,7 @@ def on_start(data=None):
 
 def _enqueue(app, sid, stream, user_id, windows, received_at):
     """Hand completed windows to the workers: audio and descriptor into Redis, and a drain
-    job when none is queued (app/tasks/analysis.py drain_windows)."""
+    job when none is waiting or queued (app/tasks/analysis.py drain_windows)."""
     redis = app.extensions["redis"]
     dropped, drain = [], False
     for window in windows:
