@@ -40,7 +40,7 @@ def extract(clips, cache=True) -> np.ndarray:
     except ImportError:
         it = clips
     feats = [smile.process_signal(w, params.SAMPLE_RATE).to_numpy()[0]
-             for w in (data.load_waveforms([c])[0] for c in it)]
+             for w in (data.load_waveform(c) for c in it)]
     X = np.asarray(feats, dtype=np.float64)
     if cache:
         np.save(cache_file, X)
@@ -110,7 +110,7 @@ def main(argv=None):
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--cv", action="store_true")
     g.add_argument("--split", choices=["test"])
-    ap.add_argument("--data", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
+    ap.add_argument("--data", default=None, help="folder holding ravdess/ (default ../shared/data)")
     a = ap.parse_args(argv)
     r = run("cv" if a.cv else "test", a.data)
     short = {k: r[k] for k in ("uar", "wa") if k in r}

@@ -35,7 +35,7 @@ def _windows(n, data_path):
     if data.corpus_available(data_path):
         clips = [c for c in data.load_metadata(data_path) if c.actor in data.TEST_ACTORS]
         for c in clips[:n]:
-            x = data.load_waveforms([c])[0][:params.WINDOW_SAMPLES]
+            x = data.load_waveform(c)[:params.WINDOW_SAMPLES]
             wins.append(np.pad(x, (0, params.WINDOW_SAMPLES - len(x))))
         source = "RAVDESS actors 21-24, first 3 s of each clip"
     rng = np.random.default_rng(0)

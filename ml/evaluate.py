@@ -1,16 +1,20 @@
-"""Evaluate the emotion model, speaker-independently.
+"""Evaluate the emotion model, speaker-independently, cold and adapted to each speaker.
 
-    python -m ml.evaluate --split test   # the shipped .tflite on actors 21-24 (through
-                                         # ml.inference, i.e. what serving runs); prints
-                                         # {"uar", "wa", "per_class_recall", "confusion"}
-    python -m ml.evaluate --cv [--jobs 2] [--retrain]
-        # 6-fold actor-grouped CV (fold k tests actors 4k+1..4k+4): trains the fold models
-        # (python -m ml.train --fold k, reused from ml/runs/ when trained with the current
-        # settings), and runs the eGeMAPS + SVM baseline (ml.baseline, in its own process)
-        # on the same folds; prints both side by side.
+    python -m ml.evaluate --split test
+        # the shipped .tflite on RAVDESS actors 21-24 through ml.inference (what serving
+        # runs): cold, adapted online (each actor's clips in a fixed shuffled order, each
+        # scored with what was learned from the clips before it), and after an Opus round trip
+    python -m ml.evaluate --loco [--fold K ...] [--jobs 2] [--retrain]
+        # leave one corpus out: fold K trains on the other two corpora and tests on corpus K
+        # (0 ravdess, 1 nemo, 2 ased); UAR over the test corpus's classes, cold and adapted
+    python -m ml.evaluate --cv [--fold K ...] [--jobs 2] [--retrain]
+        # RAVDESS 6-fold actor CV (fold K tests actors 4K+1..4K+4; nEMO and ASED always
+        # in training), cold, adapted and Opus round-tripped
 
-Reports: ml/reports/test.json, ml/reports/cv.json (+ baseline_*.json), and the
-confusion-matrix images docs/model/confusion_test.png, docs/model/confusion_cv.png.
+Each fold is one ``python -m ml.train`` run, reused from ml/reports/runs/ when it was made
+with the current recipe and settings (so a protocol can span sessions: --fold K runs only
+those folds, and the report covers every fold done so far).  Reports: ml/reports/test.json,
+loco.json, cv.json, calibration.json; images under docs/model/.
 """
 from __future__ import annotations
 
@@ -23,11 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import data, metrics, params
+from ml import adapt, calibration, data, metrics, params
 
 ML_DIR = Path(__file__).resolve().parent
 REPORTS = ML_DIR / "reports"
-RUNS = ML_DIR / "runs"
+RUN_REPORTS = REPORTS / "runs"
+# measured anchors on the same LOCO protocol (issue 20): UAR on the left-out corpus
+ANCHORS = {
+    "shipped model before this recipe (trained on RAVDESS only)": {"nemo": 0.33, "ased": 0.39},
+    "eGeMAPS + RBF SVM, per-speaker z-norm": {"nemo": 0.31, "ased": 0.44},
+}
+TARGETS = {"loco_uar_adapted": 0.50, "loco_uar_cold": 0.40, "loco_neutral_recall": 0.50,
+           "loco_ece": 0.08, "cv_uar": 0.70, "test_uar": 0.70, "opus_drop_points": 2.0}
 DOCS = ML_DIR.parent / "docs" / "model"
 
 
@@ -59,32 +70,53 @@ def plot_confusion(cm, title, path):
     return str(path.relative_to(ML_DIR.parent))
 
 
+def _tflite_scores(rec, clips, transform=None):
+    """Clip probabilities from the serving model: cold, and adapted online per speaker."""
+    by_speaker = {}
+    for i, c in enumerate(clips):
+        by_speaker.setdefault(c.speaker, []).append(i)
+    cold = np.zeros((len(clips), params.NUM_CLASSES))
+    adapted = np.zeros_like(cold)
+    for spk, members in sorted(by_speaker.items()):
+        order = np.random.default_rng([params.SEED, sum(map(ord, spk))]).permutation(members)
+        history = adapt.empty()
+        for i in order:
+            x = data.load_waveform(clips[i])
+            if transform:
+                x = transform(x)
+            cold[i] = rec.clip_probabilities(x, adapt.empty())[0]
+            adapted[i], stats = rec.clip_probabilities(x, history)
+            history = adapt.merge(history, stats)
+    return cold, adapted
+
+
 def evaluate_test(data_path=None, model_path=None, plot=True, save=True) -> dict:
+    """The shipped .tflite on RAVDESS actors 21-24, through ml.inference."""
+    from ml import codec
     from ml.inference import EmotionRecognizer
     clips = [c for c in data.load_metadata(data_path) if c.actor in data.TEST_ACTORS]
     rec = EmotionRecognizer.load(model_path)
-    probs, silent = [], 0
     t0 = time.time()
-    for c in clips:
-        x, sr = data.read_audio(c.path)
-        r = rec.predict(x, sr)
-        if r["silence"]:       # counted as wrong: uniform probabilities
-            silent += 1
-            probs.append(np.full(params.NUM_CLASSES, 1.0 / params.NUM_CLASSES))
-        else:
-            probs.append([r["probabilities"][k] for k in params.CLASSES])
-    probs = np.asarray(probs)
+    cold, adapted = _tflite_scores(rec, clips)
     y = np.array([c.label for c in clips])
-    s = metrics.summary(y, probs.argmax(1))
-    report = {"uar": round(s["uar"], 4), "wa": round(s["wa"], 4),
-              "per_class_recall": s["per_class_recall"], "confusion": s["confusion"],
-              "subset4": metrics.subset4(y, probs), "n": s["n"], "labelled_silence": silent,
-              "classes": list(params.CLASSES), "model": str(rec.model_path.name),
-              "runtime": rec.backend, "train_actors": "1-20", "test_actors": "21-24",
-              "seconds": round(time.time() - t0, 1)}
+    report = {"classes": list(params.CLASSES), "model": rec.model_path.name, "runtime": rec.backend,
+              "test_actors": "21-24", "n": len(clips)}
+    for mode, p in (("cold", cold), ("adapted", adapted)):
+        s = metrics.summary(y, p.argmax(1))
+        report[mode] = {"uar": round(s["uar"], 4), "wa": round(s["wa"], 4),
+                        "per_class_recall": s["per_class_recall"], "confusion": s["confusion"],
+                        "calibration": calibration.reliability(p, y)}
+    report["uar"] = report["cold"]["uar"]
+    o_cold, o_adapted = _tflite_scores(rec, clips, lambda x: codec.round_trip(x, "libopus", 24000))
+    report["opus_24k"] = {m: round(metrics.summary(y, p.argmax(1))["uar"], 4)
+                          for m, p in (("cold", o_cold), ("adapted", o_adapted))}
+    report["opus_drop_points"] = {m: round(100 * (report[m]["uar"] - report["opus_24k"][m]), 1)
+                                  for m in ("cold", "adapted")}
+    report["seconds"] = round(time.time() - t0, 1)
     if plot:
         report["image"] = plot_confusion(
-            s["confusion"], f"shipped model, actors 21-24 (UAR {s['uar']:.3f})",
+            report["adapted"]["confusion"],
+            f"shipped model, RAVDESS actors 21-24, adapted (UAR {report['adapted']['uar']:.3f})",
             DOCS / "confusion_test.png")
     if save:
         REPORTS.mkdir(exist_ok=True)
@@ -92,81 +124,138 @@ def evaluate_test(data_path=None, model_path=None, plot=True, save=True) -> dict
     return report
 
 
-def _fold_done(k, cfg) -> bool:
-    f = RUNS / f"fold{k}.json"
-    if not (f.exists() and (RUNS / f"fold{k}_pred.npz").exists()):
+def run_done(name: str, cfg: dict) -> bool:
+    from ml.train import RECIPE_VERSION
+    f = RUN_REPORTS / f"{name}.json"
+    if not (f.exists() and (RUN_REPORTS / f"{name}.npz").exists()):
         return False
-    return json.loads(f.read_text()).get("config") == json.loads(json.dumps(cfg))
+    info = json.loads(f.read_text())
+    return info.get("recipe") == RECIPE_VERSION and info.get("config") == json.loads(json.dumps(cfg))
 
 
-def evaluate_cv(data_path=None, jobs=1, retrain=False, baseline=True, threads=1) -> dict:
-    from ml.train import DEFAULTS
-    clips = data.load_metadata(data_path)
-    todo = [k for k in range(data.NUM_FOLDS) if retrain or not _fold_done(k, DEFAULTS)]
-    base_cmd = [sys.executable, "-m", "ml.train", "--no-progress", "--threads", str(threads)]
-    if data_path:
-        base_cmd += ["--data", str(data_path)]
-    if todo:
-        # build the feature cache once, then train folds in parallel subprocesses
-        subprocess.run([sys.executable, "-c", "from ml import data, train; "
-                        f"train.build_cache(data.load_metadata({str(data_path)!r} if {bool(data_path)} else None))"],
-                       check=True)
-    running = []
+def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, threads=1, retrain=False):
+    """Train the runs not done with the current recipe, ``jobs`` at a time (subprocesses)."""
     from tqdm import tqdm
-    bar = tqdm(total=len(todo), desc="CV folds", file=sys.stderr)
-    pending = list(todo)
+    from ml.train import DEFAULTS
+    todo = [n for n in args_by_name if retrain or not run_done(n, DEFAULTS)]
+    if not todo:
+        return
+    base = [sys.executable, "-m", "ml.train", "--no-progress", "--threads", str(threads)]
+    if data_path:
+        base += ["--data", str(data_path)]
+    subprocess.run([sys.executable, "-m", "ml.cache"] + (["--data", str(data_path)] if data_path else []),
+                   check=True)
+    bar = tqdm(total=len(todo), desc="training runs", file=sys.stderr)
+    running, pending = [], list(todo)
     while pending or running:
         while pending and len(running) < jobs:
-            k = pending.pop(0)
-            running.append((k, subprocess.Popen(base_cmd + ["--fold", str(k)],
-                                                stdout=subprocess.DEVNULL)))
+            n = pending.pop(0)
+            running.append((n, subprocess.Popen(base + args_by_name[n], stdout=subprocess.DEVNULL)))
         time.sleep(2)
-        for k, p in list(running):
+        for n, p in list(running):
             if p.poll() is not None:
                 if p.returncode:
-                    raise SystemExit(f"training fold {k} failed ({p.returncode})")
-                running.remove((k, p))
+                    raise SystemExit(f"training run {n} failed ({p.returncode})")
+                running.remove((n, p))
                 bar.update(1)
     bar.close()
-    if baseline:
-        subprocess.run([sys.executable, "-m", "ml.baseline", "--cv"] +
-                       (["--data", str(data_path)] if data_path else []), check=True,
-                       stdout=subprocess.DEVNULL)
-    folds, all_y, all_p = [], [], []
-    for k in range(data.NUM_FOLDS):
-        z = np.load(RUNS / f"fold{k}_pred.npz")
-        info = json.loads((RUNS / f"fold{k}.json").read_text())
-        s = metrics.summary(z["labels"], z["probs"].argmax(1))
-        s["subset4"] = metrics.subset4(z["labels"], z["probs"])
-        s.update(fold=k, test_actors=info["test_actors"], val_actors=info["val_actors"],
-                 train_seconds=info["train_seconds"],
-                 final_val_uar=info["history"][-1].get("val_uar"))
-        folds.append(s)
-        all_y.append(z["labels"])
-        all_p.append(z["probs"])
-    cm = np.sum([f["confusion"] for f in folds], axis=0)
-    report = {
-        "protocol": "6-fold actor-grouped CV; fold k tests actors 4k+1..4k+4; " + (
-            "each fold model trains on its 20 other actors (the recipe was chosen with validation "
-            "actors from within the training actors, data.fold_validation_actors)" if DEFAULTS["refit"] else
-            "validation actors from within the training actors (data.fold_validation_actors)"),
-        "model": {"uar": metrics.mean_std([f["uar"] for f in folds]),
-                  "wa": metrics.mean_std([f["wa"] for f in folds]),
-                  "subset4_uar": metrics.mean_std([f["subset4"]["uar"] for f in folds]),
-                  "confusion_pooled": cm.tolist(),
-                  "train_seconds_total": round(sum(f["train_seconds"] for f in folds), 1),
-                  "folds": folds},
-        "classes": list(params.CLASSES),
-    }
-    report["model"]["config"] = DEFAULTS
-    bfile = REPORTS / "baseline_cv.json"
-    if bfile.exists():
-        b = json.loads(bfile.read_text())
-        report["baseline"] = {k: b[k] for k in ("model", "uar", "wa", "subset4_uar")}
-        report["uar_gain_points"] = round(100 * (report["model"]["uar"]["mean"] - b["uar"]["mean"]), 1)
-    report["image"] = plot_confusion(cm, "6-fold CV, pooled over folds "
-                                     f"(UAR {report['model']['uar']['mean']:.3f})",
-                                     DOCS / "confusion_cv.png")
+
+
+def unit(name: str, mask=None) -> dict:
+    """Scores of one finished run on its test clips: cold and adapted."""
+    info = json.loads((RUN_REPORTS / f"{name}.json").read_text())
+    z = np.load(RUN_REPORTS / f"{name}.npz")
+    y = z["labels"]
+    out = {"run": name, "commit": info["commit"], "recipe": info["recipe"],
+           "temperature": info["temperature"], "train_seconds": info["train_seconds"], "n": int(len(y))}
+    for mode in ("cold", "adapted"):
+        p = calibration.softmax(z[mode], info["temperature"])
+        s = metrics.summary(y, p.argmax(1))
+        r = {"uar": round(s["uar"], 4), "wa": round(s["wa"], 4),
+             "per_class_recall": {c: v for c, v in s["per_class_recall"].items()
+                                  if mask is None or mask[params.CLASSES.index(c)]},
+             "confusion": s["confusion"], "calibration": calibration.reliability(p, y)}
+        if mask is not None:   # argmax over the test corpus's classes only (secondary figure)
+            r["uar_own_classes"] = round(metrics.summary(y, np.where(mask > 0, p, -1).argmax(1))["uar"], 4)
+        out[mode] = r
+        if f"opus_{mode}" in z:
+            po = calibration.softmax(z[f"opus_{mode}"], info["temperature"])
+            out[mode]["opus_24k_uar"] = round(metrics.summary(y, po.argmax(1))["uar"], 4)
+            out[mode]["opus_drop_points"] = round(100 * (r["uar"] - out[mode]["opus_24k_uar"]), 1)
+    return out
+
+
+def evaluate_loco(folds=None, data_path=None, jobs=1, threads=1, retrain=False) -> dict:
+    folds = list(range(len(data.CORPORA))) if folds is None else folds
+    ensure_runs({f"loco_{data.CORPORA[k]}": ["--loco", data.CORPORA[k]] for k in folds},
+                data_path, jobs, threads, retrain)
+    clips = data.load_corpora(data_path)
+    from ml.train import DEFAULTS
+    report = {"protocol": "leave one corpus out: train on two corpora (validation speakers held out "
+                          "for the temperature), test on every speaker of the third; UAR over the "
+                          "classes the test corpus has, argmax over all 8 classes; adapted: each test "
+                          "speaker's clips in a fixed shuffled order, each scored with the statistics "
+                          "of the clips before it",
+              "classes": list(params.CLASSES), "targets": TARGETS, "anchors": ANCHORS, "folds": {}}
+    for k, corpus in enumerate(data.CORPORA):
+        if not run_done(f"loco_{corpus}", DEFAULTS):
+            continue
+        r = unit(f"loco_{corpus}", data.class_mask(clips, corpus))
+        report["folds"][corpus] = r
+        r["image"] = plot_confusion(r["adapted"]["confusion"],
+                                    f"LOCO: {corpus} left out, adapted (UAR {r['adapted']['uar']:.3f})",
+                                    DOCS / f"confusion_loco_{corpus}.png")
+    report["missing"] = [c for c in data.CORPORA if c not in report["folds"]]
+    fs = report["folds"].values()
+    report["met"] = {
+        "uar_adapted>=0.50": all(f["adapted"]["uar"] >= 0.50 for f in fs),
+        "uar_cold>=0.40": all(f["cold"]["uar"] >= 0.40 for f in fs),
+        "neutral_recall>=0.50": all(f[m]["per_class_recall"]["neutral"] >= 0.50
+                                    for f in fs for m in ("cold", "adapted")),
+        "ece<=0.08": all(f[m]["calibration"]["ece"] <= 0.08 for f in fs for m in ("cold", "adapted")),
+    } if report["folds"] else {}
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "loco.json").write_text(json.dumps(report, indent=1) + "\n")
+    _calibration_report(report)
+    return report
+
+
+def _calibration_report(loco: dict):
+    """Reliability on the LOCO test sets, pooled and per corpus; diagram in docs/model."""
+    curves, out = {}, {"bins": calibration.BINS, "per_corpus": {}}
+    for corpus, f in loco["folds"].items():
+        out["per_corpus"][corpus] = {m: f[m]["calibration"] for m in ("cold", "adapted")}
+        out["per_corpus"][corpus]["temperature"] = f["temperature"]
+        curves[f"{corpus} adapted"] = f["adapted"]["calibration"]
+    if curves:
+        p = calibration.plot_reliability(curves, "LOCO test sets: reliability (15 bins)",
+                                         DOCS / "reliability_loco.png")
+        out["image"] = p and str(Path(p).relative_to(ML_DIR.parent))
+    (REPORTS / "calibration.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def evaluate_cv(folds=None, data_path=None, jobs=1, threads=1, retrain=False) -> dict:
+    folds = list(range(data.NUM_FOLDS)) if folds is None else folds
+    ensure_runs({f"cv_fold{k}": ["--fold", str(k)] for k in folds}, data_path, jobs, threads, retrain)
+    from ml.train import DEFAULTS
+    done = [k for k in range(data.NUM_FOLDS) if run_done(f"cv_fold{k}", DEFAULTS)]
+    units = [unit(f"cv_fold{k}") for k in done]
+    report = {"protocol": "RAVDESS 6-fold actor CV: fold k tests actors 4k+1..4k+4; nEMO and ASED "
+                          "always in training; 8 classes",
+              "classes": list(params.CLASSES), "targets": TARGETS,
+              "folds_done": done, "missing": [k for k in range(data.NUM_FOLDS) if k not in done],
+              "folds": units}
+    for mode in ("cold", "adapted"):
+        if units:
+            cm = np.sum([u[mode]["confusion"] for u in units], axis=0)
+            report[mode] = {"uar": metrics.mean_std([u[mode]["uar"] for u in units]),
+                            "opus_24k_uar": metrics.mean_std([u[mode]["opus_24k_uar"] for u in units]),
+                            "confusion_pooled": cm.tolist()}
+    if units:
+        report["image"] = plot_confusion(
+            report["adapted"]["confusion_pooled"],
+            f"RAVDESS CV, {len(units)} folds pooled, adapted (UAR {report['adapted']['uar']['mean']:.3f})",
+            DOCS / "confusion_cv.png")
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "cv.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
@@ -175,31 +264,32 @@ def evaluate_cv(data_path=None, jobs=1, retrain=False, baseline=True, threads=1)
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--cv", action="store_true", help="6-fold actor-grouped CV, model and baseline")
-    g.add_argument("--split", choices=["test"], help="the shipped model on actors 21-24")
-    ap.add_argument("--data", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
+    g.add_argument("--loco", action="store_true", help="leave one corpus out, cold and adapted")
+    g.add_argument("--cv", action="store_true", help="RAVDESS 6-fold actor CV")
+    g.add_argument("--split", choices=["test"], help="the shipped model on RAVDESS actors 21-24")
+    ap.add_argument("--fold", type=int, action="append", help="--loco/--cv: run only fold K (repeatable)")
+    ap.add_argument("--data", default=None, help="folder holding ravdess/, nemo/, ased/ (default ../shared/data)")
     ap.add_argument("--model", default=None, help="--split: a .tflite to evaluate (default: shipped)")
-    ap.add_argument("--jobs", type=int, default=1, help="--cv: folds trained in parallel")
-    ap.add_argument("--threads", type=int, default=1, help="--cv: CPU threads per fold")
-    ap.add_argument("--retrain", action="store_true", help="--cv: retrain every fold")
-    ap.add_argument("--no-baseline", action="store_true", help="--cv: skip the baseline run")
+    ap.add_argument("--jobs", type=int, default=1, help="folds trained in parallel")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per fold")
+    ap.add_argument("--retrain", action="store_true", help="retrain the folds even if done")
     a = ap.parse_args(argv)
     if a.split:
         r = evaluate_test(a.data, a.model)
-        print(json.dumps({k: r[k] for k in ("uar", "wa", "per_class_recall", "confusion")}))
+        print(json.dumps({m: {k: r[m][k] for k in ("uar", "wa", "per_class_recall")}
+                          for m in ("cold", "adapted")} | {"opus_24k": r["opus_24k"]}))
         return
-    r = evaluate_cv(a.data, jobs=a.jobs, retrain=a.retrain, baseline=not a.no_baseline,
-                    threads=a.threads)
-    m, b = r["model"], r.get("baseline")
-    print(f"{'':28s} {'UAR':>15s} {'WA':>15s}", file=sys.stderr)
-    print(f"{'log-mel CNN (ours)':28s} {m['uar']['mean']:.3f} ± {m['uar']['std']:.3f}   "
-          f"{m['wa']['mean']:.3f} ± {m['wa']['std']:.3f}", file=sys.stderr)
-    if b:
-        print(f"{'eGeMAPSv02 + RBF SVM':28s} {b['uar']['mean']:.3f} ± {b['uar']['std']:.3f}   "
-              f"{b['wa']['mean']:.3f} ± {b['wa']['std']:.3f}", file=sys.stderr)
-    print(json.dumps({"model": {"uar": m["uar"], "wa": m["wa"]},
-                      "baseline": {"uar": b["uar"], "wa": b["wa"]} if b else None,
-                      "uar_gain_points": r.get("uar_gain_points")}))
+    if a.loco:
+        r = evaluate_loco(a.fold, a.data, a.jobs, a.threads, a.retrain)
+        for corpus, f in r["folds"].items():
+            print(f"{corpus:8s} cold UAR {f['cold']['uar']:.3f}  adapted UAR {f['adapted']['uar']:.3f}  "
+                  f"neutral {f['adapted']['per_class_recall']['neutral']:.2f}  "
+                  f"ECE {f['adapted']['calibration']['ece']:.3f}", file=sys.stderr)
+        print(json.dumps({c: {m: f[m]["uar"] for m in ("cold", "adapted")} for c, f in r["folds"].items()}
+                         | {"missing": r["missing"], "met": r["met"]}))
+        return
+    r = evaluate_cv(a.fold, a.data, a.jobs, a.threads, a.retrain)
+    print(json.dumps({m: r[m]["uar"] for m in ("cold", "adapted") if m in r} | {"missing": r["missing"]}))
 
 
 if __name__ == "__main__":

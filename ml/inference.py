@@ -6,12 +6,19 @@
     rec.predict_batch([w16k_a, w16k_b])     # 16 kHz float32 windows, one call
     rec.timeline(waveform, sample_rate, window_s=3.0, hop_s=1.0)
 
+Speaker adaptation (ml/adapt.py): every call takes an optional ``history``, the speaker's
+statistics learned from their earlier speech (``adapt.empty()`` or None: cold start);
+``predict_batch(..., with_stats=True)`` and ``speech_stats`` also return what a window or
+a recording adds to that history (``adapt.merge``), so callers keep it without TensorFlow.
+
 The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tflite,
 which contains the same in-graph log-mel front end as the Keras model; TensorFlow
 is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
-Every reading carries probabilities over params.CLASSES, the dominant class, its
-confidence, and valence/arousal/intensity from ml.affect.  Windows that fail the
-energy silence gate are labelled ``"silence"`` and carry no emotion.
+Every reading carries probabilities over params.CLASSES (calibrated: the model's softmax
+has a fitted temperature), the dominant class, its confidence, ``uncertain`` (confidence
+below params.UNCERTAIN_BELOW: report it as a guess, not a finding), and
+valence/arousal/intensity from ml.affect.  Windows that fail the energy silence gate are
+labelled ``"silence"`` and carry no emotion.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import affect, params
+from ml import adapt, affect, params
 
 ML_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = ML_DIR / "emotion_model.tflite"
@@ -55,13 +62,34 @@ class InvalidAudioError(AudioInputError, TypeError):
     """Not numeric audio (strings, objects, complex, bool), a bad shape or a bad rate."""
 
 
-SILENCE_RESULT_KEYS = ("probabilities", "dominant", "confidence", "valence", "arousal",
+SILENCE_RESULT_KEYS = ("probabilities", "dominant", "confidence", "uncertain", "valence", "arousal",
                        "intensity", "silence")
 
 
 def silence_result() -> dict:
-    return {"probabilities": None, "dominant": "silence", "confidence": None,
+    return {"probabilities": None, "dominant": "silence", "confidence": None, "uncertain": None,
             "valence": None, "arousal": None, "intensity": None, "silence": True}
+
+
+def reading(p) -> dict:
+    """The reading of one probability vector over params.CLASSES."""
+    p = np.asarray(p, dtype=np.float64)
+    p = p / p.sum()
+    k = int(p.argmax())
+    out = {"probabilities": {c: float(v) for c, v in zip(params.CLASSES, p)},
+           "dominant": params.CLASSES[k], "confidence": float(p[k]),
+           "uncertain": bool(p[k] < params.UNCERTAIN_BELOW)}
+    out.update(affect.describe(p))
+    out["silence"] = False
+    return out
+
+
+def _history(h) -> np.ndarray:
+    if h is None:
+        return adapt.empty()
+    if not adapt.valid(h):
+        raise InvalidAudioError(f"speaker history must be {adapt.STATS_SIZE} finite numbers")
+    return np.asarray(h, np.float32)
 
 
 def to_mono_float(waveform, sample_rate) -> np.ndarray:
@@ -149,8 +177,12 @@ class EmotionRecognizer:
         self._it = interpreter
         self.model_path = Path(model_path)
         self.backend = backend
-        self._in = interpreter.get_input_details()[0]["index"]
-        self._out = interpreter.get_output_details()[0]["index"]
+        # inputs and outputs told apart by their sizes: [waveform, speaker statistics] in,
+        # [probabilities, the window's statistics] out
+        ins = {d["shape"][-1]: d["index"] for d in interpreter.get_input_details()}
+        outs = {d["shape"][-1]: d["index"] for d in interpreter.get_output_details()}
+        self._in, self._in_stats = ins[params.WINDOW_SAMPLES], ins[adapt.STATS_SIZE]
+        self._out, self._out_stats = outs[params.NUM_CLASSES], outs[adapt.STATS_SIZE]
         self._lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------
@@ -174,73 +206,91 @@ class EmotionRecognizer:
             raise ModelLoadError(f"unknown backend {backend!r}")
         try:
             it = Interpreter(model_path=str(path), num_threads=num_threads)
-            it.resize_tensor_input(it.get_input_details()[0]["index"], [1, params.WINDOW_SAMPLES])
+            for d in it.get_input_details():
+                it.resize_tensor_input(d["index"], [1, d["shape"][-1]])
             it.allocate_tensors()
         except Exception as exc:
             raise ModelLoadError(f"cannot load {path}: {exc}") from exc
         return cls(it, path, backend)
 
     # -- raw model calls ---------------------------------------------------------
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """(n, WINDOW_SAMPLES) float32 -> (n, NUM_CLASSES) probabilities.
+    def _run(self, batch: np.ndarray, histories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, WINDOW_SAMPLES) float32 and (n, STATS_SIZE) speaker statistics ->
+        (n, NUM_CLASSES) probabilities and (n, STATS_SIZE) the windows' own statistics.
 
         Windows go through the interpreter one at a time: on one thread a batch is no
         faster per window (measured by ml.bench), and a fixed batch of 1 never
         re-allocates the interpreter's tensors."""
-        out = np.empty((batch.shape[0], params.NUM_CLASSES), np.float32)
+        probs = np.empty((batch.shape[0], params.NUM_CLASSES), np.float32)
+        stats = np.empty((batch.shape[0], adapt.STATS_SIZE), np.float32)
         with self._lock:
             for i in range(batch.shape[0]):
                 self._it.set_tensor(self._in, batch[i:i + 1])
+                self._it.set_tensor(self._in_stats, histories[i:i + 1])
                 self._it.invoke()
-                out[i] = self._it.get_tensor(self._out)[0]
-        return out
+                probs[i] = self._it.get_tensor(self._out)[0]
+                stats[i] = self._it.get_tensor(self._out_stats)[0]
+        return probs, stats
 
-    def probabilities(self, windows16k) -> np.ndarray:
-        """Raw probabilities for 16 kHz windows (no silence gate); each window is
-        cut or zero-padded to params.WINDOW_SAMPLES."""
+    def _windows(self, windows16k, histories) -> tuple[np.ndarray, np.ndarray]:
         if not len(windows16k):
-            return np.zeros((0, params.NUM_CLASSES), np.float32)
+            return (np.zeros((0, params.NUM_CLASSES), np.float32),
+                    np.zeros((0, adapt.STATS_SIZE), np.float32))
         batch = np.stack([_fit_window(np.asarray(w, np.float32)) for w in windows16k])
-        return self._run(batch)
+        return self._run(batch, np.stack([_history(h) for h in histories]))
 
-    @staticmethod
-    def _reading(p) -> dict:
-        p = np.asarray(p, dtype=np.float64)
-        p = p / p.sum()
-        k = int(p.argmax())
-        out = {"probabilities": {c: float(v) for c, v in zip(params.CLASSES, p)},
-               "dominant": params.CLASSES[k], "confidence": float(p[k])}
-        out.update(affect.describe(p))
-        out["silence"] = False
-        return out
+    def probabilities(self, windows16k, history=None) -> np.ndarray:
+        """Probabilities for 16 kHz windows (no silence gate); each window is cut or
+        zero-padded to params.WINDOW_SAMPLES."""
+        return self._windows(windows16k, [history] * len(windows16k))[0]
 
     # -- public API ---------------------------------------------------------------
-    def predict_batch(self, windows) -> list[dict]:
+    def predict_batch(self, windows, histories=None, with_stats=False):
         """One call for several 16 kHz mono float windows (any length, <= 3 s
-        is padded, longer is cut to the first 3 s).  Silent windows -> silence_result()."""
-        xs = []
-        for w in windows:
-            xs.append(to_mono_float(w, params.SAMPLE_RATE))
+        is padded, longer is cut to the first 3 s).  Silent windows -> silence_result().
+        ``histories``: one speaker history per window (None: cold).  With ``with_stats``
+        returns (readings, stats): stats[i] is what window i adds to its speaker's
+        history, None for a silent window."""
+        xs = [to_mono_float(w, params.SAMPLE_RATE) for w in windows]
+        histories = [None] * len(xs) if histories is None else list(histories)
+        if len(histories) != len(xs):
+            raise InvalidAudioError("one speaker history per window is needed")
         voiced = [i for i, x in enumerate(xs) if not is_silent(x)]
-        probs = self.probabilities([xs[i] for i in voiced])
+        probs, stats = self._windows([xs[i] for i in voiced], [histories[i] for i in voiced])
         out = [silence_result() for _ in xs]
-        for i, p in zip(voiced, probs):
-            out[i] = self._reading(p)
-        return out
+        added = [None] * len(xs)
+        for j, i in enumerate(voiced):
+            out[i] = reading(probs[j])
+            added[i] = stats[j]
+        return (out, added) if with_stats else out
 
-    def predict(self, waveform, sample_rate) -> dict:
+    def clip_probabilities(self, x16k: np.ndarray, history=None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean probabilities of a 16 kHz recording's non-silent 3 s windows (hop 0.5 s)
+        and the statistics its speech adds to a history (zeros when all silent: probabilities
+        are then uniform)."""
+        starts = _window_starts(len(x16k), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2)
+        wins = [x16k[s:s + params.WINDOW_SAMPLES] for s in starts]
+        voiced = [w for w in wins if not is_silent(w)]
+        if not voiced:
+            return np.full(params.NUM_CLASSES, 1.0 / params.NUM_CLASSES), adapt.empty()
+        probs, stats = self._windows(voiced, [history] * len(voiced))
+        return probs.mean(axis=0), adapt.merge_all(stats)
+
+    def predict(self, waveform, sample_rate, history=None) -> dict:
         """One reading for the whole input.  Up to 3 s: one window (zero-padded);
         longer: the mean probabilities of its non-silent 3 s windows (hop 0.5 s)."""
         x = to_mono_float(waveform, sample_rate)
         starts = _window_starts(len(x), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2)
-        wins = [x[s:s + params.WINDOW_SAMPLES] for s in starts]
-        voiced = [w for w in wins if not is_silent(w)]
-        if not voiced:
+        if all(is_silent(x[s:s + params.WINDOW_SAMPLES]) for s in starts):
             return silence_result()
-        return self._reading(self.probabilities(voiced).mean(axis=0))
+        return reading(self.clip_probabilities(x, history)[0])
+
+    def speech_stats(self, waveform, sample_rate) -> np.ndarray:
+        """What a recording adds to its speaker's history: the statistics of its speech."""
+        return self.clip_probabilities(to_mono_float(waveform, sample_rate))[1]
 
     def timeline(self, waveform, sample_rate, window_s: float = params.WINDOW_SECONDS,
-                 hop_s: float = 1.0) -> list[dict]:
+                 hop_s: float = 1.0, history=None) -> list[dict]:
         """Readings over sliding windows: dicts with "start"/"end" seconds plus the
         predict() fields.  Windows shorter than 3 s are zero-padded; longer ones are
         cut to their first 3 s."""
@@ -252,9 +302,9 @@ class EmotionRecognizer:
         starts = _window_starts(len(x), win, hop)
         segs = [x[s:s + win] for s in starts]
         silent = [is_silent(s) for s in segs]
-        probs = iter(self.probabilities([s for s, q in zip(segs, silent) if not q]))
+        probs = iter(self.probabilities([s for s, q in zip(segs, silent) if not q], history))
         out = []
         for s, seg, q in zip(starts, segs, silent):
-            r = silence_result() if q else self._reading(next(probs))
+            r = silence_result() if q else reading(next(probs))
             out.append({"start": round(s / sr, 3), "end": round((s + len(seg)) / sr, 3), **r})
         return out

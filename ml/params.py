@@ -30,3 +30,8 @@ CLASSES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "su
 NUM_CLASSES = len(CLASSES)
 
 SEED = 20260
+
+# A reading whose top (calibrated) probability is below this is flagged "uncertain":
+# shown as a guess, not a finding.  Chosen on the LOCO reliability diagrams
+# (docs/model/reliability_loco.png): below it, fewer than half of the top classes are right.
+UNCERTAIN_BELOW = 0.40

@@ -1,6 +1,10 @@
 """Predict emotions for audio files.
 
-    python -m ml.predict FILE... [--json] [--window 3.0] [--hop 1.0] [--model PATH]
+    python -m ml.predict FILE... [--adapt] [--json] [--window 3.0] [--hop 1.0] [--model PATH]
+
+With --adapt the files are one speaker's recordings in the order given: each file is
+scored with the speaker statistics learned from the files before it (never from itself
+or later ones; see ml/adapt.py).  Without it every file is scored cold.
 
 Reads WAV, FLAC and OGG (soundfile), any sample rate, mono or multi-channel.
 With --json, prints one JSON object per line per file: file, duration_s,
@@ -17,13 +21,14 @@ import sys
 from ml import params
 
 
-def analyse(rec, path, window_s, hop_s) -> dict:
+def analyse(rec, path, window_s, hop_s, history=None) -> tuple[dict, object]:
+    """The file's result, and the statistics its speech adds to the speaker's history."""
     from ml.data import read_audio
     x, sr = read_audio(path)
-    res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **rec.predict(x, sr)}
+    res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **rec.predict(x, sr, history)}
     if len(x) / sr > window_s:
-        res["timeline"] = rec.timeline(x, sr, window_s=window_s, hop_s=hop_s)
-    return res
+        res["timeline"] = rec.timeline(x, sr, window_s=window_s, hop_s=hop_s, history=history)
+    return res, rec.speech_stats(x, sr)
 
 
 def _human(res) -> str:
@@ -46,17 +51,23 @@ def _human(res) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", metavar="FILE")
+    ap.add_argument("--adapt", action="store_true",
+                    help="the files are one speaker's, in order: adapt to them online")
     ap.add_argument("--json", action="store_true", help="one JSON object per line per file")
     ap.add_argument("--window", type=float, default=params.WINDOW_SECONDS, help="timeline window (s)")
     ap.add_argument("--hop", type=float, default=1.0, help="timeline hop (s)")
     ap.add_argument("--model", default=None, help="a .tflite model (default: the shipped one)")
     a = ap.parse_args(argv)
+    from ml import adapt
     from ml.inference import EmotionRecognizer
     rec = EmotionRecognizer.load(a.model)
     status = 0
+    history = adapt.empty()
     for f in a.files:
         try:
-            res = analyse(rec, f, a.window, a.hop)
+            res, added = analyse(rec, f, a.window, a.hop, history if a.adapt else None)
+            if a.adapt:
+                history = adapt.merge(history, added)
         except Exception as exc:  # report per file, keep going
             res = {"file": str(f), "error": f"{type(exc).__name__}: {exc}"}
             status = 1

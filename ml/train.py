@@ -1,19 +1,32 @@
-"""Train the emotion model.
+"""Train the emotion model on the three corpora.
 
-    python -m ml.train                 # the shipped model: actors 1-20 (val 19, 20 from within)
-    python -m ml.train --fold K        # CV fold K (tests actors 4K+1..4K+4), saved under ml/runs/
+    python -m ml.train                 # the shipped model (RAVDESS actors 21-24 held out)
+    python -m ml.train --loco CORPUS   # leave-one-corpus-out run: trains on the other two
+    python -m ml.train --fold K        # RAVDESS CV fold K (actors 4K+1..4K+4 held out;
+                                       # nEMO and ASED always in training)
 
-Seeded (numpy + keras); a tqdm progress bar per epoch.  Features are computed once
-by the model's own ``features.LogMel`` layer over the whole corpus (original and
-speed-perturbed waveforms) and cached in ml/.cache; augmentation then works on
-log-mel frames (see ml/augment.py).  Runs on one CPU thread by default (--threads).
+Each run is one unit of the protocol: its classifier is saved under ml/runs/<name>/, and
+its test-clip logits (cold and adapted) and summary (commit, recipe, settings, history,
+temperature) under ml/reports/runs/<name>.npz and .json, so a protocol can be finished
+over several sessions (ml.evaluate reuses every run made with the current recipe).  Seeded (numpy + keras); a tqdm progress bar per run.
+
+Recipe:
+  * features: log-mel from the model's own front end, cached once per clip in three
+    versions (original and two speed + lossy-codec round trips, ml/cache.py);
+  * speaker adaptation: each example comes with its speaker's statistics pooled from a
+    random number (sometimes none: cold start) of that speaker's OTHER clips;
+  * loss: a masked (partial-label) softmax cross-entropy: a clip's softmax runs over the
+    classes its corpus has, so a class a corpus lacks is never taught as "not this";
+    class-balanced within a corpus, corpora balanced by the square root of their size;
+  * augmentation: random crop, noise, SpecAugment, mixup within a corpus;
+  * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,20 +35,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from ml import augment, data, metrics, params
+from ml import adapt, augment, cache, data, metrics, params
 
 ML_DIR = Path(__file__).resolve().parent
-CACHE = ML_DIR / ".cache"
 RUNS = ML_DIR / "runs"
+RUN_REPORTS = ML_DIR / "reports" / "runs"
 SHIPPED_KERAS = ML_DIR / "emotion_model.keras"
 SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
-SPEEDS = (1.0, 0.9, 1.1)
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
+RECIPE_VERSION = "multicorpus-masked-adapt/1"
 
-DEFAULTS = dict(epochs=150, batch=32, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
-                dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.5, mixup_prob=0.5,
-                speed_prob=0.6, norm="gain", snr_low=10.0, max_t=20, max_f=10, head="flat",
-                refit=True, seed=params.SEED)
+DEFAULTS = dict(epochs=20, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
+                dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
+                aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
+                gain_jitter=0.7, corpus_balance=0.5, seed=params.SEED)
+
+# validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
+# chosen per run; from the other corpora these, when the corpus is in training
+VALIDATION = {"nemo": ("nemo_TP0",), "ased": ("ased_05", "ased_18", "ased_31", "ased_44", "ased_57")}
+SHIPPED_RAVDESS_VALIDATION = (19, 20)
 
 
 def _set_threads(n):
@@ -44,55 +62,84 @@ def _set_threads(n):
     tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
-def _cache_key(clips) -> str:
-    h = hashlib.sha1()
-    for k in ("SAMPLE_RATE", "STFT_WINDOW_SAMPLES", "STFT_HOP_SAMPLES", "FFT_LENGTH",
-              "MEL_BANDS", "MEL_MIN_HZ", "MEL_MAX_HZ", "LOG_OFFSET", "WINDOW_SAMPLES"):
-        h.update(f"{k}={getattr(params, k)};".encode())
-    h.update(repr(SPEEDS).encode())
-    h.update("|".join(str(c.path.name) for c in clips).encode())
-    return h.hexdigest()[:12]
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ML_DIR, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
-def build_cache(clips, progress=True) -> dict[float, list[np.ndarray]]:
-    """Log-mel (float16) of every clip at every speed, via the serving front end."""
-    CACHE.mkdir(exist_ok=True)
-    f = CACHE / f"logmel_{_cache_key(clips)}.npz"
-    if f.exists():
-        z = np.load(f)
-        out = {}
-        for s in SPEEDS:
-            flat, off = z[f"x{s}"], z[f"o{s}"]
-            out[s] = [flat[off[i]:off[i + 1]] for i in range(len(off) - 1)]
-        return out
-    import tensorflow as tf
-    from scipy.signal import resample_poly
-    from ml.features import LogMel
-    layer = LogMel()
-    fn = tf.function(lambda w: layer(w), input_signature=[tf.TensorSpec([1, None], tf.float32)])
-    waves = data.load_waveforms(clips)
-    out = {s: [] for s in SPEEDS}
-    it = range(len(clips))
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc="log-mel cache", file=sys.stderr, mininterval=2)
-    for i in it:
-        for s in SPEEDS:
-            w = waves[i]
-            if s != 1.0:   # speed s: resample by 1/s, played back at 16 kHz
-                w = resample_poly(w, 10, int(round(10 * s))).astype(np.float32)
-            if len(w) < params.WINDOW_SAMPLES:   # pad at the end, as serving does
-                w = np.pad(w, (0, params.WINDOW_SAMPLES - len(w)))
-            out[s].append(fn(w[None]).numpy()[0].astype(np.float16))
-    arrays = {}
-    for s in SPEEDS:
-        off = np.cumsum([0] + [len(a) for a in out[s]])
-        arrays[f"x{s}"] = np.concatenate(out[s])
-        arrays[f"o{s}"] = off
-    np.savez(f, **arrays)
+# -- splits ---------------------------------------------------------------------------
+def plan(clips, loco: str | None = None, fold: int | None = None) -> dict:
+    """Speaker sets of one run: {"name", "test", "validation", "train"} (sets of speakers)."""
+    speakers = {c.speaker for c in clips}
+    if loco:
+        if loco not in data.CORPORA:
+            raise ValueError(f"unknown corpus {loco!r}; one of {', '.join(data.CORPORA)}")
+        name = f"loco_{loco}"
+        test = {c.speaker for c in clips if c.corpus == loco}
+        ravdess_val = SHIPPED_RAVDESS_VALIDATION
+    elif fold is not None:
+        name = f"cv_fold{fold}"
+        test = data.ravdess_speakers(data.fold_test_actors(fold))
+        nxt = data.fold_test_actors((fold + 1) % data.NUM_FOLDS)
+        ravdess_val = (nxt[2], nxt[3])
+    else:
+        name = "shipped"
+        test = data.ravdess_speakers(data.TEST_ACTORS)
+        ravdess_val = SHIPPED_RAVDESS_VALIDATION
+    val = set(data.ravdess_speakers(ravdess_val))
+    for names in VALIDATION.values():
+        val.update(names)
+    val = (val & speakers) - test
+    return {"name": name, "test": test, "validation": val, "train": speakers - test - val}
+
+
+def indices(clips, speakers) -> np.ndarray:
+    return np.array([i for i, c in enumerate(clips) if c.speaker in speakers], dtype=np.int64)
+
+
+# -- speaker statistics ---------------------------------------------------------------
+def clip_stats(feats) -> dict[str, np.ndarray]:
+    """{version: (N, STATS_SIZE)} statistics of each whole clip."""
+    return {v: np.stack([adapt.frame_stats(f.astype(np.float32)) for f in fs])
+            for v, fs in feats.items()}
+
+
+def sampled_history(i, same_speaker, stats, rng, cfg) -> np.ndarray:
+    """Statistics of a random number of the speaker's other clips (none: cold start)."""
+    others = same_speaker[same_speaker != i]
+    if not len(others) or rng.random() < cfg["cold_prob"]:
+        return adapt.empty()
+    k = int(np.exp(rng.uniform(0, np.log(min(len(others), cfg["max_history"]) + 1))))
+    k = max(1, min(k, len(others)))
+    pick = rng.choice(others, size=k, replace=False)
+    versions = list(stats)
+    h = adapt.merge_all(stats[versions[rng.integers(len(versions))]][j] for j in pick)
+    h[:params.MEL_BANDS] += rng.uniform(-cfg["gain_jitter"], cfg["gain_jitter"])  # another day's level
+    return h
+
+
+def online_histories(clips, idx, window_stats, seed=params.SEED) -> dict[int, np.ndarray]:
+    """What --adapt serving knows before each test clip: each speaker's clips in a fixed
+    shuffled order, the history of clip j pooled from the windows of the clips before it
+    (never itself or later ones).  window_stats[i]: list of the stats of clip i's windows."""
+    by_speaker: dict[str, list[int]] = {}
+    for i in idx:
+        by_speaker.setdefault(clips[i].speaker, []).append(int(i))
+    out = {}
+    for spk, members in sorted(by_speaker.items()):
+        rng = np.random.default_rng([seed, sum(map(ord, spk))])
+        h = adapt.empty()
+        for i in rng.permutation(members):
+            out[int(i)] = h
+            for s in window_stats[int(i)]:
+                h = adapt.merge(h, s)
     return out
 
 
+# -- windows and prediction -------------------------------------------------------------
 def clip_windows(feat: np.ndarray, n=params.FRAMES_PER_WINDOW, hop=EVAL_HOP_FRAMES):
     """All n-frame windows of a clip with the given hop (>= 1 window)."""
     t = feat.shape[0]
@@ -111,42 +158,104 @@ def _predict_fn(classifier):
     import tensorflow as tf
     fn = _PREDICT_FNS.get(id(classifier))
     if fn is None:
-        fn = tf.function(lambda x: classifier(x, training=False), input_signature=[
-            tf.TensorSpec([None, params.FRAMES_PER_WINDOW, params.MEL_BANDS], tf.float32)])
+        fn = tf.function(lambda x, s: classifier([x, s], training=False), input_signature=[
+            tf.TensorSpec([None, params.FRAMES_PER_WINDOW, params.MEL_BANDS], tf.float32),
+            tf.TensorSpec([None, adapt.STATS_SIZE], tf.float32)])
         _PREDICT_FNS[id(classifier)] = fn
     return fn
 
 
-def predict_clips(classifier, feats) -> np.ndarray:
-    """Clip-level probabilities: mean over 3 s windows (hop 0.5 s)."""
+def predict_logits(classifier, feats, histories) -> np.ndarray:
+    """Clip-level logits: the log of the mean softmax over a clip's 3 s windows (hop 0.5 s),
+    every window with the clip's speaker history."""
     fn = _predict_fn(classifier)
-    wins, owner = [], []
-    for i, f in enumerate(feats):
+    wins, hist, owner = [], [], []
+    for i, (f, h) in enumerate(zip(feats, histories)):
         w = clip_windows(f)
         wins.extend(w)
+        hist.extend([h] * len(w))
         owner.extend([i] * len(w))
-    wins = np.stack(wins)
-    probs = np.concatenate([fn(wins[i:i + 256]).numpy() for i in range(0, len(wins), 256)])
+    wins, hist = np.stack(wins), np.stack(hist).astype(np.float32)
+    logits = np.concatenate([fn(wins[i:i + 256], hist[i:i + 256]).numpy()
+                             for i in range(0, len(wins), 256)])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
     owner = np.asarray(owner)
     out = np.zeros((len(feats), params.NUM_CLASSES))
-    np.add.at(out, owner, probs)
-    return out / np.bincount(owner)[:, None]
+    np.add.at(out, owner, p)
+    return np.log(out / np.bincount(owner)[:, None] + 1e-12)
 
 
-def make_epoch(feats_by_speed, idx, labels, rng, cfg, mel_gain):
-    n = params.FRAMES_PER_WINDOW
-    xs = np.empty((len(idx), n, params.MEL_BANDS), dtype=np.float32)
-    for j, i in enumerate(idx):
-        s = 1.0 if rng.random() >= cfg["speed_prob"] else SPEEDS[1 + rng.integers(0, 2)]
-        x = augment.crop(feats_by_speed[s][i], n, rng)
+def window_stats_of(feats) -> list[list[np.ndarray]]:
+    return [[adapt.frame_stats(w) for w in clip_windows(f)] for f in feats]
+
+
+def score_clips(classifier, clips, idx, feats) -> dict[str, np.ndarray]:
+    """Logits of clips[idx] cold and adapted online (per speaker, earlier clips only);
+    feats[i] is clip i's log-mel (a list over all clips, or a dict over idx)."""
+    fs = [feats[i] for i in idx]
+    hist = online_histories(clips, idx, dict(zip(map(int, idx), window_stats_of(fs))))
+    return {"cold": predict_logits(classifier, fs, [adapt.empty()] * len(fs)),
+            "adapted": predict_logits(classifier, fs, [hist[int(i)] for i in idx])}
+
+
+# -- training -----------------------------------------------------------------------------
+def example_weights(clips, idx, cfg) -> np.ndarray:
+    """Class-balanced within each corpus; corpora weighted by size ** -corpus_balance."""
+    corpus = np.array([clips[i].corpus for i in idx])
+    label = np.array([clips[i].label for i in idx])
+    w = np.zeros(len(idx))
+    for c in set(corpus):
+        in_c = corpus == c
+        counts = np.bincount(label[in_c], minlength=params.NUM_CLASSES)
+        k = (counts > 0).sum()
+        w[in_c] = in_c.sum() / (k * counts[label[in_c]]) * in_c.sum() ** -cfg["corpus_balance"]
+    return (w / w.mean()).astype(np.float32)
+
+
+def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng, cfg, mel_gain):
+    n = cfg["crop_frames"]      # shorter than a serving window: cheaper, and pooling is length-free
+    xs = np.empty((len(order), n, params.MEL_BANDS), np.float32)
+    hs = np.empty((len(order), adapt.STATS_SIZE), np.float32)
+    aug_versions = cache.VERSIONS[1:]
+    for j, i in enumerate(order):
+        v = aug_versions[rng.integers(len(aug_versions))] if rng.random() < cfg["aug_prob"] else "orig"
+        x = augment.crop(feats[v][i], n, rng)
         if rng.random() < cfg["noise_prob"]:
             x = augment.add_noise(x, rng, mel_gain, snr_db=(cfg["snr_low"], 40.0))
         xs[j] = augment.spec_augment(x, rng, max_t=cfg["max_t"], max_f=cfg["max_f"])
-    ys = np.eye(params.NUM_CLASSES, dtype=np.float32)[labels[idx]]
-    return xs, ys
+        hs[j] = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
+    labels = np.array([clips[i].label for i in order])
+    ys = np.eye(params.NUM_CLASSES, dtype=np.float32)[labels]
+    ms = np.stack([masks[clips[i].corpus] for i in order])
+    return xs, hs, ys, ms, weights[order]
 
 
-def train(train_idx, val_idx, clips, feats, cfg, desc="train", progress=True, log=None):
+def mixup_within_corpus(x, y, m, rng, prob, alpha=0.3):
+    """Mixup whose partner has the same class mask (same corpus); others stay unmixed."""
+    n = len(x)
+    perm = rng.permutation(n)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    lam[(rng.random(n) >= prob) | np.any(m != m[perm], axis=1)] = 1.0
+    xm = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm]
+    ym = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
+    return xm.astype(np.float32), ym.astype(np.float32)
+
+
+def masked_cross_entropy(logits, y, mask, weights, label_smoothing):
+    """Partial-label softmax cross-entropy: the softmax runs only over the classes of
+    the clip's corpus (mask 1); label smoothing spreads over those classes only."""
+    import tensorflow as tf
+    masked = logits + (mask - 1.0) * 1e9
+    logp = tf.nn.log_softmax(masked, axis=-1)
+    k = tf.reduce_sum(mask, axis=-1, keepdims=True)
+    target = y * (1.0 - label_smoothing) + label_smoothing * mask / k
+    ce = -tf.reduce_sum(target * tf.where(mask > 0, logp, 0.0), axis=-1)
+    return tf.reduce_sum(weights * ce) / tf.reduce_sum(weights)
+
+
+def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None):
     """Train a classifier on clips[train_idx]; returns (classifier, history)."""
     import keras
     import tensorflow as tf
@@ -155,27 +264,27 @@ def train(train_idx, val_idx, clips, feats, cfg, desc="train", progress=True, lo
 
     keras.utils.set_random_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
-    labels = np.array([c.label for c in clips])
-    clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"],
-                             norm=cfg["norm"], head=cfg["head"])
+    clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"])
     steps_per_epoch = int(np.ceil(len(train_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
     sched = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(total - warm, 1), warmup_target=cfg["lr"], warmup_steps=warm)
     opt = keras.optimizers.AdamW(sched, weight_decay=cfg["weight_decay"])
-    counts = np.bincount(labels[train_idx], minlength=params.NUM_CLASSES)
-    class_w = tf.constant(counts.sum() / (params.NUM_CLASSES * counts), tf.float32)
+    masks = {c: data.class_mask(clips, c) for c in data.CORPORA}
+    weights = np.zeros(len(clips), np.float32)
+    weights[train_idx] = example_weights(clips, train_idx, cfg)
+    members: dict[str, list[int]] = {}
+    for i in train_idx:
+        members.setdefault(clips[i].speaker, []).append(int(i))
+    members = {k: np.array(v) for k, v in members.items()}
     ls = cfg["label_smoothing"]
 
     @tf.function
-    def step(x, y):
+    def step(x, h, y, m, w):
         with tf.GradientTape() as tape:
-            p = clf(x, training=True)
-            ys = y * (1 - ls) + ls / params.NUM_CLASSES
-            ce = -tf.reduce_sum(ys * tf.math.log(tf.clip_by_value(p, 1e-7, 1.0)), axis=-1)
-            w = tf.reduce_sum(y * class_w, axis=-1)
-            loss = tf.reduce_sum(w * ce) / tf.reduce_sum(w) + tf.add_n(clf.losses or [0.0])
+            logits = clf([x, h], training=True)
+            loss = masked_cross_entropy(logits, y, m, w, ls) + tf.add_n(clf.losses or [0.0])
         grads = tape.gradient(loss, clf.trainable_variables)
         opt.apply_gradients(zip(grads, clf.trainable_variables))
         return loss
@@ -183,23 +292,25 @@ def train(train_idx, val_idx, clips, feats, cfg, desc="train", progress=True, lo
     mel_gain = mel_matrix().sum(axis=0)
     history = []
     from tqdm import tqdm
-    bar = tqdm(range(cfg["epochs"]), desc=desc, file=sys.stderr, disable=not progress,
-               mininterval=1)
-    val_feats = [feats[1.0][i] for i in val_idx]
+    bar = tqdm(range(cfg["epochs"]), desc=desc, file=sys.stderr, disable=not progress, mininterval=1)
     for ep in bar:
         t0 = time.time()
         order = rng.permutation(train_idx)
-        xs, ys = make_epoch(feats, order, labels, rng, cfg, mel_gain)
+        xs, hs, ys, ms, ws = make_epoch(feats, stats, order, clips, members, masks, weights, rng,
+                                        cfg, mel_gain)
         losses = []
         for b in range(0, len(order), cfg["batch"]):
-            xb, yb = xs[b:b + cfg["batch"]], ys[b:b + cfg["batch"]]
-            xb, yb = augment.mixup(xb, yb, rng, prob=cfg["mixup_prob"])
-            losses.append(float(step(tf.constant(xb), tf.constant(yb))))
+            sl = slice(b, b + cfg["batch"])
+            xb, yb = mixup_within_corpus(xs[sl], ys[sl], ms[sl], rng, cfg["mixup_prob"])
+            losses.append(float(step(tf.constant(xb), tf.constant(hs[sl]), tf.constant(yb),
+                                     tf.constant(ms[sl]), tf.constant(ws[sl]))))
         rec = {"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                "seconds": round(time.time() - t0, 1)}
-        if len(val_idx) and (ep % 5 == 4 or ep == cfg["epochs"] - 1):
-            pv = predict_clips(clf, val_feats)
-            rec["val_uar"] = round(metrics.summary(labels[val_idx], pv.argmax(1))["uar"], 4)
+        if len(val_idx) and (ep % 6 == 5 or ep == cfg["epochs"] - 1):
+            lv = score_clips(clf, clips, val_idx, feats["orig"])
+            y = np.array([clips[i].label for i in val_idx])
+            for mode in ("cold", "adapted"):
+                rec[f"val_uar_{mode}"] = round(metrics.summary(y, lv[mode].argmax(1))["uar"], 4)
         history.append(rec)
         bar.set_postfix({k: v for k, v in rec.items() if k != "epoch"})
         if log:
@@ -207,97 +318,102 @@ def train(train_idx, val_idx, clips, feats, cfg, desc="train", progress=True, lo
     return clf, history
 
 
-def split(clips, train_actors, val_actors, refit):
-    """(train, validation) clip indices.  The recipe (epochs included) was chosen by
-    watching the validation actors; with ``refit`` the run then trains on them too
-    (more speakers) and logs no validation score, as nothing is picked on it."""
-    actors = np.array([c.actor for c in clips])
-    in_train = np.isin(actors, train_actors)
-    if refit:
-        return np.flatnonzero(in_train), np.array([], dtype=np.int64)
-    in_val = np.isin(actors, val_actors)
-    return np.flatnonzero(in_train & ~in_val), np.flatnonzero(in_val)
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood (a 1-D grid search)."""
+    best, best_nll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 200)):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = -(z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(axis=1))).mean()
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return round(best, 4)
 
 
-def actors_of(clips, idx):
-    return sorted({clips[i].actor for i in idx})
+def opus_features(clips, idx, bit_rate=24000):
+    """Log-mel of the test clips after an Opus round trip (the codec-confound check)."""
+    from ml import codec
+    return [cache._logmel(codec.round_trip(data.load_waveform(clips[i]), "libopus", bit_rate))
+            for i in idx]
 
 
-def run_fold(k, clips, feats, cfg, progress=True):
-    """Train CV fold k; saves ml/runs/fold{k}.keras and its clip probabilities."""
-    actors = np.array([c.actor for c in clips])
-    test_a = data.fold_test_actors(k)
-    val_a = data.fold_validation_actors(k)
-    te = np.flatnonzero(np.isin(actors, test_a))
-    tr, va = split(clips, [a for a in data.TRAIN_ACTORS + data.TEST_ACTORS if a not in test_a],
-                   val_a, cfg["refit"])
-    RUNS.mkdir(exist_ok=True)
-    t0 = time.time()
-    with open(RUNS / f"fold{k}.log", "w") as log:
-        clf, hist = train(tr, va, clips, feats, cfg, desc=f"fold {k}", progress=progress, log=log)
-    secs = time.time() - t0
-    probs = predict_clips(clf, [feats[1.0][i] for i in te])
-    clf.save(RUNS / f"fold{k}.keras")
-    np.savez(RUNS / f"fold{k}_pred.npz", idx=te, probs=probs,
-             labels=np.array([clips[i].label for i in te]))
-    res = {"fold": k, "test_actors": list(test_a), "val_actors": actors_of(clips, va),
-           "train_seconds": round(secs, 1), "history": hist, "config": cfg}
-    (RUNS / f"fold{k}.json").write_text(json.dumps(res, indent=1))
-    return probs, te, res
-
-
-def train_shipped(clips, feats, cfg, progress=True):
+def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True) -> dict:
+    """One protocol unit: train, calibrate on the validation speakers, score the test speakers."""
     import keras  # noqa: F401
-    from ml import model as M
-    tr, va = split(clips, data.TRAIN_ACTORS, data.VALIDATION_ACTORS, cfg["refit"])
+    p = plan(clips, loco, fold)
+    tr, va, te = (indices(clips, p[k]) for k in ("train", "validation", "test"))
+    out = RUNS / p["name"]
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    RUNS.mkdir(exist_ok=True)
-    with open(RUNS / "shipped.log", "w") as log:
-        clf, hist = train(tr, va, clips, feats, cfg, desc="shipped", progress=progress, log=log)
+    with open(out / "train.log", "w") as log:
+        clf, hist = train(clips, feats, stats, tr, va, cfg, desc=p["name"], progress=progress, log=log)
     secs = time.time() - t0
-    serving = M.build_serving(clf)
+    lv = score_clips(clf, clips, va, feats["orig"])
+    yv = np.array([clips[i].label for i in va])
+    temperature = fit_temperature(np.concatenate([lv["cold"], lv["adapted"]]), np.concatenate([yv, yv]))
+    scores = score_clips(clf, clips, te, feats["orig"])
+    extra = {}
+    if any(clips[i].corpus == "ravdess" for i in te) and loco is None:
+        rav = te[[clips[i].corpus == "ravdess" for i in te]]
+        sc = score_clips(clf, clips, rav, dict(zip(map(int, rav), opus_features(clips, rav))))
+        extra = {"opus_idx": rav, "opus_cold": sc["cold"], "opus_adapted": sc["adapted"]}
+    clf.save(out / "classifier.keras")
+    RUN_REPORTS.mkdir(parents=True, exist_ok=True)
+    np.savez(RUN_REPORTS / f"{p['name']}.npz", idx=te, labels=np.array([clips[i].label for i in te]),
+             cold=scores["cold"], adapted=scores["adapted"], **extra)
+    info = {"name": p["name"], "commit": commit(), "recipe": RECIPE_VERSION, "config": cfg,
+            "train_speakers": len(p["train"]), "train_clips": len(tr),
+            "validation_speakers": sorted(p["validation"]), "test_speakers": sorted(p["test"]),
+            "temperature": temperature, "train_seconds": round(secs, 1), "history": hist,
+            "cache": cache.cache_key(clips)}
+    (RUN_REPORTS / f"{p['name']}.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def export_shipped(info: dict):
+    """The shipped run's classifier as the serving model (.keras and .tflite)."""
+    import keras
+    from ml import model as M
+    clf = keras.models.load_model(RUNS / info["name"] / "classifier.keras")
+    serving = M.build_serving(clf, info["temperature"])
     serving.save(SHIPPED_KERAS)
     SHIPPED_TFLITE.write_bytes(M.to_tflite(serving))
-    info = {"train_actors": "1-20" if cfg["refit"] else "1-20 minus validation",
-            "validation_actors": actors_of(clips, va),
-            "train_seconds": round(secs, 1), "final_val_uar": hist[-1].get("val_uar"),
-            "config": cfg, "keras_bytes": SHIPPED_KERAS.stat().st_size,
-            "tflite_bytes": SHIPPED_TFLITE.stat().st_size,
-            "params": int(clf.count_params()), "history": hist}
+    info.update(keras_bytes=SHIPPED_KERAS.stat().st_size, tflite_bytes=SHIPPED_TFLITE.stat().st_size,
+                params=int(clf.count_params()))
     (ML_DIR / "reports" / "train_shipped.json").write_text(json.dumps(info, indent=1) + "\n")
-    return info
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
-    ap.add_argument("--fold", type=int, default=None, help="train CV fold K instead of the shipped model")
+    ap.add_argument("--data", default=None, help="folder holding ravdess/, nemo/, ased/ (default ../shared/data)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--loco", choices=data.CORPORA, help="leave this corpus out")
+    g.add_argument("--fold", type=int, choices=range(data.NUM_FOLDS), help="RAVDESS CV fold K")
     ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=2, help="processes building the feature cache")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a training setting, e.g. --set lr=0.002")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    _set_threads(a.threads)
     cfg = dict(DEFAULTS, epochs=a.epochs, seed=a.seed)
     for kv in a.set:
         k, v = kv.split("=", 1)
         if k not in cfg:
             ap.error(f"unknown setting {k}")
         cfg[k] = json.loads(v)
-    clips = data.load_metadata(a.data)
-    feats = build_cache(clips, progress=not a.no_progress)
-    if a.fold is not None:
-        probs, te, res = run_fold(a.fold, clips, feats, cfg, progress=not a.no_progress)
-        y = np.array([clips[i].label for i in te])
-        s = metrics.summary(y, probs.argmax(1))
-        print(json.dumps({"fold": a.fold, "uar": round(s["uar"], 4), "wa": round(s["wa"], 4),
-                          "train_seconds": res["train_seconds"]}))
-    else:
-        info = train_shipped(clips, feats, cfg, progress=not a.no_progress)
-        print(json.dumps({k: info[k] for k in ("train_seconds", "final_val_uar", "params",
-                                                "tflite_bytes")}))
+    clips = data.load_corpora(a.data)
+    feats = cache.load(clips, jobs=a.jobs, progress=not a.no_progress)
+    _set_threads(a.threads)
+    stats = clip_stats(feats)
+    info = run(clips, feats, stats, cfg, loco=a.loco, fold=a.fold, progress=not a.no_progress)
+    if a.loco is None and a.fold is None:
+        export_shipped(info)
+    last = info["history"][-1]
+    print(json.dumps({"run": info["name"], "train_seconds": info["train_seconds"],
+                      "temperature": info["temperature"],
+                      **{k: v for k, v in last.items() if k.startswith("val_")}}))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def check_reading(r):
     assert r["confidence"] == pytest.approx(probs[r["dominant"]])
     assert -1.0 <= r["valence"] <= 1.0 and -1.0 <= r["arousal"] <= 1.0
     assert 0.0 <= r["intensity"] <= 1.0
+    assert r["uncertain"] is (r["confidence"] < params.UNCERTAIN_BELOW)
 
 
 def test_predict_float_mono(rec):
@@ -180,9 +181,34 @@ def test_saved_keras_model_loads_and_matches_the_shipped_tflite(rec):
     code = ("import sys, json, numpy as np, keras; from ml import model; from ml.inference import ML_DIR; "
             "m = keras.models.load_model(ML_DIR / 'emotion_model.keras'); "
             "x = np.array(json.loads(sys.stdin.read()), np.float32)[None, :]; "
-            "print(json.dumps(m(x).numpy()[0].tolist()))")
+            "print(json.dumps(m([x, np.zeros((1, 129), np.float32)])[0].numpy()[0].tolist()))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(window.tolist()), capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     keras_probs = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=1e-4)
+
+
+def test_history_changes_the_reading_and_is_validated(rec):
+    from ml import adapt
+    w = voice(3.0, seed=4)
+    cold = rec.probabilities([w])[0]
+    assert np.allclose(cold, rec.probabilities([w], adapt.empty())[0])
+    other = adapt.merge(adapt.empty(), rec.speech_stats(voice(3.0, f0=300, seed=5), SR))
+    assert other[-1] > 0
+    assert not np.allclose(cold, rec.probabilities([w], other)[0], atol=1e-4)
+    with pytest.raises(InvalidAudioError):
+        rec.predict(w, SR, history=np.full(adapt.STATS_SIZE, np.nan))
+    with pytest.raises(InvalidAudioError):
+        rec.predict(w, SR, history=[1.0, 2.0])
+
+
+def test_window_stats_from_the_model_match_numpy(rec):
+    """The serving graph's window statistics are adapt.frame_stats of its log-mel."""
+    from ml import adapt
+    readings, stats = rec.predict_batch([voice(3.0, seed=6), np.zeros(SR * 3, np.float32)],
+                                        with_stats=True)
+    assert stats[1] is None and readings[1]["silence"] is True
+    s = stats[0]
+    assert adapt.valid(s) and 0 < s[-1] <= params.FRAMES_PER_WINDOW
+    assert np.all(s[params.MEL_BANDS:-1] >= 0)

@@ -1,0 +1,62 @@
+"""Calibration: expected calibration error and reliability diagrams (numpy, matplotlib)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+BINS = 15
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:
+    """Top-probability confidence against accuracy in equal-width bins, and the ECE
+    (the bin-size-weighted mean gap between them)."""
+    probs, labels = np.asarray(probs), np.asarray(labels)
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        sel = which == b
+        if not sel.any():
+            continue
+        acc, c = float(correct[sel].mean()), float(conf[sel].mean())
+        ece += sel.mean() * abs(acc - c)
+        rows.append({"lo": round(float(edges[b]), 4), "hi": round(float(edges[b + 1]), 4),
+                     "n": int(sel.sum()), "confidence": round(c, 4), "accuracy": round(acc, 4)})
+    return {"ece": round(float(ece), 4), "bins": rows, "n": int(len(labels))}
+
+
+def plot_reliability(curves: dict[str, dict], title: str, path: Path) -> str | None:
+    """One line per curve name ({"bins": [...]} from reliability())."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 5.0), dpi=110)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for name, r in curves.items():
+        xs = [b["confidence"] for b in r["bins"]]
+        ys = [b["accuracy"] for b in r["bins"]]
+        ax.plot(xs, ys, marker="o", ms=3, label=f"{name} (ECE {r['ece']:.3f})")
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,132 @@
+"""Speaker statistics, online adaptation without look-ahead, and the masked loss."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ml import adapt, params
+
+B = params.MEL_BANDS
+
+
+def frames(n, mean, sd, seed=0):
+    return np.random.default_rng(seed).normal(mean, sd, size=(n, B)).astype(np.float32)
+
+
+def test_frame_stats_keep_only_speech_frames():
+    x = np.concatenate([frames(50, 0.0, 0.5), np.full((30, B), np.log(params.LOG_OFFSET), np.float32)])
+    s = adapt.frame_stats(x)
+    assert s[-1] == 50
+    np.testing.assert_allclose(s[:B], x[:50].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(s[B:-1], x[:50].var(axis=0), atol=1e-4)
+
+
+def test_merge_equals_pooled_statistics():
+    a, b = frames(40, 1.0, 1.0, seed=1), frames(70, -2.0, 0.3, seed=2)
+    merged = adapt.merge(adapt.frame_stats(a), adapt.frame_stats(b))
+    both = np.concatenate([a, b])
+    np.testing.assert_allclose(merged[:B], both.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(merged[B:-1], both.var(axis=0), atol=1e-3)
+    assert merged[-1] == 110
+    assert np.array_equal(adapt.merge(adapt.empty(), adapt.frame_stats(a)), adapt.frame_stats(a))
+    assert np.array_equal(adapt.merge(adapt.frame_stats(a), adapt.empty()), adapt.frame_stats(a))
+
+
+def test_history_is_capped_so_it_follows_a_changing_voice():
+    h = adapt.empty()
+    old = adapt.frame_stats(frames(100, 0.0, 1.0))
+    for _ in range(int(adapt.MAX_FRAMES / 100) + 50):
+        h = adapt.merge(h, old)
+    assert h[-1] == adapt.MAX_FRAMES
+    new = adapt.frame_stats(frames(100, 3.0, 1.0, seed=3))
+    for _ in range(int(adapt.MAX_FRAMES / 100)):
+        h = adapt.merge(h, new)
+    assert h[:B].mean() > 1.5          # the newer voice dominates
+
+
+@pytest.mark.parametrize("bad", [np.zeros(5), np.full(adapt.STATS_SIZE, np.inf), "x",
+                                 np.concatenate([np.zeros(B), -np.ones(B), [1.0]])])
+def test_invalid_statistics_are_refused(bad):
+    assert not adapt.valid(bad)
+    assert adapt.valid(adapt.empty())
+
+
+def test_online_histories_use_only_earlier_clips():
+    """No look-ahead: a clip's history comes from the clips before it in the speaker's
+    order, never from itself or later ones (changing a later clip changes nothing)."""
+    from ml.data import Clip
+    from ml.train import online_histories
+    from pathlib import Path
+    clips = [Clip(Path(f"/x/{i}.wav"), "nemo", "nemo_A" if i < 4 else "nemo_B", 0, "f") for i in range(6)]
+    idx = np.arange(6)
+    stats = {i: [adapt.frame_stats(frames(30, float(i), 1.0, seed=i))] for i in idx}
+    h = online_histories(clips, idx, stats)
+    order_a = sorted(range(4), key=lambda i: h[i][-1])
+    assert h[order_a[0]][-1] == 0                       # the first clip is cold
+    assert [h[i][-1] for i in order_a] == [0, 30, 60, 90]
+    for k, i in enumerate(order_a):                     # history = pooled earlier clips
+        if k:
+            want = adapt.merge_all(stats[j][0] for j in order_a[:k])
+            np.testing.assert_allclose(h[i], want, atol=1e-4)
+    changed = dict(stats)
+    changed[order_a[-1]] = [adapt.frame_stats(frames(30, 9.0, 1.0, seed=9))]
+    h2 = online_histories(clips, idx, changed)
+    for i in range(6):
+        np.testing.assert_allclose(h[i], h2[i])         # the last clip influences no one
+
+
+def test_predict_adapt_scores_a_file_without_itself_or_later_files(tmp_path):
+    """ml.predict --adapt: the first file is scored cold, and a file's score does not
+    change when later files change."""
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+
+    def tone(f0, seed):
+        t = np.arange(2 * params.SAMPLE_RATE) / params.SAMPLE_RATE
+        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
+        return (0.2 * x / np.abs(x).max() + 0.01 * np.random.default_rng(seed).standard_normal(len(t)))
+
+    paths = []
+    for i, f0 in enumerate((120, 180, 240, 300)):
+        p = tmp_path / f"{i}.wav"
+        sf.write(p, tone(f0 + rng.uniform(-5, 5), i).astype(np.float32), params.SAMPLE_RATE)
+        paths.append(str(p))
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-m", "ml.predict", "--json", *args], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    cold = run(*paths)
+    adapted = run("--adapt", *paths)
+    reordered_tail = run("--adapt", paths[0], paths[1], paths[3], paths[2])
+    assert adapted[0]["probabilities"] == cold[0]["probabilities"]
+    assert adapted[2]["probabilities"] != cold[2]["probabilities"]
+    assert reordered_tail[:2] == adapted[:2]
+
+
+def test_masked_loss_ignores_classes_the_corpus_lacks():
+    tf = pytest.importorskip("tensorflow")
+    from ml.train import masked_cross_entropy
+    mask = np.ones((1, params.NUM_CLASSES), np.float32)
+    mask[0, [params.CLASSES.index("calm"), params.CLASSES.index("disgust")]] = 0
+    y = np.eye(params.NUM_CLASSES, dtype=np.float32)[[params.CLASSES.index("neutral")]]
+    base = np.zeros((1, params.NUM_CLASSES), np.float32)
+    w = np.ones(1, np.float32)
+    loss = lambda z: float(masked_cross_entropy(tf.constant(z), y, mask, w, 0.0))  # noqa: E731
+    raised = base.copy()
+    raised[0, params.CLASSES.index("calm")] = 10.0       # a class this corpus lacks
+    assert loss(raised) == pytest.approx(loss(base), abs=1e-5)
+    assert loss(base) == pytest.approx(np.log(6), abs=1e-5)   # uniform over its 6 classes
+    wrong = base.copy()
+    wrong[0, params.CLASSES.index("sad")] = 10.0          # a class it has: penalised
+    assert loss(wrong) > loss(base) + 5
+    # gradients never push a masked class down
+    z = tf.Variable(base)
+    with tf.GradientTape() as tape:
+        v = masked_cross_entropy(z, y, mask, w, 0.1)
+    g = tape.gradient(v, z).numpy()[0]
+    assert g[params.CLASSES.index("calm")] == 0 and g[params.CLASSES.index("disgust")] == 0
