@@ -5,8 +5,9 @@
 Measures, each in a fresh subprocess so that load time and peak RSS are clean:
   * ours: ml.inference.EmotionRecognizer (LiteRT runtime, log-mel inside the
     .tflite graph): model load (imports + load), median / p99 latency per 3 s
-    window of rec.predict(window, 16000) (validation, silence gate, features,
-    model), real-time factor, peak RSS;
+    window adapted to a speaker, as a worker serves it: predict_batch([window],
+    [history], with_stats=True) and adapt.merge of the window's statistics
+    (validation, silence gate, features, model, adaptation), real-time factor, peak RSS;
   * the pipeline most projects use: librosa MFCC (40 coefficients) + a Keras
     MFCC CNN called with model.predict per clip, on the same windows.
 Prints a table, the speed ratio, and a JSON summary as its LAST line
@@ -59,13 +60,17 @@ def _child_ours(n, data_path):
     rec = EmotionRecognizer.load(num_threads=1)
     load_s = time.perf_counter() - t0
     import numpy as np
+    from ml import adapt
     wins, source = _windows(n, data_path)
+    history = adapt.empty()
     for w in wins[:5]:
         rec.predict(w, 16000)
     lat = []
     for w in wins:
         t = time.perf_counter()
-        rec.predict(w, 16000)
+        _, (added,) = rec.predict_batch([w], [history], with_stats=True)
+        if added is not None:
+            history = adapt.merge(history, added)
         lat.append(time.perf_counter() - t)
     rec.predict_batch(list(wins[:32]))          # warm-up
     t = time.perf_counter()

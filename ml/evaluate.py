@@ -161,15 +161,27 @@ def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, thre
     bar.close()
 
 
-def unit(name: str, mask=None) -> dict:
-    """Scores of one finished run on its test clips: cold and adapted."""
+def unit(name: str, mask=None, trained=None) -> dict:
+    """Scores of one finished run on its test clips, cold and adapted.  ``mask``: the
+    test corpus's classes; ``trained``: the classes the run's training data had (a class
+    no training corpus has is neither scored nor predicted: LOCO scores the shared classes)."""
     info = json.loads((RUN_REPORTS / f"{name}.json").read_text())
     z = np.load(RUN_REPORTS / f"{name}.npz")
-    y = z["labels"]
+    keep = np.ones(len(z["labels"]), bool) if trained is None else trained[z["labels"]] > 0
+    y = z["labels"][keep]
+    if mask is not None and trained is not None:
+        mask = mask * trained
     out = {"run": name, "commit": info["commit"], "recipe": info["recipe"],
            "temperature": info["temperature"], "train_seconds": info["train_seconds"], "n": int(len(y))}
+
+    def probs(key):
+        logits = z[key][keep]
+        if trained is not None:
+            logits = np.where(trained > 0, logits, -np.inf)
+        return calibration.softmax(logits, info["temperature"])
+
     for mode in ("cold", "adapted"):
-        p = calibration.softmax(z[mode], info["temperature"])
+        p = probs(mode)
         s = metrics.summary(y, p.argmax(1))
         r = {"uar": round(s["uar"], 4), "wa": round(s["wa"], 4),
              "per_class_recall": {c: v for c, v in s["per_class_recall"].items()
@@ -179,7 +191,7 @@ def unit(name: str, mask=None) -> dict:
             r["uar_own_classes"] = round(metrics.summary(y, np.where(mask > 0, p, -1).argmax(1))["uar"], 4)
         out[mode] = r
         if f"opus_{mode}" in z:
-            po = calibration.softmax(z[f"opus_{mode}"], info["temperature"])
+            po = probs(f"opus_{mode}")
             out[mode]["opus_24k_uar"] = round(metrics.summary(y, po.argmax(1))["uar"], 4)
             out[mode]["opus_drop_points"] = round(100 * (r["uar"] - out[mode]["opus_24k_uar"]), 1)
     return out
@@ -193,14 +205,16 @@ def evaluate_loco(folds=None, data_path=None, jobs=1, threads=1, retrain=False) 
     from ml.train import DEFAULTS
     report = {"protocol": "leave one corpus out: train on two corpora (validation speakers held out "
                           "for the temperature), test on every speaker of the third; UAR over the "
-                          "classes the test corpus has, argmax over all 8 classes; adapted: each test "
+                          "classes the test corpus shares with the training corpora, argmax over every class the model was
+trained on (uar_own_classes: argmax over the test corpus's classes only); adapted: each test "
                           "speaker's clips in a fixed shuffled order, each scored with the statistics "
                           "of the clips before it",
               "classes": list(params.CLASSES), "targets": TARGETS, "anchors": ANCHORS, "folds": {}}
     for k, corpus in enumerate(data.CORPORA):
         if not run_done(f"loco_{corpus}", DEFAULTS):
             continue
-        r = unit(f"loco_{corpus}", data.class_mask(clips, corpus))
+        trained = np.max([data.class_mask(clips, c) for c in data.CORPORA if c != corpus], axis=0)
+        r = unit(f"loco_{corpus}", data.class_mask(clips, corpus), trained)
         report["folds"][corpus] = r
         r["image"] = plot_confusion(r["adapted"]["confusion"],
                                     f"LOCO: {corpus} left out, adapted (UAR {r['adapted']['uar']:.3f})",

@@ -48,7 +48,8 @@ RECIPE_VERSION = "multicorpus-masked-adapt/1"
 DEFAULTS = dict(epochs=20, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
-                gain_jitter=0.7, corpus_balance=0.5, seed=params.SEED)
+                gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0,
+                seed=params.SEED)
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
 # chosen per run; from the other corpora these, when the corpus is in training
@@ -231,16 +232,45 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
     return xs, hs, ys, ms, weights[order]
 
 
-def mixup_within_corpus(x, y, m, rng, prob, alpha=0.3):
-    """Mixup whose partner has the same class mask (same corpus); others stay unmixed."""
+def mixup_within_corpus(x, targets, m, rng, prob, alpha=0.3):
+    """Mixup whose partner has the same class mask (same corpus); others stay unmixed.
+    ``targets``: 2-D arrays (labels, teacher targets) mixed like x."""
     n = len(x)
     perm = rng.permutation(n)
     lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
     lam = np.maximum(lam, 1 - lam)
     lam[(rng.random(n) >= prob) | np.any(m != m[perm], axis=1)] = 1.0
     xm = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm]
-    ym = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
-    return xm.astype(np.float32), ym.astype(np.float32)
+    return xm.astype(np.float32), [(lam[:, None] * t + (1 - lam[:, None]) * t[perm]).astype(np.float32)
+                                   for t in targets]
+
+
+def teacher_targets(clips, train_idx, cfg):
+    """Targets from the offline teacher (ml/teacher.py) for the training clips: the
+    Whisper embeddings, centred per speaker and standardised, and out-of-fold class
+    probabilities of a logistic regression on them (grouped by speaker, so no clip's
+    target saw its own label), restricted to its corpus's classes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from ml import teacher
+    emb = teacher.load(clips).astype(np.float64)
+    speakers = np.array([c.speaker for c in clips])
+    for spk in set(speakers[train_idx]):
+        sel = speakers == spk
+        emb[sel] -= emb[sel].mean(axis=0)
+    mu, sd = emb[train_idx].mean(axis=0), emb[train_idx].std(axis=0) + 1e-6
+    emb = ((emb - mu) / sd).astype(np.float32)
+    probs = np.zeros((len(clips), params.NUM_CLASSES), np.float32)
+    if cfg["teacher_kd"] > 0:
+        y = np.array([clips[i].label for i in train_idx])
+        lr = LogisticRegression(C=0.01, max_iter=2000, class_weight="balanced")
+        oof = cross_val_predict(lr, emb[train_idx], y, groups=speakers[train_idx],
+                                cv=GroupKFold(5), method="predict_proba")
+        p = np.zeros((len(train_idx), params.NUM_CLASSES))
+        p[:, np.unique(y)] = oof
+        p *= np.stack([data.class_mask(clips, clips[i].corpus) for i in train_idx])
+        probs[train_idx] = p / p.sum(axis=1, keepdims=True)
+    return emb, probs
 
 
 def masked_cross_entropy(logits, y, mask, weights, label_smoothing):
@@ -265,6 +295,15 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     keras.utils.set_random_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
     clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"])
+    use_teacher = cfg["teacher_feat"] > 0 or cfg["teacher_kd"] > 0
+    if use_teacher:     # an extra head that predicts the teacher's embedding from the student's
+        t_emb, t_probs = teacher_targets(clips, train_idx, cfg)
+        proj = keras.layers.Dense(t_emb.shape[1], name="teacher_proj")(clf.get_layer("fc_relu").output)
+        net = keras.Model(clf.inputs, [clf.output, proj])
+    else:
+        t_emb = np.zeros((len(clips), 1), np.float32)
+        t_probs = np.zeros((len(clips), params.NUM_CLASSES), np.float32)
+        net = keras.Model(clf.inputs, [clf.output, clf.output])
     steps_per_epoch = int(np.ceil(len(train_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
@@ -280,13 +319,18 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     members = {k: np.array(v) for k, v in members.items()}
     ls = cfg["label_smoothing"]
 
+    kd, feat_w = cfg["teacher_kd"], cfg["teacher_feat"]
+
     @tf.function
-    def step(x, h, y, m, w):
+    def step(x, h, y, m, w, te, tp):
         with tf.GradientTape() as tape:
-            logits = clf([x, h], training=True)
-            loss = masked_cross_entropy(logits, y, m, w, ls) + tf.add_n(clf.losses or [0.0])
-        grads = tape.gradient(loss, clf.trainable_variables)
-        opt.apply_gradients(zip(grads, clf.trainable_variables))
+            logits, proj = net([x, h], training=True)
+            target = (1.0 - kd) * y + kd * tp
+            loss = masked_cross_entropy(logits, target, m, w, ls) + tf.add_n(net.losses or [0.0])
+            if feat_w > 0:
+                loss += feat_w * tf.reduce_mean(tf.square(proj - te))
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
         return loss
 
     mel_gain = mel_matrix().sum(axis=0)
@@ -301,9 +345,12 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         losses = []
         for b in range(0, len(order), cfg["batch"]):
             sl = slice(b, b + cfg["batch"])
-            xb, yb = mixup_within_corpus(xs[sl], ys[sl], ms[sl], rng, cfg["mixup_prob"])
+            ob = order[sl]
+            xb, (yb, eb, pb) = mixup_within_corpus(xs[sl], [ys[sl], t_emb[ob], t_probs[ob]], ms[sl], rng,
+                                                    cfg["mixup_prob"])
             losses.append(float(step(tf.constant(xb), tf.constant(hs[sl]), tf.constant(yb),
-                                     tf.constant(ms[sl]), tf.constant(ws[sl]))))
+                                     tf.constant(ms[sl]), tf.constant(ws[sl]), tf.constant(eb),
+                                     tf.constant(pb))))
         rec = {"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                "seconds": round(time.time() - t0, 1)}
         if len(val_idx) and (ep % 6 == 5 or ep == cfg["epochs"] - 1):
