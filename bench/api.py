@@ -1,6 +1,6 @@
 """make bench-api: the REST API under concurrent clients.
 
-Starts the stack as `make run` does (python -m app.devstack: embedded MongoDB-wire on the memory
+Starts the stack as `make run` does (python -m devtools.devstack: embedded MongoDB-wire on the memory
 engine, embedded Redis, one worker) in a fresh var dir on free ports, signs up USERS users with a
 session each, then runs each scenario for --seconds with --clients concurrent clients, each
 sending its next request as soon as the last one is answered (closed loop, keep-alive):
@@ -37,7 +37,7 @@ import requests
 from bson import ObjectId
 from tqdm import tqdm
 
-from bench.stack import Stack
+from bench import bench_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -175,10 +175,10 @@ def main(argv=None):
     parser.add_argument("--plot", type=Path, default=PLOT)
     args = parser.parse_args(argv)
 
-    stack = Stack(workers=1, name="api")
+    stack = bench_stack(1, "api")
     results = []
     try:
-        stack.wait_healthy()
+        stack.wait_healthy(timeout=180)
         users = sign_up(stack.base_url, USERS)
         # The analytics read something: a few readings per session before any scenario.
         run_scenario(stack.base_url, users, "ingest", USERS, 2)

@@ -1,6 +1,6 @@
 """make bench-stream: live-streaming latency under N concurrent real-time streams.
 
-Starts the stack as `make run` does (app.devstack) with 2 workers and the embedded servers,
+Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers,
 then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
 each from its own point in the speech and starting at a random offset within the first second
 (--aligned: all at once on the same words, the worst case).
@@ -21,7 +21,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from bench.stack import Stack
+from bench import bench_stack
 from ml.inference import is_silent
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
@@ -106,7 +106,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         client = MoodMirrorClient(stack.base_url)
         client.register(f"bench-{n}-{i}@example.com", "benchmark password")
         clients.append(client)
-    procs = stack.processes()
+    procs = stack.process_tree()
     for p in procs:
         p.cpu_percent(None)
     started = time.monotonic()
@@ -170,10 +170,10 @@ def main(argv=None):
                                if args.aligned else (RESULTS, PLOT))
 
     pcm = speech(args.seconds)
-    stack = Stack(args.workers, "stream", STREAM_MAX_PENDING="10")
+    stack = bench_stack(args.workers, "stream", STREAM_MAX_PENDING="10")
     results = []
     try:
-        stack.wait_healthy()
+        stack.wait_healthy(timeout=180)
         for n in tqdm(args.streams, desc="stream counts", unit="run"):
             try:
                 result = measure(stack, n, pcm, args.chunk_ms, args.aligned)

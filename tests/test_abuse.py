@@ -15,10 +15,11 @@ import pytest
 import redis as redis_lib
 from rq import Queue
 
-from audio_fixtures import encode
-from helpers import wait_for
 from app.extensions import limiter
 from app.models import AnalysisJob, User
+
+from audio_fixtures import encode
+from helpers import wait_for
 
 PASSWORD = "correct horse battery"
 PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
@@ -322,7 +323,7 @@ def test_upload_names_with_path_tricks(app, caller):
 
 
 def test_upload_names_keep_only_their_last_part():
-    from app.blueprints.analysis.routes import display_filename
+    from app.analysis.routes import display_filename
 
     assert display_filename("..\\..\\windows\\win.ini") == "win.ini"
     assert display_filename("C:\\Users\\me\\voice.wav") == "voice.wav"
@@ -349,7 +350,7 @@ FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
 
 @pytest.fixture(scope="module")
 def stack(mongo_uri, redis_url, tmp_path_factory):
-    from stack import Stack
+    from devtools.stack import Stack
 
     own_redis = redis_url.rsplit("/", 1)[0] + "/11"
     redis_lib.Redis.from_url(own_redis).flushdb()

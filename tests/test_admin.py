@@ -138,7 +138,7 @@ def test_deleting_a_user_in_the_admin_deletes_their_data(client, api, admin_acco
 
 
 def test_deleting_a_reading_in_the_admin_takes_it_out_of_the_collective(app, client, api, admin_account, user_token):
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
     from app.models import EmotionReading
 
     api.call("POST", "/api/readings", token=user_token, json={"probabilities": ONE_HOT_SAD})
@@ -154,7 +154,7 @@ def test_deleting_a_reading_in_the_admin_takes_it_out_of_the_collective(app, cli
 
 
 def test_demotion_and_password_change_end_the_admin_session(app, client, admin_account):
-    from app.accounts import hash_password
+    from app.auth.accounts import hash_password
     from app.models import User
 
     login(client)

@@ -17,10 +17,10 @@ import pytest
 import redis as redis_lib
 import soundfile
 
-from audio_fixtures import speech_like, write
-from conftest import free_port
+from devtools.stack import Stack, free_port
 from mood_mirror.client import ApiClientError, MoodMirrorClient
-from stack import Stack
+
+from audio_fixtures import speech_like, write
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"

@@ -18,8 +18,9 @@ import pytest
 import redis as redis_lib
 import soundfile
 
+from devtools.stack import Stack
+
 import audio_fixtures
-from stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"

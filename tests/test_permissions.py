@@ -28,13 +28,14 @@ import pytest
 import redis as redis_lib
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from audio_fixtures import encode
-from helpers import wait_for
-from app.accounts import hash_password
-from app.blueprints.auth.tokens import revoke
+from app.auth.accounts import hash_password
+from app.auth.tokens import revoke
 from app.extensions import limiter
 from app.models import AnalysisJob, CollectiveEmotion, EmotionSession, EnvironmentResponse, User
 from app.models.base import utcnow
+
+from audio_fixtures import encode
+from helpers import wait_for
 
 IDENTITIES = ("owner", "other", "admin", "anonymous", "expired", "revoked", "tampered")
 PASSWORD = "correct horse battery"
@@ -392,7 +393,7 @@ def test_alg_none_and_foreign_key_tokens_are_refused(app, client):
 
 @pytest.fixture(scope="module")
 def stack(mongo_uri, redis_url, tmp_path_factory):
-    from stack import Stack
+    from devtools.stack import Stack
 
     own_redis = redis_url.rsplit("/", 1)[0] + "/11"
     redis_lib.Redis.from_url(own_redis).flushdb()

@@ -9,8 +9,8 @@ import pytest
 import redis as redis_lib
 import soundfile
 
+from devtools.stack import Stack
 from mood_mirror.client import ApiClientError, MoodMirrorClient
-from stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"

@@ -5,7 +5,7 @@ from flask_admin import AdminIndexView, expose
 from app.admin.base import AdminOnlyMixin, safe_next
 from app.admin.forms import LoginForm, LogoutForm
 from app.admin.security import sign_in, sign_out
-from app.accounts import authenticate
+from app.auth.accounts import authenticate
 from app.extensions import limiter
 from app.models import ALL_MODELS, User
 
