@@ -26,7 +26,8 @@ def create_admin(email, display_name, password):
     if user is None:
         if len(password) < minimum:
             raise click.BadParameter(f"must be at least {minimum} characters", param_hint="password")
-        user = User(email=email, password_hash=hash_password(password), display_name=display_name or email.split("@")[0])
+        user = User(email=email, password_hash=hash_password(password),
+                    display_name=display_name or email.split("@")[0])
     user.role = "admin"
     user.save()
     click.echo(f"{email} is an admin")

@@ -199,7 +199,8 @@ def main(argv=None):
     finally:
         stack.stop()
 
-    header = f"{'scenario':<10} {'requests':>8} {'errors':>6} {'rps':>7} {'p50_ms':>7} {'p99_ms':>7} {'acked':>6} {'found':>6}"
+    header = (f"{'scenario':<10} {'requests':>8} {'errors':>6} {'rps':>7} {'p50_ms':>7} {'p99_ms':>7} "
+              f"{'acked':>6} {'found':>6}")
     print(header)
     for r in results:
         print(f"{r['scenario']:<10} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7} {r['p50_ms']:>7} "
@@ -208,7 +209,8 @@ def main(argv=None):
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, args.plot)
     lost = sum(r["acknowledged_writes"] - r["writes_found"] for r in results)
-    print(json.dumps({"results": str(args.output.relative_to(ROOT)) if args.output.is_relative_to(ROOT) else str(args.output),
+    output = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    print(json.dumps({"results": str(output),
                       "plot": str(args.plot), "clients": args.clients, "versions": versions(), "writes_lost": lost,
                       "scenarios": {r["scenario"]: {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors")}
                                     for r in results}}))

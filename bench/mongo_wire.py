@@ -39,8 +39,10 @@ def measure(engine, steps):
                 started = time.perf_counter()
                 for i in range(STEP // 2):
                     session = ObjectId()
-                    readings.insert_many([{"window_key": f"{session}:{i}", "probabilities": {"calm": 0.4, "sad": 0.6}},
-                                          {"window_key": f"{session}:{i + 1}", "probabilities": {"calm": 0.7, "sad": 0.3}}])
+                    readings.insert_many([
+                        {"window_key": f"{session}:{i}", "probabilities": {"calm": 0.4, "sad": 0.6}},
+                        {"window_key": f"{session}:{i + 1}", "probabilities": {"calm": 0.7, "sad": 0.3}},
+                    ])
                 per_step.append(round((time.perf_counter() - started) / (STEP // 2) * 1000, 2))
             client.close()
         finally:
@@ -55,7 +57,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = [measure(engine, args.steps) for engine in ("memory", "sqlite")]
     for r in results:
-        print(f"{r['engine']:>7}: ms per 2-document insert, each step {STEP} documents further: {r['ms_per_insert_by_step']}")
+        print(f"{r['engine']:>7}: ms per 2-document insert, each step {STEP} documents further: "
+              f"{r['ms_per_insert_by_step']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({"results": str(RESULTS.relative_to(ROOT))}))

@@ -191,7 +191,8 @@ def main(argv=None):
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6}")
     holding = [r["streams"] for r in results if r["p99_ms"] < TARGET_P99_MS and r["windows_dropped"] == 0]
     print(f"highest N with p99 < {TARGET_P99_MS} ms and no drops: {max(holding) if holding else 'none'}")
-    print(json.dumps({"results": str(results_path.relative_to(ROOT)), "highest_n_holding_target": max(holding, default=None)}))
+    print(json.dumps({"results": str(results_path.relative_to(ROOT)),
+                      "highest_n_holding_target": max(holding, default=None)}))
 
 
 if __name__ == "__main__":

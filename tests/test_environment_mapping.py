@@ -105,21 +105,25 @@ def test_sad_state_mapping_worked_by_hand():
     assert response["state"]["dominant"] == "sad" and response["state"]["confidence"] == 1.0
 
 
-@pytest.mark.parametrize(("valence", "mode"), [(1.0, "lydian"), (0.0, "dorian"), (-1.0, "locrian"), (0.5, "mixolydian")])
+@pytest.mark.parametrize(("valence", "mode"),
+                         [(1.0, "lydian"), (0.0, "dorian"), (-1.0, "locrian"), (0.5, "mixolydian")])
 def test_mode_follows_valence(valence, mode):
     assert environment_response({**SAD, "valence": valence})["audio"]["mode"] == mode
 
 
-@pytest.mark.parametrize(("arousal", "hz", "note", "bpm"), [(1.0, 440.0, "A4", 120), (-1.0, 110.0, "A2", 60), (0.0, 220.0, "A3", 90)])
+@pytest.mark.parametrize(("arousal", "hz", "note", "bpm"),
+                         [(1.0, 440.0, "A4", 120), (-1.0, 110.0, "A2", 60), (0.0, 220.0, "A3", 90)])
 def test_pitch_and_tempo_follow_arousal(arousal, hz, note, bpm):
     audio = environment_response({**SAD, "arousal": arousal})["audio"]
     assert (audio["base_frequency_hz"], audio["root_note"], audio["tempo_bpm"]) == (hz, note, bpm)
 
 
 def test_smart_home_regulates_arousal():
-    agitated = environment_response({"probabilities": {"angry": 1.0}, "valence": -0.7, "arousal": 0.9, "intensity": 0.8})
+    agitated = environment_response({"probabilities": {"angry": 1.0}, "valence": -0.7, "arousal": 0.9,
+                                     "intensity": 0.8})
     home = agitated["smart_home"]
-    assert (home["temperature_c"], home["humidity_pct"], home["ventilation"], home["co2_limit_ppm"]) == (20.0, 41, "boost", 800)
+    assert ((home["temperature_c"], home["humidity_pct"], home["ventilation"], home["co2_limit_ppm"])
+            == (20.0, 41, "boost", 800))
     resting = environment_response({"probabilities": {"calm": 1.0}, "valence": 0.4, "arousal": -0.7, "intensity": 0.5})
     assert resting["smart_home"]["ventilation"] == "quiet"
     assert resting["smart_home"]["temperature_c"] == 22.5  # 21.5 + 1.05 = 22.55
@@ -138,13 +142,15 @@ def test_pure_emotion_keeps_its_hue_and_uncertainty_pales_it():
 
 
 def test_unknown_labels_fall_back_to_neutral_colour():
-    response = environment_response({"probabilities": {"silence": 1.0}, "valence": 0.0, "arousal": 0.0, "intensity": 0.5})
+    response = environment_response({"probabilities": {"silence": 1.0}, "valence": 0.0, "arousal": 0.0,
+                                     "intensity": 0.5})
     assert response["lighting"]["hue"] == STYLES["neutral"].hue
     assert response["visual"]["type"] == STYLES["neutral"].pattern
 
 
 def test_mapping_is_deterministic_and_json_safe():
-    state = {"probabilities": {"happy": 0.6, "neutral": 0.3, "sad": 0.1}, "valence": 0.5, "arousal": 0.4, "intensity": 0.7}
+    state = {"probabilities": {"happy": 0.6, "neutral": 0.3, "sad": 0.1}, "valence": 0.5, "arousal": 0.4,
+             "intensity": 0.7}
     first = environment_response(state)
     assert first == environment_response(dict(state))
     assert json.loads(json.dumps(first)) == first
@@ -158,8 +164,10 @@ def at(seconds: float) -> datetime:
 
 
 def test_smoothing_is_an_exponential_moving_average():
-    first = smooth_state(None, {"timestamp": at(0), "probabilities": {"happy": 1.0}, "valence": 0.8, "arousal": 0.2, "intensity": 1.0})
-    second = smooth_state(first, {"timestamp": at(1), "probabilities": {"sad": 1.0}, "valence": -0.2, "arousal": -0.4, "intensity": 0.0}, 0.25)
+    first = smooth_state(None, {"timestamp": at(0), "probabilities": {"happy": 1.0}, "valence": 0.8, "arousal": 0.2,
+                                "intensity": 1.0})
+    second = smooth_state(first, {"timestamp": at(1), "probabilities": {"sad": 1.0}, "valence": -0.2, "arousal": -0.4,
+                                  "intensity": 0.0}, 0.25)
     assert second["probabilities"] == pytest.approx({"happy": 0.75, "sad": 0.25})
     assert second["valence"] == pytest.approx(0.55)       # 0.25 * -0.2 + 0.75 * 0.8
     assert second["arousal"] == pytest.approx(0.05)
@@ -170,7 +178,8 @@ def test_smoothing_is_an_exponential_moving_average():
 
 
 def test_smoothing_restarts_after_a_long_gap_and_rejects_bad_alpha():
-    first = smooth_state(None, {"timestamp": at(0), "probabilities": {"happy": 1.0}, "valence": 0.8, "arousal": 0.2, "intensity": 1.0})
+    first = smooth_state(None, {"timestamp": at(0), "probabilities": {"happy": 1.0}, "valence": 0.8, "arousal": 0.2,
+                                "intensity": 1.0})
     later = {"timestamp": at(31), "probabilities": {"sad": 1.0}, "valence": -0.2, "arousal": -0.4, "intensity": 0.0}
     assert smooth_state(first, later)["probabilities"] == {"sad": 1.0}
     assert smooth_state(first, later, max_gap_s=None)["probabilities"] == pytest.approx({"happy": 0.7, "sad": 0.3})
@@ -191,8 +200,10 @@ def test_should_emit_margin_and_colour_rules():
     assert should_emit(previous, response("happy", {"happy": 0.5}, "#a0a0a0"))                # dE ~12.3
 
 
-WOBBLE_A = {"probabilities": {"happy": 0.48, "neutral": 0.42, "calm": 0.10}, "valence": 0.35, "arousal": 0.15, "intensity": 0.45}
-WOBBLE_B = {"probabilities": {"neutral": 0.48, "happy": 0.42, "calm": 0.10}, "valence": 0.30, "arousal": 0.10, "intensity": 0.40}
+WOBBLE_A = {"probabilities": {"happy": 0.48, "neutral": 0.42, "calm": 0.10}, "valence": 0.35, "arousal": 0.15,
+            "intensity": 0.45}
+WOBBLE_B = {"probabilities": {"neutral": 0.48, "happy": 0.42, "calm": 0.10}, "valence": 0.30, "arousal": 0.10,
+            "intensity": 0.40}
 ANGRY = {"probabilities": {"angry": 0.8, "neutral": 0.2}, "valence": -0.6, "arousal": 0.8, "intensity": 0.9}
 
 

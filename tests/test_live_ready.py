@@ -54,7 +54,8 @@ def test_backpressure_drops_the_oldest_windows_and_their_audio(redis, session_id
     for index in range(5):
         dropped += add(redis, session_id, index, 3, bytes([index]) * 2)[0]
     assert dropped == [0, 1]
-    assert ready_list.pending_audio(redis, [(session_id, i) for i in range(5)]) == [None, None, b"\x02\x02", b"\x03\x03", b"\x04\x04"]
+    assert (ready_list.pending_audio(redis, [(session_id, i) for i in range(5)])
+            == [None, None, b"\x02\x02", b"\x03\x03", b"\x04\x04"])
     assert not redis.exists(ready_list.audio_key(session_id, 0), ready_list.audio_key(session_id, 1))
     assert redis.ttl(ready_list.audio_key(session_id, 4)) > 0  # nothing outlives an abandoned stream
 
@@ -71,7 +72,8 @@ def test_one_drain_job_is_asked_for_until_one_starts(redis, session_id, ready):
     assert not ready_list.claim_drain(redis)
     ready_list.drain_started(redis)
     assert add(redis, session_id, 3, 10, b"x")[1] is True  # for another worker
-    assert 0 < redis.ttl(ready_list.DRAIN_QUEUED_KEY) <= ready_list.DRAIN_QUEUED_TTL_S  # a lost enqueue stalls nothing for long
+    # A lost enqueue stalls nothing for long.
+    assert 0 < redis.ttl(ready_list.DRAIN_QUEUED_KEY) <= ready_list.DRAIN_QUEUED_TTL_S
 
 
 def test_no_drain_job_is_asked_for_while_one_waits_on_the_ready_list(redis, session_id, ready):

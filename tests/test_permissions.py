@@ -317,7 +317,8 @@ def check_cell(world, method, rule, identity):
         problems.append(f"{method} {rule} as {identity}: {response.status_code}, expected {expected}: "
                         f"{response.get_data(as_text=True)[:200]}")
     if response.status_code >= 300 and before != after:
-        problems.append(f"{method} {rule} as {identity}: refused ({response.status_code}) but wrote {before} -> {after}")
+        problems.append(f"{method} {rule} as {identity}: refused ({response.status_code}) "
+                        f"but wrote {before} -> {after}")
     if identity == "other" and response.status_code < 300 and rule not in CREDENTIAL_ROUTES:
         body = response.get_data(as_text=True)
         leaked = [secret for secret in world.secrets_of_owner() if secret in body]
@@ -365,7 +366,8 @@ def test_revoked_refresh_token_and_deleted_account_tokens_are_refused(app, clien
     owner_token = world.access["owner"]
     # Logging out with the refresh token revokes it too.
     auth = {"Authorization": f"Bearer {owner_token}"}
-    assert client.post("/api/auth/logout", json={"refresh_token": world.refresh["owner"]}, headers=auth).status_code == 204
+    logout = client.post("/api/auth/logout", json={"refresh_token": world.refresh["owner"]}, headers=auth)
+    assert logout.status_code == 204
     refused = client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {world.refresh['owner']}"})
     assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "token_revoked"
     # A deleted account's still-unexpired token is refused everywhere.

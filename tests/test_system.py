@@ -115,7 +115,8 @@ def test_web_process_never_imports_tensorflow():
     code = (
         "import os, sys; os.environ['ASYNC_MODE']='threading';"
         "import wsgi; import app.api, app.models, audio.decode, audio.pcm, audio.windows;"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
     )
     out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
                          env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})

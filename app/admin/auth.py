@@ -38,7 +38,8 @@ class AdminHomeView(AdminOnlyMixin, AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/mood_index.html", counts={model.__name__: model.objects.count() for model in ALL_MODELS})
+        counts = {model.__name__: model.objects.count() for model in ALL_MODELS}
+        return self.render("admin/mood_index.html", counts=counts)
 
     @expose("/login", methods=["GET", "POST"])
     @_admin_login_rate_limited

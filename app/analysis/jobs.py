@@ -41,7 +41,8 @@ def analyze_upload(job_id):
         _fail(job, "upload_expired", "The uploaded audio is no longer available; upload it again", 410)
         return None
     try:
-        waveform = decode(io.BytesIO(data), target_rate=SAMPLE_RATE, max_seconds=current_app.config["MAX_AUDIO_SECONDS"])
+        waveform = decode(io.BytesIO(data), target_rate=SAMPLE_RATE,
+                          max_seconds=current_app.config["MAX_AUDIO_SECONDS"])
     except AudioError as error:
         _fail(job, error.code, error.message, audio_error_status(error))
         pop_upload(job_id)
@@ -84,7 +85,8 @@ def analyze_upload(job_id):
     overall = describe_probabilities({c: float(np.mean([r.probabilities[c] for r in spoken])) for c in CLASSES})
     environment = environment_response(overall)
     record_response(owner, session, spoken[-1], environment)
-    job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(), set__duration_s=waveform.size / SAMPLE_RATE,
+    job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(),
+               set__duration_s=waveform.size / SAMPLE_RATE,
                set__result={"overall": overall, "timeline": timeline, "environment": environment,
                             "windows": len(windows), "silent_windows": len(stored) - len(spoken),
                             "model_version": model_version()})

@@ -11,7 +11,7 @@ from app.analysis.schemas import AnalyzeArgsSchema, JobAcceptedSchema, JobSchema
 from app.analysis.uploads import audio_error_status, store_upload
 from app.api import ApiBlueprint
 from app.api.access import get_owned, owner_scope
-from app.api.errors import ApiError
+from app.api.errors import ApiError, invalid_input
 from app.api.pagination import page_schema, paginate
 from app.api.schemas import BIDI_CONTROLS
 from app.models import AnalysisJob, EmotionSession
@@ -52,7 +52,7 @@ def _uploaded_audio():
                            details={"fields": {"form": {name: ["Unknown field."] for name in extra}}})
         upload = request.files.get("file")
         if upload is None:
-            raise ApiError(422, "Invalid input: file", details={"fields": {"form": {"file": ["Missing audio file."]}}})
+            raise invalid_input("form", "file", "Missing audio file.")
         return upload.read(), upload.filename or "", upload.mimetype or ""
     if request.mimetype.startswith(RAW_AUDIO_TYPES):
         data = request.get_data()
@@ -80,7 +80,8 @@ def analyze(args):
         session = get_owned(EmotionSession, args["session_id"], "session_id", admin_may=False)
     data, filename, content_type = _uploaded_audio()
     if not data:
-        raise ApiError(422, "Invalid input: file", code="empty_audio", details={"fields": {"file": ["The file is empty."]}})
+        raise ApiError(422, "Invalid input: file", code="empty_audio",
+                       details={"fields": {"file": ["The file is empty."]}})
     try:
         info = probe(io.BytesIO(data), max_seconds=current_app.config["MAX_AUDIO_SECONDS"])
     except AudioTooLong as error:

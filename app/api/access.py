@@ -5,7 +5,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from flask_jwt_extended import current_user, jwt_required
 
-from app.api.errors import ApiError
+from app.api.errors import ApiError, invalid_input
 from app.models import User
 
 
@@ -13,7 +13,7 @@ def object_id(value, field="id"):
     try:
         return ObjectId(value)
     except (InvalidId, TypeError):
-        raise ApiError(422, f"Invalid input: {field}", details={"fields": {"query": {field: ["Not a valid id."]}}})
+        raise invalid_input("query", field, "Not a valid id.")
 
 
 def get_owned(model, doc_id, field="id", admin_may=True):

@@ -47,6 +47,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def invalid_input(location, field, message):
+    """A 422 about one field of one location ("json", "query", "form"), in the shape of webargs'
+    own validation errors."""
+    return ApiError(422, f"Invalid input: {field}", details={"fields": {location: {field: [message]}}})
+
+
 def error_body(status, message, code=None, details=None):
     return {"error": {"code": code or CODES.get(status, "error"), "message": message, "details": details or {}}}
 

@@ -13,7 +13,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from flask import request, url_for
 
-from app.api.errors import ApiError
+from app.api.errors import invalid_input
 
 
 def encode_cursor(when, doc_id):
@@ -29,7 +29,7 @@ def decode_cursor(cursor):
             when = when.astimezone(UTC)  # one that cannot be in UTC could not be compared
         return when, ObjectId(doc_id)
     except (ValueError, OverflowError, InvalidId, UnicodeDecodeError):
-        raise ApiError(422, "Invalid input: cursor", details={"fields": {"query": {"cursor": ["Not a valid cursor."]}}})
+        raise invalid_input("query", "cursor", "Not a valid cursor.")
 
 
 def paginate(queryset, limit, cursor, time_field):

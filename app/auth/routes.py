@@ -5,7 +5,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from app.api import ApiBlueprint
-from app.api.errors import ApiError
+from app.api.errors import ApiError, invalid_input
 from app.auth.accounts import authenticate, delete_account, hash_password
 from app.auth.schemas import (
     AccessTokenSchema,
@@ -63,7 +63,7 @@ def register(data):
     """Create an account and sign in"""
     email = User.normalize_email(data["email"])
     if data["password"].lower() == email:
-        raise ApiError(422, "Invalid input: password", details={"fields": {"json": {"password": ["Must not be the email."]}}})
+        raise invalid_input("json", "password", "Must not be the email.")
     if User.objects(email=email).first():
         raise ApiError(409, "This email is already registered", code="email_taken", details={"field": "email"})
     user = User(email=email, password_hash=hash_password(data["password"]),
@@ -112,10 +112,9 @@ def logout(data):
         try:
             refresh_payload = decode_token(encoded, allow_expired=True)
         except (JWTExtendedException, PyJWTError) as exc:
-            raise ApiError(422, "Invalid input: refresh_token", details={"fields": {"json": {"refresh_token": [str(exc)]}}})
+            raise invalid_input("json", "refresh_token", str(exc))
         if refresh_payload.get("type") != "refresh" or refresh_payload.get("sub") != str(current_user.id):
-            raise ApiError(422, "Invalid input: refresh_token",
-                           details={"fields": {"json": {"refresh_token": ["Not a refresh token of this account."]}}})
+            raise invalid_input("json", "refresh_token", "Not a refresh token of this account.")
     revoke(get_jwt())
     if refresh_payload:
         revoke(refresh_payload)
@@ -138,7 +137,8 @@ def update_profile(data):
     user = current_user
     if "new_password" in data:
         if not bcrypt.check_password_hash(user.password_hash, data["current_password"]):
-            raise ApiError(403, "The current password is wrong", code="wrong_password", details={"field": "current_password"})
+            raise ApiError(403, "The current password is wrong", code="wrong_password",
+                           details={"field": "current_password"})
         user.password_hash = hash_password(data["new_password"])
     if "display_name" in data:
         user.display_name = data["display_name"]

@@ -13,10 +13,13 @@ class EnvironmentResponseSchema(ma.Schema):
     reading_id = ma.fields.Function(lambda r: ref_id(r, "reading"))
     created_at = ma.fields.AwareDateTime()
     state = ma.fields.Dict(metadata={"description": "The smoothed emotional state the response follows"})
-    lighting = ma.fields.Dict(metadata={"description": "hue, saturation, rgb, hex, brightness, color_temperature_k, cie_xy, transition_ms"})
-    audio = ma.fields.Dict(metadata={"description": "base_frequency_hz, root_note, mode, scale_hz, tempo_bpm, waveform, volume"})
+    lighting = ma.fields.Dict(metadata={
+        "description": "hue, saturation, rgb, hex, brightness, color_temperature_k, cie_xy, transition_ms"})
+    audio = ma.fields.Dict(metadata={
+        "description": "base_frequency_hz, root_note, mode, scale_hz, tempo_bpm, waveform, volume"})
     visual = ma.fields.Dict(metadata={"description": "type, particle_count, speed, palette"})
-    smart_home = ma.fields.Dict(metadata={"description": "temperature_c, humidity_pct, ventilation, co2_limit_ppm, advice"})
+    smart_home = ma.fields.Dict(metadata={
+        "description": "temperature_c, humidity_pct, ventilation, co2_limit_ppm, advice"})
 
 
 class EnvironmentListArgsSchema(PageArgsSchema):

@@ -13,6 +13,8 @@ from app.realtime import emit, session_room
 
 # Smoothing state lives in Redis for a day after the last reading of its session (or user).
 STATE_TTL_S = 24 * 3600
+# What the smoothing takes from a reading.
+OBSERVED_FIELDS = ("probabilities", "valence", "arousal", "intensity", "timestamp")
 
 
 def _state_key(owner, session):
@@ -33,7 +35,7 @@ def update_environments(items):
     responses = {}
     for index, (owner, session, reading) in spoken:
         key = _state_key(owner, session)
-        observed = {name: getattr(reading, name) for name in ("probabilities", "valence", "arousal", "intensity", "timestamp")}
+        observed = {name: getattr(reading, name) for name in OBSERVED_FIELDS}
         state = smooth_state(states[key].get("state"), observed)
         proposal = environment_response(state)
         emitted = states[key].get("emitted")

@@ -8,7 +8,8 @@ from app.export.schemas import ExportArgsSchema
 from app.models import EmotionSession
 from app.readings.schemas import ReadingSchema
 
-bp = ApiBlueprint("export", __name__, url_prefix="/api/export", description="Streamed exports of readings (CSV or JSON)")
+bp = ApiBlueprint("export", __name__, url_prefix="/api/export",
+                  description="Streamed exports of readings (CSV or JSON)")
 
 CSV_DESCRIPTION = (
     "One header row, then one row per reading: " + ", ".join(CSV_COLUMNS) + ". String cells that "

@@ -89,4 +89,5 @@ def _analyze_windows(job_id, windows):
     ready.record_window_latencies(pipe, [(time.time() - w["received_at"]) * 1000 for w in live])
     pipe.execute()
     # Environment responses follow every `emotion` of the batch, which they must not delay.
-    update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading) for w, reading in zip(live, readings)])
+    update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading)
+                         for w, reading in zip(live, readings)])

@@ -185,7 +185,8 @@ def on_audio(sid, chunk=None):
             return _error_to(sid, error.code, error.message)
         windows = conn.stream.windower.feed(samples)
         if windows:
-            _enqueue(socketio.server.get_environ(sid)["flask.app"], sid, conn.stream, conn.user_id, windows, received_at)
+            app = socketio.server.get_environ(sid)["flask.app"]
+            _enqueue(app, sid, conn.stream, conn.user_id, windows, received_at)
     except Exception as error:
         _answer_failure(sid, "audio", error)
 

@@ -5,7 +5,7 @@ from flask_jwt_extended import current_user
 
 from app.api import ApiBlueprint
 from app.api.access import get_owned, owner_scope
-from app.api.errors import ApiError
+from app.api.errors import ApiError, invalid_input
 from app.api.pagination import page_schema, paginate
 from app.environment.store import update_environment
 from app.models import EmotionReading, EmotionSession
@@ -54,9 +54,9 @@ def create_reading(data):
             raise ApiError(409, "The session has ended", code="session_ended", details={"field": "session_id"})
     timestamp = data.get("timestamp", utcnow())
     if timestamp > datetime.now(UTC) + MAX_CLOCK_SKEW:
-        raise ApiError(422, "Invalid input: timestamp", details={"fields": {"json": {"timestamp": ["Is in the future."]}}})
-    reading = record_reading(current_user, session, describe_probabilities(data["probabilities"]), source=data["source"],
-                                timestamp=timestamp, model_version=data.get("detector"))
+        raise invalid_input("json", "timestamp", "Is in the future.")
+    reading = record_reading(current_user, session, describe_probabilities(data["probabilities"]),
+                             source=data["source"], timestamp=timestamp, model_version=data.get("detector"))
     update_environment(current_user, session, reading)
     return reading
 

@@ -15,7 +15,8 @@ from app.sessions.schemas import (
 )
 from app.sessions.store import delete_session, end_session, session_readings
 
-bp = ApiBlueprint("sessions", __name__, url_prefix="/api/sessions", description="Emotion sessions, analytics and insights")
+bp = ApiBlueprint("sessions", __name__, url_prefix="/api/sessions",
+                  description="Emotion sessions, analytics and insights")
 
 # A session's time line is averaged down to at most this many points.
 TIMELINE_POINTS = 200

@@ -36,7 +36,8 @@ def health():
 class StatsSchema(ma.Schema):
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     readings_per_minute = ma.fields.Float(metadata={"description": "Mean over the last 10 minutes"})
-    queues = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "Queue depths"})
+    queues = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                            metadata={"description": "Queue depths"})
     workers = ma.fields.List(ma.fields.Dict())
     window_latency_ms = ma.fields.Dict(metadata={"description": "p50/p90/p99 over the latest 1,000 windows"})
     model_version = ma.fields.String(allow_none=True)
