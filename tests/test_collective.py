@@ -167,7 +167,7 @@ def test_aggregate_collective_command(app, api):
 
 
 def test_snapshot_counts_the_window_to_the_second_and_forgets_deleted_readings(app, api):
-    """The snapshot reads running totals kept as readings are stored (app.collective.totals.tally):
+    """The snapshot reads running totals kept as readings are stored (app.readings.rollups.tally):
     checked against the readings in MongoDB, through deletions of a session and an account."""
     from datetime import UTC, datetime
 

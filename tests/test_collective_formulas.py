@@ -1,5 +1,5 @@
 """The collective mood's formulas on crafted readings whose answers are worked out by hand in
-the comments. A snapshot is computed from running totals (app/collective/totals.py keeps them
+the comments. A snapshot is computed from running totals (app/readings/rollups.py keeps them
 in Redis); `snapshot_of` sums crafted readings the same way."""
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -8,22 +8,7 @@ import pytest
 
 from app.collective.formulas import collective_insights, collective_snapshot_from_totals
 
-T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def reading(seconds, dominant, valence, arousal, intensity=0.5, probabilities=None, user=None, session=None):
-    probs = probabilities or ({"neutral": 1.0} if dominant == "neutral" else {dominant: 0.6, "neutral": 0.4})
-    r = {"timestamp": at(seconds), "probabilities": probs, "dominant": dominant,
-         "confidence": max(probs.values()), "valence": valence, "arousal": arousal, "intensity": intensity}
-    if user is not None:
-        r["user_id"] = user
-    if session is not None:
-        r["session_id"] = session
-    return r
+from helpers import at, reading
 
 
 def snapshot_of(readings, window_start, window_end, previous=None, min_users=3):

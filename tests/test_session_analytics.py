@@ -1,28 +1,11 @@
 """Session analytics on crafted readings whose answers are worked out by hand in the comments."""
 import random
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from app.sessions.analytics import distribution, dominant_emotion, session_analytics, session_insights
 
-T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def reading(seconds, dominant, valence, arousal, intensity=0.5, probabilities=None, user=None, session=None):
-    probs = probabilities or ({"neutral": 1.0} if dominant == "neutral" else {dominant: 0.6, "neutral": 0.4})
-    r = {"timestamp": at(seconds), "probabilities": probs, "dominant": dominant,
-         "confidence": max(probs.values()), "valence": valence, "arousal": arousal, "intensity": intensity}
-    if user is not None:
-        r["user_id"] = user
-    if session is not None:
-        r["session_id"] = session
-    return r
-
+from helpers import at, reading
 
 # Successive steps in the valence-arousal plane (dv, da) -> length:
 # (0.2, 0) 0.2 | (0.3, 0.4) 0.5 | (0.3, 0.4) 0.5 | (0.3, 0) 0.3 | (0.3, 0) 0.3

@@ -122,3 +122,16 @@ def test_web_process_never_imports_tensorflow():
                          env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_web_and_worker_code_never_import_devtools():
+    """devtools/ (devstack, the embedded MongoDB-wire server, demo data) is for development only."""
+    code = (
+        "import os, sys; os.environ['ASYNC_MODE']='threading';"
+        "import wsgi; import app.worker, app.live.drain, app.analysis.jobs, app.collective.cron;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'devtools')))"
+    )
+    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
+                         env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -1,4 +1,4 @@
-"""The collective mood across all users: running totals kept as readings are stored
-(app.collective.totals), snapshots taken from them (app.collective.snapshot) every few seconds
-by the cron job (app.collective.cron), the formulas (app.collective.formulas) and the public
+"""The collective mood across all users: snapshots (app.collective.snapshot) taken every few
+seconds by the cron job (app.collective.cron) from the rollups of recent readings
+(app/readings/rollups.py), their formulas (app.collective.formulas), and the public
 /api/collective endpoints."""

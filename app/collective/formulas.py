@@ -39,7 +39,7 @@ def collective_snapshot_from_totals(
     trend_threshold: float = TREND_THRESHOLD,
 ) -> dict[str, Any]:
     """Collective mood from the running totals of the readings timed in [window_start, window_end)
-    (app/collective/totals.py): count, users and sessions (sets of ids), dominant_counts,
+    (app/readings/rollups.py): count, users and sessions (sets of ids), dominant_counts,
     the sums of valence, arousal and intensity, and the sums of each class's probability.
 
     Below ``min_users`` distinct users the breakdown is hidden: distribution, dominant, the

@@ -6,9 +6,9 @@ from flask import current_app
 
 from app.collective.formulas import collective_snapshot_from_totals
 from app.collective.schemas import CollectiveSchema
-from app.collective.totals import window_totals
 from app.models import CollectiveEmotion
 from app.models.base import utcnow
+from app.readings.rollups import window_totals
 from app.realtime import COLLECTIVE_ROOM, emit
 
 

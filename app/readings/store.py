@@ -1,11 +1,11 @@
 """The one writer of readings. Every reading is stored and deleted here, whatever its source
 (live windows, uploads, readings posted to the API, demo data), so that storage behaves the
-same for all and the collective mood's running totals (app/collective/totals.py) follow every
-insert and every delete."""
+same for all and the rollups of recent readings (app/readings/rollups.py), which the collective
+mood is computed from, follow every insert and every delete."""
 from pymongo.errors import BulkWriteError
 
-from app.collective import totals
 from app.models import SILENCE, EmotionReading
+from app.readings import rollups
 from ml.affect import describe
 from ml.params import CLASSES
 
@@ -60,7 +60,7 @@ def record_readings(items):
     for reading, new_id in zip(readings, ids):
         if new_id is not None:
             reading.id = new_id
-    totals.tally([reading for reading, new_id in zip(readings, ids) if new_id is not None])
+    rollups.tally([reading for reading, new_id in zip(readings, ids) if new_id is not None])
     return readings
 
 
@@ -70,7 +70,7 @@ def record_reading(owner, session, prediction, *, source, **fields):
 
 
 def delete_readings(queryset):
-    """Delete the readings of `queryset`, taking them out of the collective totals first;
+    """Delete the readings of `queryset`, taking them out of the rollups first;
     returns how many were deleted."""
-    totals.untally(queryset)
+    rollups.untally(queryset)
     return queryset.delete()

@@ -1,7 +1,7 @@
-"""The collective mood's running totals: per second of reading time, in Redis, for as long as the
-snapshot window lasts. app/readings/store.py, the one writer of readings, adds every reading it
-stores and removes every reading it deletes; a snapshot (app/collective/snapshot.py) reads the
-window's totals in one round trip.
+"""Rollups of the recent readings: running totals per second of reading time, in Redis, for as
+long as the collective snapshot's window lasts. app/readings/store.py, the one writer of
+readings, adds every reading it stores and removes every reading it deletes; the collective
+snapshot (app/collective/snapshot.py) reads a window's totals in one round trip.
 
 The snapshot used to aggregate the window's readings in MongoDB every interval. With 100 live
 streams that is 30,000 readings each time, and the embedded MongoDB-wire server, which is
