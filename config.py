@@ -77,7 +77,7 @@ class Config:
     # Windows of one live stream waiting for inference before the oldest are dropped.
     STREAM_MAX_PENDING = _env_int("STREAM_MAX_PENDING", 10)
     # A worker takes at most this many waiting windows (of any streams) per model call and
-    # bulk insert (app/tasks/analysis.py drain_windows).
+    # bulk insert (app/live/drain.py drain_windows).
     STREAM_BATCH_MAX = _env_int("STREAM_BATCH_MAX", 16)
     STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
 

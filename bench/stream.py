@@ -21,6 +21,8 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from audio import SAMPLE_RATE
+from audio.pcm import to_s16
 from bench import bench_stack
 from ml.inference import is_silent
 from mood_mirror.client import ApiClientError, MoodMirrorClient
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "stream.json"
 PLOT = ROOT / "docs" / "img" / "stream_latency.png"
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
-FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
+FORMAT = {"encoding": "s16le", "sample_rate": SAMPLE_RATE, "channels": 1}
 TARGET_P99_MS = 150
 
 
@@ -42,10 +44,9 @@ def speech(seconds):
     if parts:
         audio = np.concatenate(parts)
     else:
-        t = np.arange(int(seconds * 16000)) / 16000
+        t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
         audio = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    audio = np.resize(audio, int(seconds * 16000))
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+    return to_s16(np.resize(audio, int(seconds * SAMPLE_RATE)))
 
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
@@ -117,7 +118,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     return {
         "streams": n,
         "start": "aligned" if aligned else "staggered",
-        "audio_seconds_per_stream": round(pcm.size / 16000, 2),
+        "audio_seconds_per_stream": round(pcm.size / SAMPLE_RATE, 2),
         "windows_sent": sent,
         "windows_received": len(latencies),
         "windows_dropped": dropped,

@@ -1,7 +1,7 @@
 """The `mood-mirror` command line: its commands, options and help."""
 import argparse
 
-from audio import SAMPLE_RATES
+from audio import SAMPLE_RATE, SAMPLE_RATES
 from mood_mirror import config
 from mood_mirror.account import cmd_export, cmd_login, cmd_logout, cmd_sessions
 from mood_mirror.analyze import cmd_analyze
@@ -43,7 +43,7 @@ def build_parser():
     source.add_argument("--file", metavar="FILE", help="stream a recording (any format FFmpeg decodes)")
     stream.add_argument("--device", help="input device: index or part of its name (see --list-devices)")
     stream.add_argument("--rate", type=int, choices=SAMPLE_RATES, metavar="HZ",
-                        help="recording rate (default: 16000 when the device takes it)")
+                        help=f"recording rate (default: {SAMPLE_RATE} when the device takes it)")
     stream.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     stream.add_argument("--duration", type=float, metavar="SECONDS", help="stop the microphone after this long")
     stream.add_argument("--fast", action="store_true",
