@@ -19,9 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-mic.txt pyproject.t
 	@touch $(STAMP)
 
 run: install
-	$(BIN)/python -m app.devstack
+	$(BIN)/python -m devtools.devstack
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 vendor: install

@@ -56,6 +56,7 @@ class Config:
     JWT_SECRET_KEY = _env("JWT_SECRET_KEY")
     ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
     PORT = _env_int("PORT", 5000)
+    HOST = _env("HOST", "0.0.0.0")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()
 
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_SECONDS", 15 * 60))
@@ -76,7 +77,7 @@ class Config:
     # Windows of one live stream waiting for inference before the oldest are dropped.
     STREAM_MAX_PENDING = _env_int("STREAM_MAX_PENDING", 10)
     # A worker takes at most this many waiting windows (of any streams) per model call and
-    # bulk insert (app/tasks/analysis.py drain_windows).
+    # bulk insert (app/live/drain.py drain_windows).
     STREAM_BATCH_MAX = _env_int("STREAM_BATCH_MAX", 16)
     STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
 
@@ -88,6 +89,14 @@ class Config:
     RATELIMIT_AUTH_IP = _env("RATELIMIT_AUTH_IP", "20 per minute")
     RATELIMIT_AUTH_ACCOUNT = _env("RATELIMIT_AUTH_ACCOUNT", "5 per minute")
     RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
+
+    # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts
+    # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
+    # for benchmarks of the app rather than of SQLite).
+    WORKERS = _env_int("WORKERS", 1)
+    EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
+    EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
+    EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")
 
     API_TITLE = "Mood Mirror API"
     API_VERSION = "1.0"

@@ -2,26 +2,23 @@
 
 gunicorn 24+ has no eventlet worker, so the server is socketio.run (ARCHITECTURE.md, decision 5).
 """
-import os
+from config import Config
 
-from dotenv import load_dotenv
-
-load_dotenv()
-if os.environ.get("ASYNC_MODE", "eventlet") == "eventlet":
+if Config.ASYNC_MODE == "eventlet":
     import eventlet
 
     eventlet.monkey_patch()
 
-    from app import eventlet_websocket
+    from app import runtime
 
-    eventlet_websocket.install()
+    runtime.patch_eventlet_websocket()
 
 from app import create_app  # noqa: E402  (after monkey-patching)
-from app.heap import freeze_startup_objects  # noqa: E402
 from app.extensions import socketio  # noqa: E402
+from app.runtime import freeze_startup_objects  # noqa: E402
 
 app = create_app()
 
 if __name__ == "__main__":
     freeze_startup_objects()
-    socketio.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=app.config["PORT"], log_output=True)
+    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], log_output=True)

@@ -1,13 +1,14 @@
 """Flask commands: `flask users create-admin`, `flask db ensure-indexes`, `flask export`,
-`flask seed-demo`, `flask prune`."""
+`flask seed-demo`, `flask prune`, `flask aggregate-collective`. Each is a thin wrapper over its
+area's code."""
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app.accounts import hash_password
-from app.export import FORMATS, export_chunks, readings_for_export
+from app.auth.accounts import delete_account, hash_password
+from app.export.formats import FORMATS, export_chunks, readings_for_export
 from app.models import ALL_MODELS, User
-from app.retention import prune
+from app.system.retention import prune
 
 users_cli = AppGroup("users", help="Manage accounts.")
 db_cli = AppGroup("db", help="Database maintenance.")
@@ -25,7 +26,8 @@ def create_admin(email, display_name, password):
     if user is None:
         if len(password) < minimum:
             raise click.BadParameter(f"must be at least {minimum} characters", param_hint="password")
-        user = User(email=email, password_hash=hash_password(password), display_name=display_name or email.split("@")[0])
+        user = User(email=email, password_hash=hash_password(password),
+                    display_name=display_name or email.split("@")[0])
     user.role = "admin"
     user.save()
     click.echo(f"{email} is an admin")
@@ -69,11 +71,11 @@ def export_command(fmt, email, output):
 @click.option("--replace", is_flag=True, help="Delete the existing demo users and their data first.")
 def seed_demo(user_count, days, random_seed, replace):
     """Create demo users with sessions and readings over the past days, for the dashboard."""
-    # numpy and tqdm are only needed here: imported late, so other commands start fast.
+    # Demo data is a development tool (devtools/, never imported by the web process or the
+    # workers); numpy and tqdm are only needed here: imported late, so other commands start fast.
     from tqdm import tqdm
 
-    from app.accounts import delete_account
-    from app.demo import existing_demo_users, seed
+    from devtools.demo import existing_demo_users, seed
 
     existing = list(existing_demo_users())
     if existing and not replace:
@@ -102,7 +104,7 @@ def prune_command(dry_run):
 @with_appcontext
 def aggregate_collective_command():
     """Take one collective-mood snapshot now (the cron job does it every few seconds)."""
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
 
     snapshot = take_snapshot()
     visible = "hidden breakdown" if snapshot.hidden else f"dominant {snapshot.dominant}"

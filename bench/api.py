@@ -1,6 +1,6 @@
 """make bench-api: the REST API under concurrent clients.
 
-Starts the stack as `make run` does (python -m app.devstack: embedded MongoDB-wire on the memory
+Starts the stack as `make run` does (python -m devtools.devstack: embedded MongoDB-wire on the memory
 engine, embedded Redis, one worker) in a fresh var dir on free ports, signs up USERS users with a
 session each, then runs each scenario for --seconds with --clients concurrent clients, each
 sending its next request as soon as the last one is answered (closed loop, keep-alive):
@@ -37,7 +37,7 @@ import requests
 from bson import ObjectId
 from tqdm import tqdm
 
-from bench.stack import Stack
+from bench import bench_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -175,10 +175,10 @@ def main(argv=None):
     parser.add_argument("--plot", type=Path, default=PLOT)
     args = parser.parse_args(argv)
 
-    stack = Stack(workers=1, name="api")
+    stack = bench_stack(1, "api")
     results = []
     try:
-        stack.wait_healthy()
+        stack.wait_healthy(timeout=180)
         users = sign_up(stack.base_url, USERS)
         # The analytics read something: a few readings per session before any scenario.
         run_scenario(stack.base_url, users, "ingest", USERS, 2)
@@ -199,7 +199,8 @@ def main(argv=None):
     finally:
         stack.stop()
 
-    header = f"{'scenario':<10} {'requests':>8} {'errors':>6} {'rps':>7} {'p50_ms':>7} {'p99_ms':>7} {'acked':>6} {'found':>6}"
+    header = (f"{'scenario':<10} {'requests':>8} {'errors':>6} {'rps':>7} {'p50_ms':>7} {'p99_ms':>7} "
+              f"{'acked':>6} {'found':>6}")
     print(header)
     for r in results:
         print(f"{r['scenario']:<10} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7} {r['p50_ms']:>7} "
@@ -208,7 +209,8 @@ def main(argv=None):
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, args.plot)
     lost = sum(r["acknowledged_writes"] - r["writes_found"] for r in results)
-    print(json.dumps({"results": str(args.output.relative_to(ROOT)) if args.output.is_relative_to(ROOT) else str(args.output),
+    output = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    print(json.dumps({"results": str(output),
                       "plot": str(args.plot), "clients": args.clients, "versions": versions(), "writes_lost": lost,
                       "scenarios": {r["scenario"]: {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors")}
                                     for r in results}}))

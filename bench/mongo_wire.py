@@ -1,6 +1,6 @@
 """The embedded MongoDB-wire server's insert cost as a collection grows.
 
-Starts `python -m app.mongo_wire` on each engine and inserts streamed-reading-sized documents
+Starts `python -m devtools.mongo_wire` on each engine and inserts streamed-reading-sized documents
 (two per insert_many, with the readings' unique sparse window_key index) up to 4,000, printing
 the mean milliseconds per insert for each step of 500 documents. Saves
 bench/results/mongo_wire.json.
@@ -10,7 +10,6 @@ bench/results/mongo_wire.json.
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, MongoClient
 from tqdm import tqdm
 
-from bench.stack import free_port
+from devtools.stack import free_port, mongo_wire_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "mongo_wire.json"
@@ -29,8 +28,8 @@ STEP = 500
 def measure(engine, steps):
     port = free_port()
     with tempfile.TemporaryDirectory() as var:
-        server = subprocess.Popen([sys.executable, "-m", "app.mongo_wire", "--engine", engine, "--port", str(port),
-                                   "--path", f"{var}/db.sqlite3"], cwd=ROOT, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(mongo_wire_command(port, engine, f"{var}/db.sqlite3"), cwd=ROOT,
+                                  stdout=subprocess.DEVNULL)
         try:
             client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=30000)
             readings = client.bench.readings
@@ -40,8 +39,10 @@ def measure(engine, steps):
                 started = time.perf_counter()
                 for i in range(STEP // 2):
                     session = ObjectId()
-                    readings.insert_many([{"window_key": f"{session}:{i}", "probabilities": {"calm": 0.4, "sad": 0.6}},
-                                          {"window_key": f"{session}:{i + 1}", "probabilities": {"calm": 0.7, "sad": 0.3}}])
+                    readings.insert_many([
+                        {"window_key": f"{session}:{i}", "probabilities": {"calm": 0.4, "sad": 0.6}},
+                        {"window_key": f"{session}:{i + 1}", "probabilities": {"calm": 0.7, "sad": 0.3}},
+                    ])
                 per_step.append(round((time.perf_counter() - started) / (STEP // 2) * 1000, 2))
             client.close()
         finally:
@@ -56,7 +57,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = [measure(engine, args.steps) for engine in ("memory", "sqlite")]
     for r in results:
-        print(f"{r['engine']:>7}: ms per 2-document insert, each step {STEP} documents further: {r['ms_per_insert_by_step']}")
+        print(f"{r['engine']:>7}: ms per 2-document insert, each step {STEP} documents further: "
+              f"{r['ms_per_insert_by_step']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({"results": str(RESULTS.relative_to(ROOT))}))

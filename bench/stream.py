@@ -1,6 +1,6 @@
 """make bench-stream: live-streaming latency under N concurrent real-time streams.
 
-Starts the stack as `make run` does (app.devstack) with 2 workers and the embedded servers,
+Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers,
 then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
 each from its own point in the speech and starting at a random offset within the first second
 (--aligned: all at once on the same words, the worst case).
@@ -21,7 +21,9 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from bench.stack import Stack
+from audio import SAMPLE_RATE
+from audio.pcm import to_s16
+from bench import bench_stack
 from ml.inference import is_silent
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "stream.json"
 PLOT = ROOT / "docs" / "img" / "stream_latency.png"
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
-FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
+FORMAT = {"encoding": "s16le", "sample_rate": SAMPLE_RATE, "channels": 1}
 TARGET_P99_MS = 150
 
 
@@ -42,10 +44,9 @@ def speech(seconds):
     if parts:
         audio = np.concatenate(parts)
     else:
-        t = np.arange(int(seconds * 16000)) / 16000
+        t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
         audio = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    audio = np.resize(audio, int(seconds * 16000))
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+    return to_s16(np.resize(audio, int(seconds * SAMPLE_RATE)))
 
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
@@ -106,7 +107,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         client = MoodMirrorClient(stack.base_url)
         client.register(f"bench-{n}-{i}@example.com", "benchmark password")
         clients.append(client)
-    procs = stack.processes()
+    procs = stack.process_tree()
     for p in procs:
         p.cpu_percent(None)
     started = time.monotonic()
@@ -117,7 +118,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     return {
         "streams": n,
         "start": "aligned" if aligned else "staggered",
-        "audio_seconds_per_stream": round(pcm.size / 16000, 2),
+        "audio_seconds_per_stream": round(pcm.size / SAMPLE_RATE, 2),
         "windows_sent": sent,
         "windows_received": len(latencies),
         "windows_dropped": dropped,
@@ -170,10 +171,10 @@ def main(argv=None):
                                if args.aligned else (RESULTS, PLOT))
 
     pcm = speech(args.seconds)
-    stack = Stack(args.workers, "stream", STREAM_MAX_PENDING="10")
+    stack = bench_stack(args.workers, "stream", STREAM_MAX_PENDING="10")
     results = []
     try:
-        stack.wait_healthy()
+        stack.wait_healthy(timeout=180)
         for n in tqdm(args.streams, desc="stream counts", unit="run"):
             try:
                 result = measure(stack, n, pcm, args.chunk_ms, args.aligned)
@@ -191,7 +192,8 @@ def main(argv=None):
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6}")
     holding = [r["streams"] for r in results if r["p99_ms"] < TARGET_P99_MS and r["windows_dropped"] == 0]
     print(f"highest N with p99 < {TARGET_P99_MS} ms and no drops: {max(holding) if holding else 'none'}")
-    print(json.dumps({"results": str(results_path.relative_to(ROOT)), "highest_n_holding_target": max(holding, default=None)}))
+    print(json.dumps({"results": str(results_path.relative_to(ROOT)),
+                      "highest_n_holding_target": max(holding, default=None)}))
 
 
 if __name__ == "__main__":

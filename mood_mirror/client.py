@@ -18,6 +18,8 @@ from pathlib import Path
 import requests
 import socketio
 
+from audio import SAMPLE_RATE
+
 
 class ApiClientError(Exception):
     """An error answer from the server (status, code, message) or no answer at all (status None)."""
@@ -200,7 +202,8 @@ class LiveStream:
             raise ApiClientError(None, "timeout", f"{what}: {reason}")
 
     def start(self, fmt, session_id=None, name=None):
-        payload = {"format": fmt} | ({"session_id": session_id} if session_id else {}) | ({"name": name} if name else {})
+        payload = {"format": fmt, **({"session_id": session_id} if session_id else {}),
+                   **({"name": name} if name else {})}
         self.sio.emit("start", payload)
         self._wait(self._started, "stream not started")
         return self.session_id
@@ -225,7 +228,7 @@ class LiveStream:
     def dropped(self):
         return sum(lag["dropped"] for lag in self.lags)
 
-    def stream_samples(self, pcm16, sample_rate=16000, chunk_ms=100, realtime=True, on_chunk=None):
+    def stream_samples(self, pcm16, sample_rate=SAMPLE_RATE, chunk_ms=100, realtime=True, on_chunk=None):
         """Send int16 mono samples in chunks, at real-time pace unless realtime is False.
         Returns the send time of each chunk (for latency measurements)."""
         step = int(sample_rate * chunk_ms / 1000)

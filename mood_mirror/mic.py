@@ -8,8 +8,8 @@ import contextlib
 import os
 import sys
 
-# The rates the server accepts for a live stream (app.domain.stream.SAMPLE_RATES).
-SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+from audio import SAMPLE_RATE, SAMPLE_RATES  # what the model hears; the rates a live stream may declare
+
 INSTALL_HINT = ("pyaudio is not installed, so the microphone cannot be used: install PortAudio's headers "
                 "(Debian/Ubuntu: apt-get install portaudio19-dev; macOS: brew install portaudio), "
                 "then: pip install pyaudio==0.2.14")
@@ -129,7 +129,7 @@ class Microphone:
             if not self.supports(device, rate):
                 raise MicError(f"input device {device['index']} ({device['name']}) does not record at {rate} Hz")
             return rate
-        for candidate in (16000, device["rate"], 48000, 44100, *SAMPLE_RATES):
+        for candidate in (SAMPLE_RATE, device["rate"], 48000, 44100, *SAMPLE_RATES):
             if candidate in SAMPLE_RATES and self.supports(device, candidate):
                 return candidate
         raise MicError(f"input device {device['index']} ({device['name']}) records at none of the rates "

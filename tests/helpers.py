@@ -1,5 +1,6 @@
-"""Assertions, waits and workers shared by the tests."""
+"""Assertions, waits, workers and crafted readings shared by the tests."""
 import time
+from datetime import datetime, timedelta, timezone
 
 from rq import Queue, SimpleWorker
 
@@ -31,3 +32,22 @@ def run_worker(app):
     with app.app_context():
         SimpleWorker([Queue("analysis", connection=app.extensions["redis"])],
                      connection=app.extensions["redis"]).work(burst=True)
+
+
+# Crafted readings for the analytics formulas, timed in seconds from T0.
+T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def reading(seconds, dominant, valence, arousal, intensity=0.5, probabilities=None, user=None, session=None):
+    probs = probabilities or ({"neutral": 1.0} if dominant == "neutral" else {dominant: 0.6, "neutral": 0.4})
+    r = {"timestamp": at(seconds), "probabilities": probs, "dominant": dominant,
+         "confidence": max(probs.values()), "valence": valence, "arousal": arousal, "intensity": intensity}
+    if user is not None:
+        r["user_id"] = user
+    if session is not None:
+        r["session_id"] = session
+    return r

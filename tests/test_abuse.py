@@ -15,10 +15,11 @@ import pytest
 import redis as redis_lib
 from rq import Queue
 
-from audio_fixtures import encode
-from helpers import wait_for
 from app.extensions import limiter
 from app.models import AnalysisJob, User
+
+from audio_fixtures import encode
+from helpers import wait_for
 
 PASSWORD = "correct horse battery"
 PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
@@ -49,7 +50,8 @@ class Caller:
         before = count_documents()
         profile = User.objects(email="victim@example.com").only("display_name", "password_hash").first()
         response = self.send(method, path, **kwargs)
-        assert response.status_code in statuses, (method, path, response.status_code, response.get_data(as_text=True)[:300])
+        body = response.get_data(as_text=True)[:300]
+        assert response.status_code in statuses, (method, path, response.status_code, body)
         assert response.is_json and set(response.get_json()) == {"error"}, response.get_data(as_text=True)[:300]
         assert count_documents() == before, (method, path, "wrote something")
         after = User.objects(email="victim@example.com").only("display_name", "password_hash").first()
@@ -313,8 +315,8 @@ def test_upload_names_with_path_tricks(app, caller):
                                            content_type="multipart/form-data")
         assert not redis.keys("upload:*")
     for name, shown in PATH_TRICKS.items():
-        response = caller.send("POST", "/api/analyze", data={"file": (io.BytesIO(encode("wav_s16", seconds=1.5)), name)},
-                               content_type="multipart/form-data")
+        upload = (io.BytesIO(encode("wav_s16", seconds=1.5)), name)
+        response = caller.send("POST", "/api/analyze", data={"file": upload}, content_type="multipart/form-data")
         assert response.status_code == 202, response.get_json()
         job = AnalysisJob.objects(id=response.get_json()["job_id"]).get()
         assert job.filename == shown, (name, job.filename)
@@ -322,7 +324,7 @@ def test_upload_names_with_path_tricks(app, caller):
 
 
 def test_upload_names_keep_only_their_last_part():
-    from app.blueprints.analysis.routes import display_filename
+    from app.analysis.routes import display_filename
 
     assert display_filename("..\\..\\windows\\win.ini") == "win.ini"
     assert display_filename("C:\\Users\\me\\voice.wav") == "voice.wav"
@@ -349,7 +351,7 @@ FORMAT = {"encoding": "s16le", "sample_rate": 16000, "channels": 1}
 
 @pytest.fixture(scope="module")
 def stack(mongo_uri, redis_url, tmp_path_factory):
-    from stack import Stack
+    from devtools.stack import Stack
 
     own_redis = redis_url.rsplit("/", 1)[0] + "/11"
     redis_lib.Redis.from_url(own_redis).flushdb()

@@ -7,7 +7,8 @@ ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "admin password 1"
 USER_EMAIL, USER_PASSWORD = "ada@example.com", "correct horse battery"
 MODEL_PAGES = ("users", "sessions", "readings", "environment", "collective", "jobs")
 ADMIN_PAGES = ("/admin/", *(f"/admin/{page}/" for page in MODEL_PAGES))
-ONE_HOT_SAD = {**dict.fromkeys(("neutral", "calm", "happy", "angry", "fearful", "disgust", "surprised"), 0.0), "sad": 1.0}
+ONE_HOT_SAD = {**dict.fromkeys(("neutral", "calm", "happy", "angry", "fearful", "disgust", "surprised"), 0.0),
+               "sad": 1.0}
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_deleting_a_user_in_the_admin_deletes_their_data(client, api, admin_acco
 
 
 def test_deleting_a_reading_in_the_admin_takes_it_out_of_the_collective(app, client, api, admin_account, user_token):
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
     from app.models import EmotionReading
 
     api.call("POST", "/api/readings", token=user_token, json={"probabilities": ONE_HOT_SAD})
@@ -154,7 +155,7 @@ def test_deleting_a_reading_in_the_admin_takes_it_out_of_the_collective(app, cli
 
 
 def test_demotion_and_password_change_end_the_admin_session(app, client, admin_account):
-    from app.accounts import hash_password
+    from app.auth.accounts import hash_password
     from app.models import User
 
     login(client)
@@ -186,7 +187,8 @@ def test_admin_login_is_rate_limited_per_account(app, client, admin_account):
 def test_admin_pages_get_the_admin_policy(client, admin_account):
     login(client)
     policy = client.get("/admin/readings/").headers["Content-Security-Policy"]
-    assert "script-src 'self' 'unsafe-hashes' 'sha256-" in policy and "'unsafe-inline'" not in policy.split("script-src")[1]
+    assert "script-src 'self' 'unsafe-hashes' 'sha256-" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1]
     assert "frame-ancestors 'none'" in policy
     # Outside /admin the site-wide policy stays as it was: no script hashes.
     assert "script-src" not in client.get("/api/docs").headers["Content-Security-Policy"]

@@ -35,8 +35,8 @@ def test_each_format_is_analysed(app, api, ada, name):
 
 
 def test_raw_body_upload_with_session_stores_readings_once_even_when_retried(app, api, ada):
+    from app.analysis.jobs import analyze_upload
     from app.models import EmotionReading
-    from app.tasks.analysis import analyze_upload
 
     session = api.call("POST", "/api/sessions", token=ada, json={}).get_json()["id"]
     accepted = api.call("POST", f"/api/analyze?session_id={session}", token=ada, data=encode("flac", seconds=5),
@@ -44,13 +44,13 @@ def test_raw_body_upload_with_session_stores_readings_once_even_when_retried(app
     assert accepted.status_code == 202
     job_id = accepted.get_json()["job_id"]
     with app.app_context():
-        from app.uploads import upload_bytes
+        from app.analysis.uploads import upload_bytes
         data = upload_bytes(job_id)
     run_worker(app)
     assert EmotionReading.objects(session=session).count() == 3  # 0-3, 1-4, 2-5
     # A retry of the same job (the audio is put back as if the first attempt had died late).
     with app.app_context():
-        from app.uploads import store_upload
+        from app.analysis.uploads import store_upload
         store_upload(job_id, data)
         analyze_upload(job_id)
     assert EmotionReading.objects(session=session).count() == 3

@@ -147,7 +147,8 @@ def test_profile_update_display_name_and_password(api):
     response = api.call("PUT", "/api/auth/profile", token=token, json={"display_name": "Countess"})
     assert response.status_code == 200 and response.get_json()["display_name"] == "Countess"
 
-    error = assert_error(api.call("PUT", "/api/auth/profile", token=token, json={"new_password": "another secret pw"}), 422)
+    response = api.call("PUT", "/api/auth/profile", token=token, json={"new_password": "another secret pw"})
+    error = assert_error(response, 422)
     assert "current_password" in error["details"]["fields"]["json"]
     assert_error(api.call("PUT", "/api/auth/profile", token=token,
                           json={"current_password": "wrong password!", "new_password": "another secret pw"}),
@@ -158,7 +159,8 @@ def test_profile_update_display_name_and_password(api):
     ok = api.call("PUT", "/api/auth/profile", token=token,
                   json={"current_password": PASSWORD, "new_password": "another secret pw"})
     assert ok.status_code == 200
-    assert api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 401
+    old = {"email": "ada@example.com", "password": PASSWORD}
+    assert api.call("POST", "/api/auth/login", json=old).status_code == 401
     assert api.call("POST", "/api/auth/login",
                     json={"email": "ada@example.com", "password": "another secret pw"}).status_code == 200
 
@@ -168,7 +170,8 @@ def test_delete_account_cascades_to_all_its_data(app, api):
 
     ada = api.register()
     bob = api.register(email="bob@example.com")
-    probabilities = {name: 0.125 for name in ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")}
+    classes = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+    probabilities = dict.fromkeys(classes, 0.125)
     for tokens in (ada, bob):
         user = User.objects.get(id=tokens["user"]["id"])
         session = EmotionSession(owner=user).save()
@@ -190,20 +193,21 @@ def test_delete_account_cascades_to_all_its_data(app, api):
 
 def test_login_is_rate_limited_per_account(api):
     api.register()  # registration and login share the account's budget of 5 per minute
-    statuses = [api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": "wrong one!"}).status_code
-                for _ in range(5)]
+    wrong = {"email": "ada@example.com", "password": "wrong one!"}
+    statuses = [api.call("POST", "/api/auth/login", json=wrong).status_code for _ in range(5)]
     assert statuses == [401] * 4 + [429]
     # Even the right password waits: the limit is on the account, whatever is tried.
     error = assert_error(api.call("POST", "/api/auth/login", json={"email": "Ada@example.com", "password": PASSWORD}),
                          429, "rate_limited")
     assert error["message"]
     # Another account from the same address is not blocked by that limit.
-    assert api.call("POST", "/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 401
+    bob = {"email": "bob@example.com", "password": PASSWORD}
+    assert api.call("POST", "/api/auth/login", json=bob).status_code == 401
 
 
 def test_auth_is_rate_limited_per_ip(api):
-    statuses = [api.call("POST", "/api/auth/login", json={"email": f"u{i}@example.com", "password": PASSWORD}).status_code
-                for i in range(21)]
+    statuses = [api.call("POST", "/api/auth/login", json={"email": f"u{i}@example.com", "password": PASSWORD})
+                .status_code for i in range(21)]
     assert statuses == [401] * 20 + [429]
     response = api.call("POST", "/api/auth/register", json={"email": "new@example.com", "password": PASSWORD})
     assert_error(response, 429)
@@ -212,9 +216,11 @@ def test_auth_is_rate_limited_per_ip(api):
 
 def test_create_admin_command(app, api):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "create-admin", "--email", "Root@Example.com", "--password", "admin password 1"])
+    result = runner.invoke(args=["users", "create-admin", "--email", "Root@Example.com",
+                                 "--password", "admin password 1"])
     assert result.exit_code == 0, result.output
-    body = api.call("POST", "/api/auth/login", json={"email": "root@example.com", "password": "admin password 1"}).get_json()
+    credentials = {"email": "root@example.com", "password": "admin password 1"}
+    body = api.call("POST", "/api/auth/login", json=credentials).get_json()
     assert body["user"]["role"] == "admin"
     short = runner.invoke(args=["users", "create-admin", "--email", "x@example.com", "--password", "short"])
     assert short.exit_code != 0 and "password" in short.output

@@ -17,10 +17,10 @@ import pytest
 import redis as redis_lib
 import soundfile
 
-from audio_fixtures import speech_like, write
-from conftest import free_port
+from devtools.stack import Stack, free_port
 from mood_mirror.client import ApiClientError, MoodMirrorClient
-from stack import Stack
+
+from audio_fixtures import speech_like, write
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
@@ -288,7 +288,8 @@ def test_stream_file_plain_lines_when_not_a_terminal(signed_in, audio):
     windows = [line for line in lines if line.startswith("window ")]
     assert len(windows) >= 3 and "\r" not in result.stdout
     assert any("confidence" in line and "valence" in line for line in windows)
-    assert lines[-1].startswith("session ") and f"{len(windows)} windows, {len(windows)} analysed, 0 dropped" in lines[-1]
+    assert lines[-1].startswith("session ")
+    assert f"{len(windows)} windows, {len(windows)} analysed, 0 dropped" in lines[-1]
 
 
 def test_stream_compact_live_line_on_a_terminal(signed_in, audio):
@@ -479,7 +480,7 @@ def test_logout_revokes_and_deletes_the_file(stack, signed_in):
     (None, "unreachable", "cannot reach http://x: ConnectionError", "cannot reach http://x: ConnectionError"),
 ])
 def test_error_lines(status, code, message, expected):
-    from mood_mirror.cli import describe_error, exit_code_for
+    from mood_mirror.errors import describe_error, exit_code_for
 
     line = describe_error(ApiClientError(status, code, message))
     assert line.startswith(expected) and "\n" not in line

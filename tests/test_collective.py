@@ -3,9 +3,9 @@ from datetime import timedelta
 
 import pytest
 from rq import Queue, SimpleWorker
+from test_readings import post, probs
 
 from helpers import assert_error
-from test_readings import post, probs
 
 
 def users(api, n):
@@ -13,7 +13,7 @@ def users(api, n):
 
 
 def test_snapshot_hides_breakdown_below_min_users(app, api):
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
 
     (ada,) = users(api, 1)
     post(api, ada, probabilities=probs(happy=0.9))
@@ -26,7 +26,7 @@ def test_snapshot_hides_breakdown_below_min_users(app, api):
 
 
 def test_snapshot_of_three_users_trend_and_broadcast(app, api):
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
 
     tokens = users(api, 3)
     for token in tokens:
@@ -63,11 +63,11 @@ def test_snapshot_of_three_users_trend_and_broadcast(app, api):
 def test_cron_job_runs_on_the_collective_queue(app, api):
     from rq.cron import CronScheduler
 
+    from app.collective.snapshot import aggregate_collective
     from app.models import CollectiveEmotion
-    from app.tasks.collective import aggregate_collective
 
     scheduler = CronScheduler(connection=app.extensions["redis"])
-    scheduler.load_config_from_file("app/tasks/cron.py")
+    scheduler.load_config_from_file("app/collective/cron.py")
     jobs = scheduler.get_jobs()
     assert [(j.func, j.queue_name, j.interval) for j in jobs] == [(aggregate_collective, "collective", 10)]
 
@@ -80,7 +80,7 @@ def test_cron_job_runs_on_the_collective_queue(app, api):
 
 
 def test_history_insights_and_list_are_public(app, api):
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
 
     tokens = users(api, 3)
     with app.app_context():
@@ -167,11 +167,11 @@ def test_aggregate_collective_command(app, api):
 
 
 def test_snapshot_counts_the_window_to_the_second_and_forgets_deleted_readings(app, api):
-    """The snapshot reads running totals kept as readings are stored (app.collective.tally):
+    """The snapshot reads running totals kept as readings are stored (app.readings.rollups.tally):
     checked against the readings in MongoDB, through deletions of a session and an account."""
     from datetime import UTC, datetime
 
-    from app.collective import take_snapshot
+    from app.collective.snapshot import take_snapshot
     from app.models import EmotionReading
 
     ada, bob, cy = users(api, 3)

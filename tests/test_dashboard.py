@@ -18,8 +18,9 @@ import pytest
 import redis as redis_lib
 import soundfile
 
+from devtools.stack import Stack
+
 import audio_fixtures
-from stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
@@ -29,7 +30,8 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install -r requirements-dev.txt)")
 if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium`",
                 allow_module_level=True)

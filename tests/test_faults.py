@@ -18,7 +18,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,9 +31,8 @@ import soundfile
 from bson import ObjectId
 from rq import Worker
 
-from conftest import free_port, stop_process, wait_for_port
+from devtools.stack import Stack, free_port, mongo_wire_command, stop_process, wait_for_port
 from mood_mirror.client import ApiClientError, MoodMirrorClient
-from stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
@@ -123,8 +121,7 @@ def own_redis(tmp_path, processes):
 
 def own_mongo(tmp_path, processes):
     port = free_port()
-    server = Server("mongo", [sys.executable, "-m", "app.mongo_wire", "--engine", "sqlite", "--path",
-                              str(tmp_path / "m.sqlite3"), "--port", str(port)], port, tmp_path)
+    server = Server("mongo", mongo_wire_command(port, "sqlite", tmp_path / "m.sqlite3"), port, tmp_path)
     processes.append(server)
     return server.start(), f"mongodb://127.0.0.1:{port}/moodmirror_faults?directConnection=true"
 

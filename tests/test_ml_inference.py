@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from ml import params
-from ml.inference import (AudioInputError, AudioTooShortError, EmotionRecognizer,
-                          EmptyAudioError, InvalidAudioError, NonFiniteAudioError)
+from ml.inference import (
+    AudioInputError,
+    AudioTooShortError,
+    EmotionRecognizer,
+    EmptyAudioError,
+    InvalidAudioError,
+    NonFiniteAudioError,
+)
 
 SR = params.SAMPLE_RATE
 

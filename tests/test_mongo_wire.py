@@ -1,11 +1,11 @@
 """The embedded MongoDB-wire server still rejects every duplicate key once its per-insert
-_id scan is skipped for ObjectId and string _ids (app/mongo_wire.py)."""
+_id scan is skipped for ObjectId and string _ids (devtools/mongo_wire.py)."""
 import pytest
 from bson import ObjectId
 from pymongo import ASCENDING, MongoClient
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from conftest import free_port, start_mongo_wire, stop_process
+from devtools.stack import free_port, start_mongo_wire, stop_process
 
 
 @pytest.fixture(scope="module", params=["memory", "sqlite"])

@@ -28,13 +28,14 @@ import pytest
 import redis as redis_lib
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from audio_fixtures import encode
-from helpers import wait_for
-from app.accounts import hash_password
-from app.blueprints.auth.tokens import revoke
+from app.auth.accounts import hash_password
+from app.auth.tokens import revoke
 from app.extensions import limiter
 from app.models import AnalysisJob, CollectiveEmotion, EmotionSession, EnvironmentResponse, User
 from app.models.base import utcnow
+
+from audio_fixtures import encode
+from helpers import wait_for
 
 IDENTITIES = ("owner", "other", "admin", "anonymous", "expired", "revoked", "tampered")
 PASSWORD = "correct horse battery"
@@ -316,7 +317,8 @@ def check_cell(world, method, rule, identity):
         problems.append(f"{method} {rule} as {identity}: {response.status_code}, expected {expected}: "
                         f"{response.get_data(as_text=True)[:200]}")
     if response.status_code >= 300 and before != after:
-        problems.append(f"{method} {rule} as {identity}: refused ({response.status_code}) but wrote {before} -> {after}")
+        problems.append(f"{method} {rule} as {identity}: refused ({response.status_code}) "
+                        f"but wrote {before} -> {after}")
     if identity == "other" and response.status_code < 300 and rule not in CREDENTIAL_ROUTES:
         body = response.get_data(as_text=True)
         leaked = [secret for secret in world.secrets_of_owner() if secret in body]
@@ -364,7 +366,8 @@ def test_revoked_refresh_token_and_deleted_account_tokens_are_refused(app, clien
     owner_token = world.access["owner"]
     # Logging out with the refresh token revokes it too.
     auth = {"Authorization": f"Bearer {owner_token}"}
-    assert client.post("/api/auth/logout", json={"refresh_token": world.refresh["owner"]}, headers=auth).status_code == 204
+    logout = client.post("/api/auth/logout", json={"refresh_token": world.refresh["owner"]}, headers=auth)
+    assert logout.status_code == 204
     refused = client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {world.refresh['owner']}"})
     assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "token_revoked"
     # A deleted account's still-unexpired token is refused everywhere.
@@ -392,7 +395,7 @@ def test_alg_none_and_foreign_key_tokens_are_refused(app, client):
 
 @pytest.fixture(scope="module")
 def stack(mongo_uri, redis_url, tmp_path_factory):
-    from stack import Stack
+    from devtools.stack import Stack
 
     own_redis = redis_url.rsplit("/", 1)[0] + "/11"
     redis_lib.Redis.from_url(own_redis).flushdb()

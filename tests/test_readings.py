@@ -75,7 +75,8 @@ def test_admin_reads_any_users_readings(app, api, ada):
     reading = post(api, ada, probabilities=probs(sad=0.8)).get_json()
     runner = app.test_cli_runner()
     runner.invoke(args=["users", "create-admin", "--email", "root@example.com", "--password", "admin password 1"])
-    admin = api.call("POST", "/api/auth/login", json={"email": "root@example.com", "password": "admin password 1"}).get_json()
+    credentials = {"email": "root@example.com", "password": "admin password 1"}
+    admin = api.call("POST", "/api/auth/login", json=credentials).get_json()
     token = admin["access_token"]
     assert api.call("GET", f"/api/readings/{reading['id']}", token=token).status_code == 200
     listed = api.call("GET", f"/api/readings?user_id={reading['user_id']}", token=token).get_json()

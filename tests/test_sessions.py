@@ -1,9 +1,9 @@
 from datetime import datetime, timedelta
 
 import pytest
+from test_readings import CLASSES, post, probs
 
 from helpers import assert_error
-from test_readings import CLASSES, post, probs
 
 
 def one_hot(name):

@@ -9,8 +9,8 @@ import pytest
 import redis as redis_lib
 import soundfile
 
+from devtools.stack import Stack
 from mood_mirror.client import ApiClientError, MoodMirrorClient
-from stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
@@ -146,6 +146,7 @@ def test_backpressure_drops_the_oldest_windows_and_says_so(mongo_uri, redis_url,
             stack.start_process("worker.1", stack.commands["worker"])
             live.sio.emit("join", {"session_id": summary["session_id"]})
             live.wait_for_emotions(summary["windows"], timeout=60)
-        assert sorted(e["window_index"] for e in live.emotions) == list(range(summary["windows"] - 3, summary["windows"]))
+        last_three = list(range(summary["windows"] - 3, summary["windows"]))
+        assert sorted(e["window_index"] for e in live.emotions) == last_three
     finally:
         stack.stop()

@@ -28,7 +28,7 @@ def test_health_names_missing_workers_then_is_ok_when_one_runs(app, client):
 
 
 def test_health_reports_redis_down(app):
-    from app.health import health_report
+    from app.system.health import health_report
 
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     with app.app_context():
@@ -73,7 +73,7 @@ def test_json_that_is_not_an_object_is_422(client):
 
 
 def test_unexpected_failure_is_a_json_500_without_internals(app, client, monkeypatch):
-    import app.blueprints.system.routes as routes
+    import app.system.routes as routes
 
     def explode(_redis):
         raise RuntimeError("secret internal detail")
@@ -114,8 +114,22 @@ def test_openapi_document_and_interactive_docs(client):
 def test_web_process_never_imports_tensorflow():
     code = (
         "import os, sys; os.environ['ASYNC_MODE']='threading';"
-        "import wsgi; import app.blueprints, app.models, app.domain;"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
+        "import wsgi; import app.api, app.models, audio.decode, audio.pcm, audio.windows;"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
+                         env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_web_and_worker_code_never_import_devtools():
+    """devtools/ (devstack, the embedded MongoDB-wire server, demo data) is for development only."""
+    code = (
+        "import os, sys; os.environ['ASYNC_MODE']='threading';"
+        "import wsgi; import app.worker, app.live.drain, app.analysis.jobs, app.collective.cron;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'devtools')))"
     )
     out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
                          env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})

@@ -5,7 +5,7 @@ from flask_admin import AdminIndexView, expose
 from app.admin.base import AdminOnlyMixin, safe_next
 from app.admin.forms import LoginForm, LogoutForm
 from app.admin.security import sign_in, sign_out
-from app.accounts import authenticate
+from app.auth.accounts import authenticate
 from app.extensions import limiter
 from app.models import ALL_MODELS, User
 
@@ -38,7 +38,8 @@ class AdminHomeView(AdminOnlyMixin, AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/mood_index.html", counts={model.__name__: model.objects.count() for model in ALL_MODELS})
+        counts = {model.__name__: model.objects.count() for model in ALL_MODELS}
+        return self.render("admin/mood_index.html", counts=counts)
 
     @expose("/login", methods=["GET", "POST"])
     @_admin_login_rate_limited

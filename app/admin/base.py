@@ -5,6 +5,7 @@ from flask import redirect, request, url_for
 
 from app.admin.forms import LogoutForm
 from app.admin.security import admin_csp, signed_in_admin
+from app.api.http import SECURITY_HEADERS
 
 
 def safe_next(target):
@@ -34,7 +35,5 @@ class AdminOnlyMixin:
 
 def _set_admin_policy(response):
     # Blueprint hooks run before the app's, and the app only sets headers not yet set.
-    from app import SECURITY_HEADERS
-
     response.headers["Content-Security-Policy"] = admin_csp(SECURITY_HEADERS["Content-Security-Policy"])
     return response

@@ -54,5 +54,6 @@ def signed_in_admin():
     if "admin_user" not in g:
         user_id = session.get(SESSION_USER)
         user = User.objects(id=user_id).first() if user_id else None
-        g.admin_user = user if user is not None and user.is_admin and session.get(SESSION_STAMP) == _stamp(user) else None
+        current = user is not None and user.is_admin and session.get(SESSION_STAMP) == _stamp(user)
+        g.admin_user = user if current else None
     return g.admin_user

@@ -2,14 +2,16 @@
 
 Readings, environment responses, snapshots and jobs are written by the pipeline and keep
 invariants (probabilities summing to 1, derived valence...), so the admin may inspect and
-delete them but not edit them. Users and sessions allow the few edits that are safe.
+delete them but not edit them. Users and sessions allow the few edits that are safe. A delete
+goes through the area that owns the data (on_model_delete), which also removes what depends
+on it; Flask-Admin's own delete of the document afterwards then finds nothing.
 """
 from flask_admin.contrib.mongoengine import ModelView
 from flask_admin.form import SecureForm
 
-from app import collective
-from app.accounts import delete_account
 from app.admin.base import AdminOnlyMixin
+from app.auth.accounts import delete_account
+from app.environment.store import delete_responses
 from app.models import (
     ALL_MODELS,
     AnalysisJob,
@@ -20,7 +22,8 @@ from app.models import (
     User,
 )
 from app.models.base import ref_id
-from app.sessions import delete_session
+from app.readings.store import delete_readings
+from app.sessions.store import delete_session
 
 
 def _ref(field):
@@ -52,8 +55,7 @@ class UserView(AdminModelView):
     column_filters = ("role",)
 
     def on_model_delete(self, model):
-        # Everything the user owns goes with the account (the model's own delete then finds nothing).
-        delete_account(model)
+        delete_account(model)  # everything the user owns goes with the account
 
 
 class SessionView(AdminModelView):
@@ -75,13 +77,16 @@ class ReadingView(AdminModelView):
     column_filters = ("dominant", "source", "silence", "timestamp", "model_version")
 
     def on_model_delete(self, model):
-        collective.tally([model], sign=-1)  # out of the live collective mood as well
+        delete_readings(EmotionReading.objects(id=model.id))  # out of the live collective mood as well
 
 
 class EnvironmentView(AdminModelView):
     column_list = ("created_at", "owner", "session", "reading")
     column_formatters = {"owner": _ref("owner"), "session": _ref("session"), "reading": _ref("reading")}
     column_filters = ("created_at",)
+
+    def on_model_delete(self, model):
+        delete_responses(EnvironmentResponse.objects(id=model.id))
 
 
 class CollectiveView(AdminModelView):

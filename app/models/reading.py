@@ -1,10 +1,10 @@
 import math
 
 import mongoengine as me
-from ml.params import CLASSES
 
 from app.models.base import utcnow
 from app.models.session import SOURCES
+from ml.params import CLASSES
 
 SILENCE = "silence"
 SUM_TOLERANCE = 1e-3

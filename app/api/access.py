@@ -1,0 +1,52 @@
+"""Ownership rules shared by every blueprint: users see their own data, admins anyone's."""
+import functools
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask_jwt_extended import current_user, jwt_required
+
+from app.api.errors import ApiError, invalid_input
+from app.models import User
+
+
+def object_id(value, field="id"):
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise invalid_input("query", field, "Not a valid id.")
+
+
+def get_owned(model, doc_id, field="id", admin_may=True):
+    """The document if the caller owns it (or is an admin); 404 otherwise, so ids leak nothing.
+
+    admin_may=False for writes that file new data under the document (a reading into a session):
+    an admin reads and manages anyone's data but never adds to another user's."""
+    doc = model.objects(id=object_id(doc_id, field)).first()
+    if doc is None or (doc.owner.id != current_user.id and not (admin_may and current_user.is_admin)):
+        raise ApiError(404, f"No such {model.__name__}", details={"field": field})
+    return doc
+
+
+def owner_scope(user_id=None):
+    """The owner a list is about: the caller, or for an admin any user given as user_id."""
+    if user_id is None or str(user_id) == str(current_user.id):
+        return current_user
+    if not current_user.is_admin:
+        raise ApiError(403, "Only an admin may read another user's data", details={"field": "user_id"})
+    user = User.objects(id=object_id(user_id, "user_id")).first()
+    if user is None:
+        raise ApiError(404, "No such user", details={"field": "user_id"})
+    return user
+
+
+def admin_required(view):
+    """A signed-in admin, else 403 (401 without a valid token)."""
+
+    @functools.wraps(view)
+    @jwt_required()
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            raise ApiError(403, "Admins only")
+        return view(*args, **kwargs)
+
+    return wrapper

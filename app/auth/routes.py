@@ -1,0 +1,155 @@
+"""/api/auth: registration, sign-in, tokens and the signed-in account."""
+from flask import current_app, request
+from flask_jwt_extended import create_access_token, create_refresh_token, current_user, decode_token, get_jwt
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+
+from app.api import ApiBlueprint
+from app.api.errors import ApiError, invalid_input
+from app.auth.accounts import authenticate, delete_account, hash_password
+from app.auth.schemas import (
+    AccessTokenSchema,
+    LoginSchema,
+    LogoutSchema,
+    ProfileUpdateSchema,
+    RegisterSchema,
+    TokensSchema,
+    UserSchema,
+)
+from app.auth.tokens import revoke
+from app.extensions import bcrypt, limiter
+from app.models import User
+from app.models.base import utcnow
+
+bp = ApiBlueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and tokens")
+
+
+def _account_key():
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return "account:" + (User.normalize_email(email) if isinstance(email, str) else "-")
+
+
+# Shared by login and registration: one budget per address and one per account.
+auth_rate_limits = [
+    limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip"),
+    limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_ACCOUNT"], scope="auth-account",
+                         key_func=_account_key),
+]
+
+
+def rate_limited(view):
+    for decorate in auth_rate_limits:
+        view = decorate(view)
+    return view
+
+
+def _token_pair(user):
+    return {
+        "access_token": create_access_token(identity=user, fresh=True),
+        "refresh_token": create_refresh_token(identity=user),
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "user": user,
+    }
+
+
+@bp.route("/register", methods=["POST"])
+@rate_limited
+@bp.arguments(RegisterSchema)
+@bp.response(201, TokensSchema)
+@bp.errors(400, 409, 413, 415, 429, d409="Email already registered", d429="Too many attempts")
+def register(data):
+    """Create an account and sign in"""
+    email = User.normalize_email(data["email"])
+    if data["password"].lower() == email:
+        raise invalid_input("json", "password", "Must not be the email.")
+    if User.objects(email=email).first():
+        raise ApiError(409, "This email is already registered", code="email_taken", details={"field": "email"})
+    user = User(email=email, password_hash=hash_password(data["password"]),
+                display_name=data.get("display_name") or email.split("@")[0][:80])
+    user.last_login_at = utcnow()
+    user.save()
+    return _token_pair(user)
+
+
+@bp.route("/login", methods=["POST"])
+@rate_limited
+@bp.arguments(LoginSchema)
+@bp.response(200, TokensSchema)
+@bp.errors(400, 401, 413, 415, 429, d401="Invalid email or password", d429="Too many attempts")
+def login(data):
+    """Sign in with email and password"""
+    user = authenticate(data["email"], data["password"])
+    if user is None:
+        raise ApiError(401, "Invalid email or password", code="invalid_credentials")
+    user.update(set__last_login_at=utcnow())
+    user.reload()
+    return _token_pair(user)
+
+
+@bp.authenticated("/refresh", methods=["POST"], refresh=True)
+@bp.response(200, AccessTokenSchema)
+@bp.errors(401, d401="No valid refresh token")
+def refresh():
+    """Exchange a refresh token (in the Authorization header) for a new access token"""
+    return {
+        "access_token": create_access_token(identity=current_user, fresh=False),
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+@bp.authenticated("/logout", methods=["POST"])
+@bp.arguments(LogoutSchema, required=False)
+@bp.response(204)
+@bp.errors(400, 401, 413, 415)
+def logout(data):
+    """Revoke the access token, and the refresh token when it is given"""
+    encoded = (data or {}).get("refresh_token")
+    refresh_payload = None
+    if encoded:
+        try:
+            refresh_payload = decode_token(encoded, allow_expired=True)
+        except (JWTExtendedException, PyJWTError) as exc:
+            raise invalid_input("json", "refresh_token", str(exc))
+        if refresh_payload.get("type") != "refresh" or refresh_payload.get("sub") != str(current_user.id):
+            raise invalid_input("json", "refresh_token", "Not a refresh token of this account.")
+    revoke(get_jwt())
+    if refresh_payload:
+        revoke(refresh_payload)
+
+
+@bp.authenticated("/profile", methods=["GET"])
+@bp.response(200, UserSchema)
+@bp.errors(401)
+def get_profile():
+    """The signed-in account"""
+    return current_user
+
+
+@bp.authenticated("/profile", methods=["PUT"])
+@bp.arguments(ProfileUpdateSchema)
+@bp.response(200, UserSchema)
+@bp.errors(400, 401, 403, 413, 415, d403="The current password is wrong")
+def update_profile(data):
+    """Change the display name, or the password (needs the current password)"""
+    user = current_user
+    if "new_password" in data:
+        if not bcrypt.check_password_hash(user.password_hash, data["current_password"]):
+            raise ApiError(403, "The current password is wrong", code="wrong_password",
+                           details={"field": "current_password"})
+        user.password_hash = hash_password(data["new_password"])
+    if "display_name" in data:
+        user.display_name = data["display_name"]
+    user.save()
+    return user
+
+
+@bp.authenticated("/profile", methods=["DELETE"], fresh=True)
+@bp.response(204)
+@bp.errors(401, d401="No valid access token, or not a fresh one (sign in again)")
+def delete_profile():
+    """Delete the account and all its data (needs a fresh token from a recent sign-in)"""
+    delete_account(current_user)
+    revoke(get_jwt())

