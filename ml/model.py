@@ -31,8 +31,8 @@ def _window_moments(x):
     """Speech-frame mask, count, mean and second moment of (B, T, MEL_BANDS) log-mel:
     the same frames as ``adapt.active_frames``."""
     energy = tf.reduce_mean(x, axis=2)
-    mask = tf.cast(energy > tf.reduce_max(energy, axis=1, keepdims=True) - adapt.ACTIVE_RANGE,
-                   x.dtype)[:, :, None]
+    mask = tf.expand_dims(tf.cast(
+        energy > tf.reduce_max(energy, axis=1, keepdims=True) - adapt.ACTIVE_RANGE, x.dtype), 2)
     n = tf.reduce_sum(mask, axis=1)                                  # (B, 1)
     mean = tf.reduce_sum(mask * x, axis=1) / n
     second = tf.reduce_sum(mask * tf.square(x), axis=1) / n
@@ -58,7 +58,8 @@ class SpeakerNorm(layers.Layer):
         mean = (n_h * mu_h + w * mu_w) / (n_h + w)
         second = (n_h * (var_h + tf.square(mu_h)) + w * second_w) / (n_h + w)
         var = tf.maximum(second - tf.square(mean), 0.0)
-        return (x - mean[:, None, :]) * tf.math.rsqrt(var + 1e-2)[:, None, :]
+        # expand_dims, not [:, None, :]: a new-axis slice is no TFLite builtin
+        return (x - tf.expand_dims(mean, 1)) * tf.expand_dims(tf.math.rsqrt(var + 1e-2), 1)
 
 
 @keras.saving.register_keras_serializable(package="ml")
