@@ -1,10 +1,10 @@
 """Training-time augmentation on cached log-mel features (numpy, cheap on CPU).
 
-Waveform-level speed perturbation (x0.9 / x1.1, i.e. tempo and pitch together) is
-applied once when the feature cache is built (ml.train.build_cache); everything
-here works on log-mel frames: random 3 s crop (time shift), additive noise mixed
-in the power domain at a random SNR and spectral tilt, SpecAugment time and
-frequency masks, and mixup.
+Waveform-level speed perturbation and lossy codec round trips are applied once when
+the feature cache is built (ml/cache.py); everything here works on log-mel frames:
+random crop (time shift), additive noise mixed in the power domain at a random SNR and
+spectral tilt, a random smooth equaliser, a mel-axis warp (vocal-tract length),
+SpecAugment time and frequency masks, and mixup (ml.train mixes within a corpus).
 """
 from __future__ import annotations
 
@@ -41,6 +41,25 @@ def add_noise(x: np.ndarray, rng, mel_gain: np.ndarray, snr_db=(3.0, 35.0)) -> n
     return np.log(power + noise + params.LOG_OFFSET).astype(np.float32)
 
 
+def eq_curve(rng, max_db: float, bands: int = params.MEL_BANDS) -> np.ndarray:
+    """A random smooth equaliser, to add to log-mel frames: a gain curve over the mel
+    bands through 4 random points of up to +-max_db, as microphones, rooms and codecs
+    colour a voice."""
+    ctrl = rng.uniform(-max_db, max_db, size=4) * np.log(10) / 10     # dB -> ln power
+    return np.interp(np.linspace(0, 3, bands), np.arange(4), ctrl).astype(np.float32)
+
+
+def freq_warp(x: np.ndarray, a: float) -> np.ndarray:
+    """(T, bands) with the mel axis stretched by a (a longer or shorter vocal tract:
+    another speaker's formants, same prosody)."""
+    n = x.shape[1]
+    src = np.clip(np.arange(n) / a, 0, n - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (src - lo)[None, :]
+    return ((1 - frac) * x[:, lo] + frac * x[:, hi]).astype(np.float32)
+
+
 def spec_augment(x: np.ndarray, rng, n_freq=2, max_f=10, n_time=2, max_t=40) -> np.ndarray:
     x = x.copy()
     fill = x.mean(axis=0)
@@ -53,15 +72,3 @@ def spec_augment(x: np.ndarray, rng, n_freq=2, max_f=10, n_time=2, max_t=40) -> 
         t0 = rng.integers(0, x.shape[0] - t + 1)
         x[t0:t0 + t] = fill
     return x
-
-
-def mixup(x: np.ndarray, y: np.ndarray, rng, alpha=0.3, prob=0.5):
-    """Mix a random half of the batch with a shuffled copy (labels mixed likewise)."""
-    n = len(x)
-    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
-    lam = np.maximum(lam, 1 - lam)                       # the original stays dominant
-    lam[rng.random(n) >= prob] = 1.0
-    perm = rng.permutation(n)
-    xm = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm]
-    ym = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
-    return xm.astype(np.float32), ym.astype(np.float32)

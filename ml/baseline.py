@@ -10,8 +10,6 @@ module in its own process.
 """
 from __future__ import annotations
 
-import opensmile  # noqa: I001  (must precede any tensorflow import in this process)
-
 import argparse
 import json
 import sys
@@ -19,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import opensmile  # noqa: I001  (must precede any tensorflow import in this process)
 
 from ml import data, metrics, params
 

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _windows(n, data_path):
     """n 3 s windows at 16 kHz: the first 3 s of corpus clips (actors 21-24), else synthetic."""
     import numpy as np
+
     from ml import data, params
     wins, source = [], "synthetic harmonic tones"
     if data.corpus_available(data_path):
@@ -60,6 +61,7 @@ def _child_ours(n, data_path):
     rec = EmotionRecognizer.load(num_threads=1)
     load_s = time.perf_counter() - t0
     import numpy as np
+
     from ml import adapt
     wins, source = _windows(n, data_path)
     history = adapt.empty()
@@ -90,10 +92,10 @@ def _child_ours(n, data_path):
 def _child_reference(n, data_path):
     import time
     t0 = time.perf_counter()
+    import keras
     import librosa
     import numpy as np
     import tensorflow as tf
-    import keras
     from keras import layers
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)

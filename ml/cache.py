@@ -48,6 +48,7 @@ def _logmel(w: np.ndarray) -> np.ndarray:
 
 def augmented(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     from scipy.signal import resample_poly
+
     from ml import codec
     s = SPEEDS[rng.integers(len(SPEEDS))]
     if s != 1.0:        # speed s: resample by 1/s, played back at 16 kHz (tempo and pitch)
@@ -90,6 +91,7 @@ def load(clips, jobs: int = 2, progress: bool = True) -> dict[str, list[np.ndarr
 
 def _build(clips, path: Path, jobs: int, progress: bool):
     import multiprocessing as mp
+
     from tqdm import tqdm
     work = [(i, str(c.path), c.corpus, c.speaker) for i, c in enumerate(clips)]
     feats = {v: [None] * len(clips) for v in VERSIONS}

@@ -15,6 +15,37 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood (a 1-D grid search).
+    Logits of classes a model never learned may be -inf."""
+    best, best_nll = 1.0, np.inf
+    logits = np.asarray(logits, np.float64)
+    for t in np.exp(np.linspace(np.log(0.3), np.log(8.0), 240)):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = -(z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(axis=1))).mean()
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return round(best, 4)
+
+
+def cross_corpus_temperature(runs_dir: Path, corpora, trained_masks) -> float | None:
+    """One temperature fitted on the test predictions (cold and adapted) of the
+    leave-one-corpus-out runs of ``corpora``: calibrated for corpora a model never heard.
+    ``trained_masks[c]``: the classes run loco_c was trained on.  None when a run is missing."""
+    logits, labels = [], []
+    for c in corpora:
+        f = runs_dir / f"loco_{c}.npz"
+        if not f.exists():
+            return None
+        z = np.load(f)
+        keep = trained_masks[c][z["labels"]] > 0
+        for mode in ("cold", "adapted"):
+            logits.append(np.where(trained_masks[c] > 0, z[mode][keep], -np.inf))
+            labels.append(z["labels"][keep])
+    return fit_temperature(np.concatenate(logits), np.concatenate(labels))
+
+
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:
     """Top-probability confidence against accuracy in equal-width bins, and the ECE
     (the bin-size-weighted mean gap between them)."""

@@ -136,6 +136,7 @@ def run_done(name: str, cfg: dict) -> bool:
 def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, threads=1, retrain=False):
     """Train the runs not done with the current recipe, ``jobs`` at a time (subprocesses)."""
     from tqdm import tqdm
+
     from ml.train import DEFAULTS
     todo = [n for n in args_by_name if retrain or not run_done(n, DEFAULTS)]
     if not todo:
@@ -161,7 +162,7 @@ def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, thre
     bar.close()
 
 
-def unit(name: str, mask=None, trained=None) -> dict:
+def unit(name: str, mask=None, trained=None, temperature=None) -> dict:
     """Scores of one finished run on its test clips, cold and adapted.  ``mask``: the
     test corpus's classes; ``trained``: the classes the run's training data had (a class
     no training corpus has is neither scored nor predicted: LOCO scores the shared classes)."""
@@ -171,14 +172,16 @@ def unit(name: str, mask=None, trained=None) -> dict:
     y = z["labels"][keep]
     if mask is not None and trained is not None:
         mask = mask * trained
-    out = {"run": name, "commit": info["commit"], "recipe": info["recipe"],
-           "temperature": info["temperature"], "train_seconds": info["train_seconds"], "n": int(len(y))}
+    temperature = info["temperature"] if temperature is None else temperature
+    out = {"run": name, "commit": info["commit"], "recipe": info["recipe"], "temperature": temperature,
+           "temperature_validation": info["temperature"], "train_seconds": info["train_seconds"],
+           "n": int(len(y))}
 
     def probs(key):
         logits = z[key][keep]
         if trained is not None:
             logits = np.where(trained > 0, logits, -np.inf)
-        return calibration.softmax(logits, info["temperature"])
+        return calibration.softmax(logits, temperature)
 
     for mode in ("cold", "adapted"):
         p = probs(mode)
@@ -202,19 +205,24 @@ def evaluate_loco(folds=None, data_path=None, jobs=1, threads=1, retrain=False) 
     ensure_runs({f"loco_{data.CORPORA[k]}": ["--loco", data.CORPORA[k]] for k in folds},
                 data_path, jobs, threads, retrain)
     clips = data.load_corpora(data_path)
-    from ml.train import DEFAULTS
-    report = {"protocol": "leave one corpus out: train on two corpora (validation speakers held out "
-                          "for the temperature), test on every speaker of the third; UAR over the "
-                          "classes the test corpus shares with the training corpora, argmax over every class the model was
-trained on (uar_own_classes: argmax over the test corpus's classes only); adapted: each test "
-                          "speaker's clips in a fixed shuffled order, each scored with the statistics "
-                          "of the clips before it",
+    from ml.train import DEFAULTS, trained_masks
+    masks = trained_masks(clips)
+    report = {"protocol": "leave one corpus out: train on two corpora, test on every speaker of the third; "
+                          "UAR over the classes the test corpus shares with the training corpora, argmax "
+                          "over every class the model was trained on (uar_own_classes: argmax over the test "
+                          "corpus's classes only); temperature fitted on the other folds' test predictions, "
+                          "never on this corpus; adapted: each test speaker's clips in a fixed shuffled "
+                          "order, each scored with the statistics of the clips before it",
               "classes": list(params.CLASSES), "targets": TARGETS, "anchors": ANCHORS, "folds": {}}
     for k, corpus in enumerate(data.CORPORA):
         if not run_done(f"loco_{corpus}", DEFAULTS):
             continue
-        trained = np.max([data.class_mask(clips, c) for c in data.CORPORA if c != corpus], axis=0)
-        r = unit(f"loco_{corpus}", data.class_mask(clips, corpus), trained)
+        # calibrated on the other folds' test corpora: nothing fitted on this one
+        others = [c for c in data.CORPORA if c != corpus and run_done(f"loco_{c}", DEFAULTS)]
+        t = calibration.cross_corpus_temperature(RUN_REPORTS, others, masks) if others else None
+        r = unit(f"loco_{corpus}", data.class_mask(clips, corpus), masks[corpus], t)
+        r["temperature_source"] = f"LOCO test predictions of {', '.join(others)}" if others else \
+            "validation speakers"
         report["folds"][corpus] = r
         r["image"] = plot_confusion(r["adapted"]["confusion"],
                                     f"LOCO: {corpus} left out, adapted (UAR {r['adapted']['uar']:.3f})",

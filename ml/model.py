@@ -121,7 +121,6 @@ class AttentiveStatsPool(layers.Layer):
         self.hidden = hidden
 
     def build(self, input_shape):
-        c = input_shape[-1]
         self.att1 = layers.Dense(self.hidden, activation="tanh")
         self.att2 = layers.Dense(1)
         self.att1.build(input_shape)

@@ -8,7 +8,8 @@
 Each run is one unit of the protocol: its classifier is saved under ml/runs/<name>/, and
 its test-clip logits (cold and adapted) and summary (commit, recipe, settings, history,
 temperature) under ml/reports/runs/<name>.npz and .json, so a protocol can be finished
-over several sessions (ml.evaluate reuses every run made with the current recipe).  Seeded (numpy + keras); a tqdm progress bar per run.
+over several sessions (ml.evaluate reuses every run made with the current recipe).
+Seeded (numpy + keras); a tqdm progress bar per run.
 
 Recipe:
   * features: log-mel from the model's own front end, cached once per clip in three
@@ -35,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from ml import adapt, augment, cache, data, metrics, params
+from ml import adapt, augment, cache, calibration, data, metrics, params
 
 ML_DIR = Path(__file__).resolve().parent
 RUNS = ML_DIR / "runs"
@@ -48,7 +49,7 @@ RECIPE_VERSION = "multicorpus-masked-adapt/1"
 DEFAULTS = dict(epochs=20, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
-                gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0,
+                gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=0.0, warp=0.0,
                 seed=params.SEED)
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
@@ -224,8 +225,19 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
         x = augment.crop(feats[v][i], n, rng)
         if rng.random() < cfg["noise_prob"]:
             x = augment.add_noise(x, rng, mel_gain, snr_db=(cfg["snr_low"], 40.0))
+        h = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
+        if cfg["eq_db"] > 0:     # one channel for the clip and the speaker's history
+            curve = augment.eq_curve(rng, cfg["eq_db"])
+            x = x + curve
+            if h[-1] > 0:
+                h[:params.MEL_BANDS] += curve
+        if cfg["warp"] > 0:      # the same speaker's voice, history included
+            a = rng.uniform(1 - cfg["warp"], 1 + cfg["warp"])
+            x = augment.freq_warp(x, a)
+            if h[-1] > 0:
+                h[:-1] = augment.freq_warp(h[:-1].reshape(2, params.MEL_BANDS), a).reshape(-1)
         xs[j] = augment.spec_augment(x, rng, max_t=cfg["max_t"], max_f=cfg["max_f"])
-        hs[j] = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
+        hs[j] = h
     labels = np.array([clips[i].label for i in order])
     ys = np.eye(params.NUM_CLASSES, dtype=np.float32)[labels]
     ms = np.stack([masks[clips[i].corpus] for i in order])
@@ -252,6 +264,7 @@ def teacher_targets(clips, train_idx, cfg):
     target saw its own label), restricted to its corpus's classes."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
+
     from ml import teacher
     emb = teacher.load(clips).astype(np.float64)
     speakers = np.array([c.speaker for c in clips])
@@ -289,6 +302,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     """Train a classifier on clips[train_idx]; returns (classifier, history)."""
     import keras
     import tensorflow as tf
+
     from ml import model as M
     from ml.features import mel_matrix
 
@@ -365,18 +379,6 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     return clf, history
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood (a 1-D grid search)."""
-    best, best_nll = 1.0, np.inf
-    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 200)):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        nll = -(z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(axis=1))).mean()
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return round(best, 4)
-
-
 def opus_features(clips, idx, bit_rate=24000):
     """Log-mel of the test clips after an Opus round trip (the codec-confound check)."""
     from ml import codec
@@ -397,7 +399,8 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True) -> dict:
     secs = time.time() - t0
     lv = score_clips(clf, clips, va, feats["orig"])
     yv = np.array([clips[i].label for i in va])
-    temperature = fit_temperature(np.concatenate([lv["cold"], lv["adapted"]]), np.concatenate([yv, yv]))
+    temperature = calibration.fit_temperature(np.concatenate([lv["cold"], lv["adapted"]]),
+                                              np.concatenate([yv, yv]))
     scores = score_clips(clf, clips, te, feats["orig"])
     extra = {}
     if any(clips[i].corpus == "ravdess" for i in te) and loco is None:
@@ -417,10 +420,25 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True) -> dict:
     return info
 
 
-def export_shipped(info: dict):
-    """The shipped run's classifier as the serving model (.keras and .tflite)."""
+def trained_masks(clips) -> dict[str, np.ndarray]:
+    """The classes each leave-one-corpus-out run is trained on: those of the other corpora."""
+    return {c: np.max([data.class_mask(clips, o) for o in data.CORPORA if o != c], axis=0)
+            for c in data.CORPORA}
+
+
+def export_shipped(info: dict, clips):
+    """The shipped run's classifier as the serving model (.keras and .tflite).  Its
+    temperature is fitted on the leave-one-corpus-out test predictions when all three
+    runs are done (calibrated for voices from corpora it never heard), else on its
+    validation speakers."""
     import keras
+
     from ml import model as M
+    t = calibration.cross_corpus_temperature(RUN_REPORTS, data.CORPORA, trained_masks(clips))
+    info["temperature_validation"] = info["temperature"]
+    info["temperature_source"] = "validation speakers" if t is None else "LOCO test predictions"
+    if t is not None:
+        info["temperature"] = t
     clf = keras.models.load_model(RUNS / info["name"] / "classifier.keras")
     serving = M.build_serving(clf, info["temperature"])
     serving.save(SHIPPED_KERAS)
@@ -456,7 +474,7 @@ def main(argv=None):
     stats = clip_stats(feats)
     info = run(clips, feats, stats, cfg, loco=a.loco, fold=a.fold, progress=not a.no_progress)
     if a.loco is None and a.fold is None:
-        export_shipped(info)
+        export_shipped(info, clips)
     last = info["history"][-1]
     print(json.dumps({"run": info["name"], "train_seconds": info["train_seconds"],
                       "temperature": info["temperature"],

@@ -56,9 +56,10 @@ def test_invalid_statistics_are_refused(bad):
 def test_online_histories_use_only_earlier_clips():
     """No look-ahead: a clip's history comes from the clips before it in the speaker's
     order, never from itself or later ones (changing a later clip changes nothing)."""
+    from pathlib import Path
+
     from ml.data import Clip
     from ml.train import online_histories
-    from pathlib import Path
     clips = [Clip(Path(f"/x/{i}.wav"), "nemo", "nemo_A" if i < 4 else "nemo_B", 0, "f") for i in range(6)]
     idx = np.arange(6)
     stats = {i: [adapt.frame_stats(frames(30, float(i), 1.0, seed=i))] for i in idx}
