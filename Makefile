@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-mic.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-train.txt requirements-mic.txt pyproject.toml
 	@scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r requirements-train.txt
 	@$(BIN)/python -m pip install --quiet -r requirements-mic.txt 2>/dev/null \
 		|| echo "note: pyaudio not installed (needs PortAudio headers); 'mood-mirror stream --mic' will say what to install"
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
