@@ -36,6 +36,15 @@ class LogoutSchema(StrictSchema):
                                                                   error="Not a JWT.")])
 
 
+class JsonBoolean(ma.fields.Boolean):
+    """true or false only: 1, "yes" and "true" are refused (a typo must not flip a setting)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class ProfileUpdateSchema(StrictSchema):
     display_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=80), plain_text])
     current_password = ma.fields.String(load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text])
@@ -43,8 +52,7 @@ class ProfileUpdateSchema(StrictSchema):
         load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy]
     )
 
-    adapt_voice = ma.fields.Boolean(
-        truthy={True}, falsy={False},
+    adapt_voice = JsonBoolean(
         metadata={"description": "Adapt the model to your voice (a voice baseline learned from your speech)"})
 
     @ma.validates_schema
