@@ -209,3 +209,16 @@ def test_uncertain_is_stored_and_returned(api, ada):
     assert listed == {guess["id"]: True, finding["id"]: False}
     from app.models import EmotionReading
     assert EmotionReading.objects(id=guess["id"]).first().uncertain is True
+
+
+def test_windows_of_a_deleted_account_are_scored_cold_and_leave_no_key(app):
+    from bson import ObjectId
+
+    from app.auth import voice
+
+    gone = str(ObjectId())
+    with app.app_context():
+        voices = voice.load([gone])
+        assert voices[gone].history is None
+        voice.save(voices)
+        assert app.extensions["redis"].get(voice.key(gone)) is None

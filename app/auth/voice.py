@@ -113,7 +113,10 @@ def load(user_ids):
             "adapt_voice", "voice_baseline", "voice_baseline_updated_at")}
         for user_id in missing:
             user = found.get(user_id)
-            if user is None or not user.adapt_voice:
+            if user is None:
+                # A deleted account: scored cold; read=OFF marks it as cached so nothing is written for it.
+                voices[user_id] = Voice(None, OFF)
+            elif not user.adapt_voice:
                 voices[user_id] = Voice(None, None)
             else:
                 at = _epoch(user.voice_baseline_updated_at)
@@ -130,8 +133,6 @@ def save(voices):
         if voice.read is not None and not voice.changed:
             continue
         if voice.history is None:
-            if voice.read is not None:
-                continue
             value = OFF
         else:
             due = voice.changed and now - voice.persisted_at >= PERSIST_EVERY_S
