@@ -11,7 +11,8 @@ import numpy as np
 
 from app.auth.accounts import hash_password
 from app.models import EmotionSession, User
-from app.readings.store import describe_probabilities, record_readings
+from app.readings.store import record_readings
+from ml.inference import reading
 from ml.params import CLASSES, WINDOW_SECONDS
 
 EMAIL_DOMAIN = "demo.moodmirror.example"
@@ -52,8 +53,7 @@ def _session_readings(rng, owner, session, temperament, start, count):
         if rng.random() < SILENCE_SHARE:
             yield owner, session, SILENT, "stream", fields
             continue
-        probabilities = {name: round(float(p), 6) for name, p in zip(CLASSES, _softmax(logits))}
-        yield owner, session, describe_probabilities(probabilities), "stream", fields
+        yield owner, session, reading(_softmax(logits)), "stream", fields
 
 
 def plan_sessions(rng, users, days, now):

@@ -232,6 +232,10 @@ def test_live_microphone_then_history_with_readings_and_export(tab, stack):
     assert re.fullmatch(r"#[0-9a-f]{6}", light)
     assert int(page.evaluate("document.getElementById('particles').dataset.particles")) > 0
     assert page.locator("#current-emotion").get_attribute("aria-live") == "polite"
+    # Every reading says whether it is a guess; an uncertain one shows its note.
+    uncertain = page.locator("#current-emotion").get_attribute("data-uncertain")
+    assert uncertain in ("true", "false")
+    assert page.locator("#current-uncertain").is_visible() == (uncertain == "true")
     assert page.locator("#live-errors").inner_text().strip() == ""
     tab.shot("live", full_page=False)
     session_id = page.evaluate("document.getElementById('environment-panel').dataset.sessionId")
@@ -286,7 +290,27 @@ def test_upload_analyses_a_file_and_shows_its_timeline(tab, stack, tmp_path):
     points = int(page.evaluate("document.getElementById('upload-chart').dataset.points"))
     assert points >= 3 and chart_points(page, "upload-chart") == points
     assert re.fullmatch(r"[A-Z][a-z]+ · \d+ %", page.locator("#upload-overall").inner_text())
+    assert page.locator("#upload-overall").get_attribute("data-uncertain") in ("true", "false")
     tab.shot("upload")
+
+    # The upload taught the model this voice: the profile shows the baseline, turns adaptation
+    # off (kept after a reload) and resets the baseline.
+    page.get_by_role("link", name="Profile").click()
+    page.get_by_role("heading", name="Profile").wait_for()
+    page.get_by_text("A voice baseline exists").wait_for()
+    toggle = page.get_by_label("Adapt to my voice")
+    assert toggle.is_checked()
+    tab.shot("profile")
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/profile") and r.request.method == "PUT") as put:
+        toggle.uncheck()
+    assert put.value.status == 200
+    page.reload()
+    page.get_by_text("A voice baseline exists").wait_for()
+    assert not page.get_by_label("Adapt to my voice").is_checked()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset voice baseline").click()
+    page.get_by_text("No voice baseline yet").wait_for()
+    assert page.get_by_role("button", name="Reset voice baseline").is_disabled()
 
 
 def test_collective_page_updates_live(tab, stack):
@@ -319,7 +343,7 @@ def test_keyboard_focus_and_phone_layout(tab, stack):
     page.wait_for_url("**/upload")
     page.get_by_role("heading", name="Analyse a recording").wait_for()
     page.set_viewport_size(PHONE)
-    for path in ("/live", "/upload", "/history", "/collective"):
+    for path in ("/live", "/upload", "/history", "/collective", "/profile"):
         page.goto(path)
         page.wait_for_timeout(300)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -46,13 +46,14 @@ def test_csv_export_has_one_row_per_reading_with_values(api, ada):
     assert disposition.startswith('attachment; filename="mood-mirror-readings-') and disposition.endswith('.csv"')
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == ("id,session_id,source,timestamp,window_start,window_end,silence,dominant,"
-                                    "confidence,valence,arousal,intensity,p_neutral,p_calm,p_happy,p_sad,p_angry,"
+                                    "confidence,uncertain,valence,arousal,intensity,p_neutral,p_calm,p_happy,p_sad,p_angry,"
                                     "p_fearful,p_disgust,p_surprised,model_version")
     rows = csv_rows(response)
     assert [row["id"] for row in rows] == [sad["id"], happy["id"]]  # oldest first
     first = rows[0]
     assert first["timestamp"] == "2025-03-01T12:00:00+00:00"
     assert first["dominant"] == "sad" and first["source"] == "manual" and first["silence"] == "false"
+    assert first["uncertain"] == "false"  # confidence 1.0
     assert float(first["p_sad"]) == 1.0 and float(first["p_happy"]) == 0.0
     assert float(first["valence"]) == pytest.approx(sad["valence"]) and sad["valence"] < 0
     assert first["model_version"] == "face-v1" and first["session_id"] == "" and first["window_start"] == ""

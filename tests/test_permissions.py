@@ -89,6 +89,7 @@ EXPECTED = {
     ("GET", "/api/auth/profile"): self_service(200),
     ("PUT", "/api/auth/profile"): self_service(200),
     ("DELETE", "/api/auth/profile"): self_service(204),
+    ("DELETE", "/api/auth/profile/voice-baseline"): self_service(204),
     ("POST", "/api/analyze"): own_write(202),  # into the owner's session
     ("GET", "/api/analyze/<job_id>"): own_object(200),
     ("GET", "/api/results"): self_service(200),

@@ -1,5 +1,7 @@
 """The upload job (queue `analysis`): decode an uploaded recording, analyse it window by
-window, store its readings, an environment response and the result.
+window (each adapted to the owner's voice baseline as it was before the window, which the
+recording's speech then extends: app/auth/voice.py), store its readings, an environment
+response and the result.
 
 Safe to retry: every window has a unique key, so a retried job finds the reading it stored
 before and never writes it twice.
@@ -9,16 +11,18 @@ import io
 import numpy as np
 from flask import current_app
 
-from app.analysis.model import model_version, recognizer
+from app.analysis.model import model_version, predict_adapted
 from app.analysis.uploads import audio_error_status, pop_upload, upload_bytes
+from app.auth import voice
 from app.environment.mapping import environment_response
 from app.environment.store import record_response
 from app.models import AnalysisJob
 from app.models.base import utcnow
-from app.readings.store import describe_probabilities, record_readings
+from app.readings.store import record_readings
 from audio import SAMPLE_RATE
 from audio.decode import AudioError, decode
 from audio.windows import Windower
+from ml.inference import reading as reading_of
 from ml.params import CLASSES
 
 # Windows analysed per model call; progress is reported between batches.
@@ -58,11 +62,14 @@ def analyze_upload(job_id):
         return None
 
     owner, session = job.owner, job.session
+    speaker = str(owner.id)
     started = job.created_at
     timeline, stored = [], []
     for first in range(0, len(windows), UPLOAD_BATCH):
         batch = windows[first:first + UPLOAD_BATCH]
-        predictions = recognizer().predict_batch([w.samples for w in batch])
+        voices = voice.load([speaker])
+        predictions = predict_adapted([w.samples for w in batch], [speaker] * len(batch), voices)
+        voice.save(voices)
         readings = record_readings([
             (owner, session, prediction, "upload",
              {"window_key": f"{job_id}:{window.index}", "window_start": window.start_s, "window_end": window.end_s,
@@ -73,7 +80,8 @@ def analyze_upload(job_id):
         for window, reading in zip(batch, readings):
             timeline.append({"start": window.start_s, "end": window.end_s, "silence": reading.silence,
                              "probabilities": reading.probabilities, "dominant": reading.dominant,
-                             "confidence": reading.confidence, "valence": reading.valence,
+                             "confidence": reading.confidence, "uncertain": reading.uncertain,
+                             "valence": reading.valence,
                              "arousal": reading.arousal, "intensity": reading.intensity})
         job.update(set__progress=round(min(first + UPLOAD_BATCH, len(windows)) / len(windows), 3))
 
@@ -82,7 +90,7 @@ def analyze_upload(job_id):
         _fail(job, "no_speech", "No speech was found in the recording", 422)
         pop_upload(job_id)
         return None
-    overall = describe_probabilities({c: float(np.mean([r.probabilities[c] for r in spoken])) for c in CLASSES})
+    overall = reading_of([np.mean([r.probabilities[c] for r in spoken]) for c in CLASSES])
     environment = environment_response(overall)
     record_response(owner, session, spoken[-1], environment)
     job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(),

@@ -2,6 +2,7 @@
 import functools
 import secrets
 
+from app.auth import voice
 from app.environment.store import delete_responses
 from app.extensions import bcrypt
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse, User
@@ -15,6 +16,8 @@ def delete_account(user):
     for model in (AnalysisJob, EmotionSession):
         model.objects(owner=user).delete()
     user.delete()
+    # After the user: a worker loading the baseline now finds no user and caches nothing.
+    voice.forget(user)
 
 
 def hash_password(password):

@@ -6,15 +6,16 @@ from jwt.exceptions import PyJWTError
 
 from app.api import ApiBlueprint
 from app.api.errors import ApiError, invalid_input
+from app.auth import voice
 from app.auth.accounts import authenticate, delete_account, hash_password
 from app.auth.schemas import (
     AccessTokenSchema,
     LoginSchema,
     LogoutSchema,
+    ProfileSchema,
     ProfileUpdateSchema,
     RegisterSchema,
     TokensSchema,
-    UserSchema,
 )
 from app.auth.tokens import revoke
 from app.extensions import bcrypt, limiter
@@ -121,19 +122,19 @@ def logout(data):
 
 
 @bp.authenticated("/profile", methods=["GET"])
-@bp.response(200, UserSchema)
+@bp.response(200, ProfileSchema)
 @bp.errors(401)
 def get_profile():
-    """The signed-in account"""
+    """The signed-in account, its settings and whether a voice baseline exists"""
     return current_user
 
 
 @bp.authenticated("/profile", methods=["PUT"])
 @bp.arguments(ProfileUpdateSchema)
-@bp.response(200, UserSchema)
+@bp.response(200, ProfileSchema)
 @bp.errors(400, 401, 403, 413, 415, d403="The current password is wrong")
 def update_profile(data):
-    """Change the display name, or the password (needs the current password)"""
+    """Change the display name, adaptation to your voice, or the password (needs the current password)"""
     user = current_user
     if "new_password" in data:
         if not bcrypt.check_password_hash(user.password_hash, data["current_password"]):
@@ -142,8 +143,22 @@ def update_profile(data):
         user.password_hash = hash_password(data["new_password"])
     if "display_name" in data:
         user.display_name = data["display_name"]
+    switched = "adapt_voice" in data and data["adapt_voice"] != user.adapt_voice
+    if switched:
+        user.adapt_voice = data["adapt_voice"]
     user.save()
+    # After the save: a worker that reloads the user meanwhile must see the new setting.
+    if switched:
+        voice.set_adaptation(user, user.adapt_voice)
     return user
+
+
+@bp.authenticated("/profile/voice-baseline", methods=["DELETE"])
+@bp.response(204)
+@bp.errors(401)
+def reset_voice_baseline():
+    """Forget your voice baseline; the model learns your voice again from your next speech"""
+    voice.reset(current_user)
 
 
 @bp.authenticated("/profile", methods=["DELETE"], fresh=True)

@@ -2,6 +2,7 @@ import marshmallow as ma
 from flask import current_app
 
 from app.api.schemas import StrictSchema, plain_text
+from app.auth import voice
 
 MAX_PASSWORD = 128
 
@@ -35,6 +36,15 @@ class LogoutSchema(StrictSchema):
                                                                   error="Not a JWT.")])
 
 
+class JsonBoolean(ma.fields.Boolean):
+    """true or false only: 1, "yes" and "true" are refused (a typo must not flip a setting)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class ProfileUpdateSchema(StrictSchema):
     display_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=80), plain_text])
     current_password = ma.fields.String(load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text])
@@ -42,12 +52,15 @@ class ProfileUpdateSchema(StrictSchema):
         load_only=True, validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy]
     )
 
+    adapt_voice = JsonBoolean(
+        metadata={"description": "Adapt the model to your voice (a voice baseline learned from your speech)"})
+
     @ma.validates_schema
     def _password_change_needs_current(self, data, **_kwargs):
         if "new_password" in data and not data.get("current_password"):
             raise ma.ValidationError("Required to change the password.", "current_password")
         if not data:
-            raise ma.ValidationError("Give display_name or new_password.", "_schema")
+            raise ma.ValidationError("Give display_name, new_password or adapt_voice.", "_schema")
 
 
 class UserSchema(ma.Schema):
@@ -57,6 +70,23 @@ class UserSchema(ma.Schema):
     role = ma.fields.String()
     created_at = ma.fields.AwareDateTime()
     last_login_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class VoiceBaselineSchema(ma.Schema):
+    exists = ma.fields.Boolean(metadata={"description": "Whether a voice baseline has been learned"})
+    speech_seconds = ma.fields.Float(metadata={"description": "Seconds of your speech it summarises"})
+    updated_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class ProfileSchema(UserSchema):
+    adapt_voice = ma.fields.Boolean()
+    voice_baseline = ma.fields.Nested(VoiceBaselineSchema)
+
+    def get_attribute(self, obj, attr, default):
+        # The document's field holds the statistics themselves; the profile shows their summary.
+        if attr == "voice_baseline":
+            return voice.summary(obj)
+        return super().get_attribute(obj, attr, default)
 
 
 class TokensSchema(ma.Schema):

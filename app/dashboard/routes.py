@@ -3,7 +3,7 @@
 Every dashboard path answers the same shell, so deep links and reloads work; the browser's
 router (app/static/dashboard/main.js) shows the view. One document for all views keeps the
 Socket.IO connection, a running microphone stream and the refresh token (held in memory only,
-never in storage) alive while the user moves between Live, Upload, History and Collective.
+never in storage) alive while the user moves between Live, Upload, History, Collective and Profile.
 """
 import functools
 
@@ -14,7 +14,7 @@ from ml.params import CLASSES
 bp = Blueprint("dashboard", __name__)
 
 # Each view at /<view>, under the endpoint dashboard.<view>.
-VIEWS = ("live", "upload", "history", "collective", "login", "signup")
+VIEWS = ("live", "upload", "history", "collective", "profile", "login", "signup")
 
 
 def shell(view, session_id=None):

@@ -19,7 +19,7 @@ CHUNK_CHARS = 64 * 1024
 
 CSV_COLUMNS = (
     "id", "session_id", "source", "timestamp", "window_start", "window_end", "silence", "dominant",
-    "confidence", "valence", "arousal", "intensity", *(f"p_{name}" for name in CLASSES), "model_version",
+    "confidence", "uncertain", "valence", "arousal", "intensity", *(f"p_{name}" for name in CLASSES), "model_version",
 )
 # Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -55,6 +55,7 @@ def csv_row(reading):
     probabilities = item["probabilities"] or {}
     row = {**item, **{f"p_{name}": probabilities.get(name) for name in CLASSES}}
     row["silence"] = "true" if item["silence"] else "false"
+    row["uncertain"] = {True: "true", False: "false", None: ""}[item["uncertain"]]
     return [neutralise(row[column]) for column in CSV_COLUMNS]
 
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from flask import current_app
 from rq import get_current_job
 
-from app.analysis.model import model_version, recognizer
+from app.analysis.model import model_version, predict_adapted
+from app.auth import voice
 from app.environment.store import update_environments
 from app.live import ready
 from app.models import EmotionSession, User
@@ -58,8 +59,9 @@ def drain_windows():
 
 
 def _analyze_windows(job_id, windows):
-    """Analyse a batch of streamed windows (from any sessions) in one model call; store them;
-    emit `emotion` for each (and `environment` on change). A window is a dict: session_id,
+    """Analyse a batch of streamed windows (from any sessions), each adapted to its speaker's
+    voice baseline as it was before the window (app/auth/voice.py); store them; emit `emotion`
+    for each (and `environment` on change); then write back the baselines. A window is a dict: session_id,
     user_id, index, start_s, end_s, received_at (epoch seconds); its audio (s16le at 16 kHz)
     waits in Redis (app/live/ready.py)."""
     redis = current_app.extensions["redis"]
@@ -71,7 +73,9 @@ def _analyze_windows(job_id, windows):
     if not live:
         pipe.execute()
         return
-    predictions = recognizer().predict_batch([from_s16(pcm) for pcm in audio if pcm is not None])
+    speakers = [w["user_id"] for w in live]
+    voices = voice.load(speakers)
+    predictions = predict_adapted([from_s16(pcm) for pcm in audio if pcm is not None], speakers, voices)
     version = model_version()
     owners = {w["user_id"]: User(id=w["user_id"]) for w in live}
     sessions = {w["session_id"]: EmotionSession(id=w["session_id"]) for w in live}
@@ -88,6 +92,7 @@ def _analyze_windows(job_id, windows):
         ready.done(pipe, w["session_id"], w["index"])
     ready.record_window_latencies(pipe, [(time.time() - w["received_at"]) * 1000 for w in live])
     pipe.execute()
-    # Environment responses follow every `emotion` of the batch, which they must not delay.
+    # The baselines and environment responses follow every `emotion` of the batch, which they must not delay.
+    voice.save(voices)
     update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading)
                          for w, reading in zip(live, readings)])

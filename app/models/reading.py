@@ -25,6 +25,8 @@ class EmotionReading(me.Document):
     probabilities = me.DictField(me.FloatField())
     dominant = me.StringField(choices=(*CLASSES, SILENCE), required=True)
     confidence = me.FloatField(min_value=0, max_value=1)
+    # The confidence is below ml.params.UNCERTAIN_BELOW: a guess, not a finding (None for silence).
+    uncertain = me.BooleanField(null=True)
     valence = me.FloatField(min_value=-1, max_value=1)
     arousal = me.FloatField(min_value=-1, max_value=1)
     intensity = me.FloatField(min_value=0, max_value=1)

@@ -13,6 +13,11 @@ class User(me.Document):
     role = me.StringField(choices=ROLES, default="user")
     created_at = me.DateTimeField(default=utcnow)
     last_login_at = me.DateTimeField()
+    # Speaker adaptation (app/auth/voice.py is the only writer of the baseline): the statistics
+    # of the user's earlier speech (ml/adapt.py), and whether the model may use them.
+    adapt_voice = me.BooleanField(default=True)
+    voice_baseline = me.ListField(me.FloatField())
+    voice_baseline_updated_at = me.DateTimeField()
 
     meta = {"collection": "users", "indexes": ["role"]}
 

@@ -22,7 +22,9 @@ from app.readings.schemas import (
     WindowArgsSchema,
 )
 from app.readings.stats import distribution, trends
-from app.readings.store import describe_probabilities, record_reading
+from app.readings.store import record_reading
+from ml.inference import reading as reading_of
+from ml.params import CLASSES
 
 bp = ApiBlueprint("readings", __name__, url_prefix="/api/readings", description="Emotion readings and their analytics")
 
@@ -55,7 +57,7 @@ def create_reading(data):
     timestamp = data.get("timestamp", utcnow())
     if timestamp > datetime.now(UTC) + MAX_CLOCK_SKEW:
         raise invalid_input("json", "timestamp", "Is in the future.")
-    reading = record_reading(current_user, session, describe_probabilities(data["probabilities"]),
+    reading = record_reading(current_user, session, reading_of([data["probabilities"][c] for c in CLASSES]),
                              source=data["source"], timestamp=timestamp, model_version=data.get("detector"))
     update_environment(current_user, session, reading)
     return reading

@@ -8,7 +8,7 @@ from app.api.schemas import AwareDateTime, PageArgsSchema, StrictSchema, plain_t
 from app.models import SILENCE
 from app.models.base import ref_id
 from app.models.session import SOURCES
-from ml.params import CLASSES
+from ml.params import CLASSES, UNCERTAIN_BELOW
 
 MAX_HOURS = 24 * 366
 BUCKETS = ("minute", "5minutes", "15minutes", "hour", "day", "week")
@@ -26,6 +26,8 @@ class ReadingSchema(ma.Schema):
     probabilities = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
     dominant = ma.fields.String(metadata={"description": f"One of the 8 classes, or '{SILENCE}'"})
     confidence = ma.fields.Float(allow_none=True)
+    uncertain = ma.fields.Boolean(allow_none=True, metadata={
+        "description": f"The confidence is below {UNCERTAIN_BELOW}: a guess rather than a finding (null for silence)"})
     valence = ma.fields.Float(allow_none=True)
     arousal = ma.fields.Float(allow_none=True)
     intensity = ma.fields.Float(allow_none=True)

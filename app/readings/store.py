@@ -6,17 +6,8 @@ from pymongo.errors import BulkWriteError
 
 from app.models import SILENCE, EmotionReading
 from app.readings import rollups
-from ml.affect import describe
-from ml.params import CLASSES
 
 DUPLICATE_KEY = 11000
-
-
-def describe_probabilities(probabilities):
-    """A full prediction (dominant, confidence, valence, arousal, intensity) from probabilities."""
-    dominant = max(CLASSES, key=probabilities.__getitem__)
-    return {"probabilities": dict(probabilities), "dominant": dominant, "confidence": probabilities[dominant],
-            **describe(probabilities)}
 
 
 def _reading(owner, session, prediction, source, fields):
@@ -29,6 +20,7 @@ def _reading(owner, session, prediction, source, fields):
         probabilities=None if silence else prediction["probabilities"],
         dominant=SILENCE if silence else prediction["dominant"],
         confidence=prediction.get("confidence"),
+        uncertain=prediction.get("uncertain"),
         valence=prediction.get("valence"),
         arousal=prediction.get("arousal"),
         intensity=prediction.get("intensity"),
@@ -38,8 +30,9 @@ def _reading(owner, session, prediction, source, fields):
 
 def record_readings(items):
     """Save readings in one unordered bulk insert; items are (owner, session, prediction,
-    source, fields), a prediction being the model's output or describe_probabilities'
-    ({"silence": True} for a silent window). Returns the stored readings in order. A window_key
+    source, fields), a prediction being a reading of ml.inference (the model's output, or
+    `reading(probabilities)` for probabilities from elsewhere; {"silence": True} for a silent
+    window). Returns the stored readings in order. A window_key
     already stored (a retried job) is not written again: the stored reading is returned in its
     place."""
     readings = [_reading(*item) for item in items]

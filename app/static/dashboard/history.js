@@ -118,7 +118,8 @@ async function loadReadings(append) {
     const row = document.createElement("tr");
     cell(row, timeLabel(reading.timestamp), true);
     cell(row, reading.window_start == null ? "—" : `${reading.window_start.toFixed(1)}–${reading.window_end.toFixed(1)} s`);
-    cell(row, label(reading.dominant));
+    cell(row, reading.uncertain ? `${label(reading.dominant)} (uncertain)` : label(reading.dominant));
+    if (reading.uncertain) row.classList.add("uncertain");
     cell(row, percent(reading.confidence));
     cell(row, signed(reading.valence));
     cell(row, signed(reading.arousal));

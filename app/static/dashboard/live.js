@@ -64,12 +64,17 @@ function onEmotion(reading) {
     push(vaChart, at, [null, null]);
     $("current-emotion").textContent = "Silence";
     $("current-emotion").dataset.emotion = "silence";
+    $("current-emotion").dataset.uncertain = "false";
+    $("current-uncertain").hidden = true;
     return;
   }
   push(probChart, at, CLASSES.map((name) => reading.probabilities[name]));
   push(vaChart, at, [reading.valence, reading.arousal]);
   $("current-emotion").textContent = `${label(reading.dominant)} · ${percent(reading.confidence)}`;
   $("current-emotion").dataset.emotion = reading.dominant;
+  // A low-confidence window is shown muted with a note, so a guess never reads as a finding.
+  $("current-emotion").dataset.uncertain = String(Boolean(reading.uncertain));
+  $("current-uncertain").hidden = !reading.uncertain;
   $("current-valence").textContent = signed(reading.valence);
   $("current-arousal").textContent = signed(reading.arousal);
 }

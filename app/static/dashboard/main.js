@@ -4,12 +4,13 @@ import { currentUser, isSignedIn, onSignOut, signIn, signOut, signUp } from "./a
 import { showCollective } from "./collective.js";
 import { setNotifier, showHistory, showSession } from "./history.js";
 import { initLive, liveRunning } from "./live.js";
+import { showProfile } from "./profile.js";
 import { closeSocket } from "./socket.js";
 import { initUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
 const PUBLIC = new Set(["login", "signup"]);
-const TITLES = { live: "Live", upload: "Upload", history: "History", session: "Session", collective: "Collective", login: "Sign in", signup: "Sign up" };
+const TITLES = { live: "Live", upload: "Upload", history: "History", session: "Session", collective: "Collective", profile: "Profile", login: "Sign in", signup: "Sign up" };
 
 function notice(message, kind = "error") {
   const box = $("notice");
@@ -23,7 +24,7 @@ function route(pathname) {
   const parts = pathname.replace(/\/+$/, "").split("/").filter(Boolean);
   if (parts.length === 0) return { view: "live" };
   if (parts[0] === "history" && parts[1]) return { view: "session", sessionId: decodeURIComponent(parts[1]) };
-  if (["live", "upload", "history", "collective", "login", "signup"].includes(parts[0])) return { view: parts[0] };
+  if (["live", "upload", "history", "collective", "profile", "login", "signup"].includes(parts[0])) return { view: parts[0] };
   return { view: "live" };
 }
 
@@ -71,6 +72,7 @@ async function render({ focus = false } = {}) {
   else if (view === "history") await showHistory();
   else if (view === "session") await showSession(sessionId);
   else if (view === "collective") await showCollective();
+  else if (view === "profile") await showProfile();
 }
 
 export function navigate(path) {

@@ -21,6 +21,8 @@ function showResult(job) {
   const { overall, timeline, windows, silent_windows: silent } = job.result;
   $("upload-result").hidden = false;
   $("upload-overall").textContent = `${label(overall.dominant)} · ${percent(overall.confidence)}`;
+  $("upload-overall").dataset.uncertain = String(Boolean(overall.uncertain));
+  $("upload-uncertain").hidden = !overall.uncertain;
   $("upload-facts").replaceChildren(
     fact("File", job.filename || "recording"),
     fact("Duration", `${(job.duration_s || 0).toFixed(1)} s`),
