@@ -63,14 +63,28 @@ def test_folds_are_actor_grouped():
         test = data.fold_test_actors(k)
         assert test == tuple(range(4 * k + 1, 4 * k + 5))
         assert sum(a % 2 for a in test) == 2          # two male (odd), two female (even)
-        val = data.fold_validation_actors(k)
-        assert not set(val) & set(test) and len(val) == 2
         seen.extend(test)
     assert sorted(seen) == list(range(1, 25))
-    assert not set(data.VALIDATION_ACTORS) & set(data.TEST_ACTORS)
-    assert set(data.VALIDATION_ACTORS) <= set(data.TRAIN_ACTORS)
     with pytest.raises(ValueError):
         data.fold_test_actors(6)
+
+
+@pytest.mark.skipif(not all(data.corpus_available(corpus=c) for c in data.CORPORA),
+                    reason="corpora not found under ../shared/data (CI has them)")
+def test_run_plans_keep_speakers_apart():
+    """Every protocol unit: test, validation and training speakers are disjoint, and a
+    leave-one-corpus-out run trains on no speaker of the left-out corpus."""
+    from ml.train import plan
+    clips = data.load_corpora()
+    units = [plan(clips)] + [plan(clips, fold=k) for k in range(data.NUM_FOLDS)] + \
+        [plan(clips, loco=c) for c in data.CORPORA]
+    for p in units:
+        assert not (p["test"] & p["validation"]) and not (p["test"] & p["train"])
+        assert not (p["validation"] & p["train"])
+        assert p["test"] | p["validation"] | p["train"] == {c.speaker for c in clips}
+    assert units[0]["test"] == data.ravdess_speakers(data.TEST_ACTORS)
+    for c, p in zip(data.CORPORA, units[-3:]):
+        assert p["test"] == {x.speaker for x in clips if x.corpus == c}
 
 
 def test_metrics_uar_vs_wa():
