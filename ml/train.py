@@ -1,6 +1,7 @@
 """Train the emotion model on the three corpora.
 
     python -m ml.train                 # the shipped model (RAVDESS actors 21-24 held out)
+    python -m ml.train --export        # re-export it (its temperature once the LOCO folds are done)
     python -m ml.train --loco CORPUS   # leave-one-corpus-out run: trains on the other two
     python -m ml.train --fold K        # RAVDESS CV fold K (actors 4K+1..4K+4 held out;
                                        # nEMO and ASED always in training)
@@ -49,7 +50,7 @@ RECIPE_VERSION = "multicorpus-masked-adapt/2"
 DEFAULTS = dict(epochs=20, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
-                gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0, warp=0.1,
+                gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0, warp=0.1, corpus_repeat={},
                 seed=params.SEED)
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
@@ -309,6 +310,10 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     keras.utils.set_random_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
     clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"])
+    # a corpus repeated k times per epoch: its clips seen in k different augmentations
+    epoch_idx = np.concatenate([train_idx] + [
+        [i for i in train_idx if clips[i].corpus == c] * (k - 1) for c, k in cfg["corpus_repeat"].items()
+    ]).astype(np.int64)
     use_teacher = cfg["teacher_feat"] > 0 or cfg["teacher_kd"] > 0
     if use_teacher:     # an extra head that predicts the teacher's embedding from the student's
         t_emb, t_probs = teacher_targets(clips, train_idx, cfg)
@@ -318,7 +323,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         t_emb = np.zeros((len(clips), 1), np.float32)
         t_probs = np.zeros((len(clips), params.NUM_CLASSES), np.float32)
         net = keras.Model(clf.inputs, [clf.output, clf.output])
-    steps_per_epoch = int(np.ceil(len(train_idx) / cfg["batch"]))
+    steps_per_epoch = int(np.ceil(len(epoch_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
     sched = keras.optimizers.schedules.CosineDecay(
@@ -353,7 +358,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     bar = tqdm(range(cfg["epochs"]), desc=desc, file=sys.stderr, disable=not progress, mininterval=1)
     for ep in bar:
         t0 = time.time()
-        order = rng.permutation(train_idx)
+        order = rng.permutation(epoch_idx)
         xs, hs, ys, ms, ws = make_epoch(feats, stats, order, clips, members, masks, weights, rng,
                                         cfg, mel_gain)
         losses = []
@@ -386,10 +391,13 @@ def opus_features(clips, idx, bit_rate=24000):
             for i in idx]
 
 
-def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True) -> dict:
-    """One protocol unit: train, calibrate on the validation speakers, score the test speakers."""
+def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None) -> dict:
+    """One protocol unit: train, calibrate on the validation speakers, score the test speakers.
+    ``tag`` names a candidate run (``shipped_<tag>``) beside the unit's own."""
     import keras  # noqa: F401
     p = plan(clips, loco, fold)
+    if tag:
+        p["name"] = f"{p['name']}_{tag}"
     tr, va, te = (indices(clips, p[k]) for k in ("train", "validation", "test"))
     out = RUNS / p["name"]
     out.mkdir(parents=True, exist_ok=True)
@@ -461,6 +469,10 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a training setting, e.g. --set lr=0.002")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--tag", help="train a candidate: the run is named <unit>_<TAG> and not exported")
+    ap.add_argument("--export", metavar="RUN", nargs="?", const="shipped",
+                    help="only export a trained run (default: shipped) as the serving model, with "
+                         "its temperature from the LOCO folds when they are done")
     a = ap.parse_args(argv)
     cfg = dict(DEFAULTS, epochs=a.epochs, seed=a.seed)
     for kv in a.set:
@@ -469,11 +481,16 @@ def main(argv=None):
             ap.error(f"unknown setting {k}")
         cfg[k] = json.loads(v)
     clips = data.load_corpora(a.data)
+    if a.export:
+        info = json.loads((RUN_REPORTS / f"{a.export}.json").read_text())
+        export_shipped(info, clips)
+        print(json.dumps({k: info[k] for k in ("temperature", "temperature_source", "tflite_bytes")}))
+        return
     feats = cache.load(clips, jobs=a.jobs, progress=not a.no_progress)
     _set_threads(a.threads)
     stats = clip_stats(feats)
-    info = run(clips, feats, stats, cfg, loco=a.loco, fold=a.fold, progress=not a.no_progress)
-    if a.loco is None and a.fold is None:
+    info = run(clips, feats, stats, cfg, loco=a.loco, fold=a.fold, progress=not a.no_progress, tag=a.tag)
+    if a.loco is None and a.fold is None and not a.tag:
         export_shipped(info, clips)
     last = info["history"][-1]
     print(json.dumps({"run": info["name"], "train_seconds": info["train_seconds"],
