@@ -36,7 +36,7 @@ def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch):
     info = train.run(clips, feats, train.clip_stats(feats), cfg, loco="nemo", progress=False)
     assert info["test_speakers"] == ["nemo_EB0", "nemo_TP0"]
     assert "nemo_TP0" not in info["validation_speakers"]
-    assert 0.3 <= info["temperature"] <= 5.0
+    assert 0.3 <= info["temperature"] <= 8.0           # inside the search grid
     z = np.load(tmp_path / "reports" / "loco_nemo.npz")
     assert len(z["idx"]) == sum(c.corpus == "nemo" for c in clips)
     assert np.isfinite(z["cold"]).all() and np.isfinite(z["adapted"]).all()
