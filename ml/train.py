@@ -45,13 +45,13 @@ RUN_REPORTS = ML_DIR / "reports" / "runs"
 SHIPPED_KERAS = ML_DIR / "emotion_model.keras"
 SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
-RECIPE_VERSION = "multicorpus-masked-adapt/2"
+RECIPE_VERSION = "multicorpus-masked-adapt/3"
 
-DEFAULTS = dict(epochs=20, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
+DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
-                warp=0.1, corpus_repeat={}, seed=params.SEED)
+                warp=0.1, corpus_repeat={"ravdess": 3}, seed=params.SEED)
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
 # chosen per run; from the other corpora these, when the corpus is in training
