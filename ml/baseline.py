@@ -109,7 +109,7 @@ def main(argv=None):
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--cv", action="store_true")
     g.add_argument("--split", choices=["test"])
-    ap.add_argument("--data", default=None, help="folder holding ravdess/ (default ../shared/data)")
+    data.add_data_argument(ap)
     a = ap.parse_args(argv)
     r = run("cv" if a.cv else "test", a.data)
     short = {k: r[k] for k in ("uar", "wa") if k in r}

@@ -148,7 +148,8 @@ def _spawn(which, n, data_path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--windows", type=int, default=200)
-    ap.add_argument("--data", default=None)
+    from ml import data
+    data.add_data_argument(ap)
     ap.add_argument("--save", action="store_true", help="also write bench/results/model.json")
     ap.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

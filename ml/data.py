@@ -45,6 +45,12 @@ class Clip:
         return int(self.speaker.rsplit("_", 1)[1])
 
 
+def add_data_argument(parser):
+    """Every ml command's --data option."""
+    parser.add_argument("--data", default=None,
+                        help="folder holding ravdess/, nemo/ and ased/ (default ../shared/data)")
+
+
 def data_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path).resolve() if path else DEFAULT_ROOT
 

@@ -290,7 +290,7 @@ def main(argv=None):
     g.add_argument("--cv", action="store_true", help="RAVDESS 6-fold actor CV")
     g.add_argument("--split", choices=["test"], help="the shipped model on RAVDESS actors 21-24")
     ap.add_argument("--fold", type=int, action="append", help="--loco/--cv: run only fold K (repeatable)")
-    ap.add_argument("--data", default=None, help="folder holding ravdess/, nemo/, ased/ (default ../shared/data)")
+    data.add_data_argument(ap)
     ap.add_argument("--model", default=None, help="--split: a .tflite to evaluate (default: shipped)")
     ap.add_argument("--jobs", type=int, default=1, help="folds trained in parallel")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per fold")

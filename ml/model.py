@@ -149,7 +149,7 @@ def _block(x, ch, pool, name, l2):
 
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
-                     head="flat", n_frames=None) -> keras.Model:
+                     n_frames=None) -> keras.Model:
     inp = keras.Input((n_frames, params.MEL_BANDS), name="logmel")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     g = UtteranceNorm(norm, name="utt_norm")(inp)
@@ -160,16 +160,12 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         x = _block(x, ch, pool, f"b{i + 1}", l2)
-    if head == "flat":
-        # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense
-        f = params.MEL_BANDS // 16
-        x = layers.Reshape((-1, f * channels[-1]), name="flatten_freq")(x)
-        x = layers.Dense(128, use_bias=False, name="frame_fc")(x)
-        x = layers.BatchNormalization(name="frame_bn")(x)
-        x = layers.ReLU(name="frame_relu")(x)
-    else:
-        # collapse frequency: (B, T', F', C) -> (B, T', C)
-        x = FreqMean(name="freq_mean")(x)
+    # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense
+    f = params.MEL_BANDS // 16
+    x = layers.Reshape((-1, f * channels[-1]), name="flatten_freq")(x)
+    x = layers.Dense(128, use_bias=False, name="frame_fc")(x)
+    x = layers.BatchNormalization(name="frame_bn")(x)
+    x = layers.ReLU(name="frame_relu")(x)
     x = AttentiveStatsPool(64, name="att_pool")(x)
     x = layers.Dropout(dropout, name="drop1")(x)
     x = layers.Dense(128, use_bias=False, name="fc")(x)
@@ -178,12 +174,6 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     x = layers.Dropout(dropout, name="drop2")(x)
     out = layers.Dense(params.NUM_CLASSES, name="logits")(x)
     return keras.Model([inp, spk], out, name="emotion_classifier")
-
-
-@keras.saving.register_keras_serializable(package="ml")
-class FreqMean(layers.Layer):
-    def call(self, x):
-        return tf.reduce_mean(x, axis=2)
 
 
 def build_serving(classifier: keras.Model, temperature: float = 1.0) -> keras.Model:

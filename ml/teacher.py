@@ -106,7 +106,7 @@ def load(clips, jobs: int = 2) -> np.ndarray:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="folder holding ravdess/, nemo/, ased/ (default ../shared/data)")
+    data.add_data_argument(ap)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)
     clips = data.load_corpora(a.data)

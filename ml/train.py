@@ -458,7 +458,7 @@ def export_shipped(info: dict, clips):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="folder holding ravdess/, nemo/, ased/ (default ../shared/data)")
+    data.add_data_argument(ap)
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--loco", choices=data.CORPORA, help="leave this corpus out")
     g.add_argument("--fold", type=int, choices=range(data.NUM_FOLDS), help="RAVDESS CV fold K")
