@@ -72,13 +72,10 @@ def plot_confusion(cm, title, path):
 
 def _tflite_scores(rec, clips, transform=None):
     """Clip probabilities from the serving model: cold, and adapted online per speaker."""
-    by_speaker = {}
-    for i, c in enumerate(clips):
-        by_speaker.setdefault(c.speaker, []).append(i)
+    from ml.train import speaker_orders
     cold = np.zeros((len(clips), params.NUM_CLASSES))
     adapted = np.zeros_like(cold)
-    for spk, members in sorted(by_speaker.items()):
-        order = np.random.default_rng([params.SEED, sum(map(ord, spk))]).permutation(members)
+    for order in speaker_orders(clips, range(len(clips))).values():
         history = adapt.empty()
         for i in order:
             x = data.load_waveform(clips[i])

@@ -276,18 +276,19 @@ class EmotionRecognizer:
         probs, stats = self._windows(voiced, [history] * len(voiced))
         return probs.mean(axis=0), adapt.merge_all(stats)
 
-    def predict(self, waveform, sample_rate, history=None) -> dict:
+    def predict(self, waveform, sample_rate, history=None, with_stats=False):
         """One reading for the whole input.  Up to 3 s: one window (zero-padded);
-        longer: the mean probabilities of its non-silent 3 s windows (hop 0.5 s)."""
+        longer: the mean probabilities of its non-silent 3 s windows (hop 0.5 s).
+        With ``with_stats`` returns (reading, what its speech adds to the speaker's history),
+        from the same model calls."""
         x = to_mono_float(waveform, sample_rate)
-        starts = _window_starts(len(x), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2)
-        if all(is_silent(x[s:s + params.WINDOW_SAMPLES]) for s in starts):
-            return silence_result()
-        return reading(self.clip_probabilities(x, history)[0])
+        probs, added = self.clip_probabilities(x, history)
+        out = silence_result() if added[-1] == 0 else reading(probs)
+        return (out, added) if with_stats else out
 
     def speech_stats(self, waveform, sample_rate) -> np.ndarray:
         """What a recording adds to its speaker's history: the statistics of its speech."""
-        return self.clip_probabilities(to_mono_float(waveform, sample_rate))[1]
+        return self.predict(waveform, sample_rate, with_stats=True)[1]
 
     def timeline(self, waveform, sample_rate, window_s: float = params.WINDOW_SECONDS,
                  hop_s: float = 1.0, history=None) -> list[dict]:

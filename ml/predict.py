@@ -25,10 +25,11 @@ def analyse(rec, path, window_s, hop_s, history=None) -> tuple[dict, object]:
     """The file's result, and the statistics its speech adds to the speaker's history."""
     from ml.data import read_audio
     x, sr = read_audio(path)
-    res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **rec.predict(x, sr, history)}
+    reading, added = rec.predict(x, sr, history, with_stats=True)
+    res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **reading}
     if len(x) / sr > window_s:
         res["timeline"] = rec.timeline(x, sr, window_s=window_s, hop_s=hop_s, history=history)
-    return res, rec.speech_stats(x, sr)
+    return res, added
 
 
 def _human(res) -> str:

@@ -124,20 +124,25 @@ def sampled_history(i, same_speaker, stats, rng, cfg) -> np.ndarray:
     return h
 
 
+def speaker_orders(clips, idx, seed=params.SEED) -> dict[str, list[int]]:
+    """Each speaker's clips among idx in the fixed shuffled order adapted scoring uses."""
+    by_speaker: dict[str, list[int]] = {}
+    for i in idx:
+        by_speaker.setdefault(clips[i].speaker, []).append(int(i))
+    return {spk: [int(i) for i in np.random.default_rng([seed, sum(map(ord, spk))]).permutation(members)]
+            for spk, members in sorted(by_speaker.items())}
+
+
 def online_histories(clips, idx, window_stats, seed=params.SEED) -> dict[int, np.ndarray]:
     """What --adapt serving knows before each test clip: each speaker's clips in a fixed
     shuffled order, the history of clip j pooled from the windows of the clips before it
     (never itself or later ones).  window_stats[i]: list of the stats of clip i's windows."""
-    by_speaker: dict[str, list[int]] = {}
-    for i in idx:
-        by_speaker.setdefault(clips[i].speaker, []).append(int(i))
     out = {}
-    for spk, members in sorted(by_speaker.items()):
-        rng = np.random.default_rng([seed, sum(map(ord, spk))])
+    for order in speaker_orders(clips, idx, seed).values():
         h = adapt.empty()
-        for i in rng.permutation(members):
-            out[int(i)] = h
-            for s in window_stats[int(i)]:
+        for i in order:
+            out[i] = h
+            for s in window_stats[i]:
                 h = adapt.merge(h, s)
     return out
 
