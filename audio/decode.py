@@ -5,10 +5,15 @@ MediaRecorder) and MP4/M4A (phones), with any audio codec FFmpeg decodes inside 
 those demuxers are enabled: FFmpeg has hundreds, some of which (HLS, concat, image
 sequences) read other files or URLs named inside the upload, which a server must not do.
 
-``probe`` opens the file and reads its headers, never the whole stream, so the web process
-can reject bad uploads on the request path. Headers may be missing or wrong (MediaRecorder's
-WebM has no duration at all; a file can claim anything), so ``decode`` enforces the length
-limit again on the samples it actually produces.
+``probe`` only demuxes: it reads the container's headers and decodes nothing, neither audio
+nor any video stream a file may carry (FFmpeg would otherwise decode the first frames of every
+stream to fill in their parameters: one 16000 x 16000 PNG frame in an 800 KB MOV is 768 MB),
+so the web process can reject bad uploads on the request path in a few milliseconds and
+megabytes. Headers may be missing or wrong (MediaRecorder's WebM has no duration at all; a
+file can claim anything), so ``decode`` checks every decoded frame again: its sample rate and
+channel count, and the audio decoded so far against the length limit, *before* the frame is
+converted, so memory stays bounded by the limit whatever the file claims (a few-kilobyte FLAC
+of 8 Hz, 65,535-sample frames is 131 million samples per frame once resampled).
 
 Errors carry a machine ``code`` and a human ``message`` (``as_dict()`` gives both):
 
@@ -16,7 +21,8 @@ Errors carry a machine ``code`` and a human ``message`` (``as_dict()`` gives bot
 exception                 code                  meaning (HTTP status: app/analysis/uploads.py)
 ========================= ===================== =============================================
 ``UnsupportedAudio``      ``unsupported_audio`` not a supported container, no audio stream,
-                                                undecodable data (415)
+                                                undecodable data, a sample rate outside
+                                                4-192 kHz or more than 8 channels (415)
 ``AudioTooLong``          ``audio_too_long``    longer than the configured limit (422)
 ``EmptyAudio``            ``empty_audio``       zero bytes, or a valid file with no samples
                                                 (422)
@@ -53,6 +59,17 @@ DEFAULT_MAX_SECONDS = 600.0
 # the web process and then fail decode() in the worker.
 DECODE_SLACK_SECONDS = 0.5
 ALLOWED_DEMUXERS = "wav,flac,ogg,mp3,matroska,webm,mov,mp4,m4a"
+# Plausible audio: what microphones, phones and studios record. Outside it a file is not a
+# recording but a request for memory (8 Hz frames resample 2,000-fold; 64 channels at 384 kHz).
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 192000
+MAX_CHANNELS = 8
+# Options of every open: FFmpeg's stream analysis may open no decoder (a codec whitelist that
+# names none), so it reads headers and parses packets but decodes nothing; its reading is
+# bounded in bytes and stream time, and the whole open in wall time (PyAV's interrupt callback).
+OPEN_OPTIONS = {"format_whitelist": ALLOWED_DEMUXERS, "codec_whitelist": "none",
+                "probesize": str(1 << 20), "analyzeduration": str(2_000_000)}
+OPEN_TIMEOUT_S = 2.0
 SUPPORTED_DESCRIPTION = "WAV, FLAC, OGG (Vorbis, Opus), MP3, WebM/Opus and M4A/AAC"
 _DAMAGED = "the file's audio data is damaged and could not be decoded"
 
@@ -131,23 +148,18 @@ def decode(
     the decoded audio passes `max_seconds` (plus DECODE_SLACK_SECONDS), whatever the
     headers claimed.
     """
-    limit = int((max_seconds + DECODE_SLACK_SECONDS) * target_rate)
-    pieces: list[np.ndarray] = []
-    total = 0
     with _open(source) as container:
         stream = _audio_stream(container)
         claimed = _duration(container, stream)
-        for samples in _resampled(_decoded_frames(container, stream), target_rate):
-            total += samples.size
-            if total > limit:
-                raise AudioTooLong(total / target_rate, max_seconds, at_least=True)
-            pieces.append(samples)
-    if total == 0:
+        frames = _bounded(_decoded_frames(container, stream), max_seconds)
+        pieces = list(_resampled(frames, target_rate))
+    if not any(piece.size for piece in pieces):
         # Headers promising audio that never comes mean damage, not an empty recording.
         if claimed:
             raise UnsupportedAudio(_DAMAGED)
         raise EmptyAudio("the file contains no audio samples")
-    return np.clip(np.concatenate(pieces), -1.0, 1.0)
+    samples = np.concatenate(pieces)
+    return np.clip(samples, -1.0, 1.0, out=samples)
 
 
 @contextmanager
@@ -157,8 +169,10 @@ def _open(source: Source) -> Iterator[av.container.InputContainer]:
             raise EmptyAudio("the file is empty (0 bytes)")
         try:
             container = av.open(
-                fileobj, mode="r", container_options={"format_whitelist": ALLOWED_DEMUXERS}
+                fileobj, mode="r", container_options=OPEN_OPTIONS, timeout=(OPEN_TIMEOUT_S, None)
             )
+        except av.error.ExitError as exc:  # the interrupt callback: the time budget ran out
+            raise UnsupportedAudio("the file's headers could not be read in time") from exc
         except av.error.FFmpegError as exc:
             raise UnsupportedAudio(
                 f"not a readable audio file; supported formats: {SUPPORTED_DESCRIPTION}"
@@ -201,7 +215,20 @@ def _audio_stream(container: av.container.InputContainer) -> av.AudioStream:
     context = stream.codec_context
     if context is None or not context.sample_rate or not context.channels:
         raise UnsupportedAudio("the file's audio stream cannot be decoded")
+    _check_plausible(context.sample_rate, context.channels)
     return stream
+
+
+def _check_plausible(rate: int, channels: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise UnsupportedAudio(
+            f"a sample rate of {rate} Hz is not supported; "
+            f"recordings must be {MIN_SAMPLE_RATE // 1000}-{MAX_SAMPLE_RATE // 1000} kHz"
+        )
+    if channels > MAX_CHANNELS:
+        raise UnsupportedAudio(
+            f"{channels} channels are not supported; recordings may have at most {MAX_CHANNELS}"
+        )
 
 
 def _duration(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
@@ -240,6 +267,21 @@ def _decoded_frames(
         yield from frames
     if failed and not decoded:
         raise UnsupportedAudio(_DAMAGED)
+
+
+def _bounded(frames: Iterator[av.AudioFrame], max_seconds: float) -> Iterator[av.AudioFrame]:
+    """The frames, each checked before anyone converts it: plausible parameters (a frame may
+    change them mid-stream: FLAC frame headers carry their own rate), and no more than
+    `max_seconds` (plus DECODE_SLACK_SECONDS) in all. The frame that would pass the limit is
+    never resampled, so no frame costs more memory than the limit allows."""
+    limit = max_seconds + DECODE_SLACK_SECONDS
+    seconds = 0.0
+    for frame in frames:
+        _check_plausible(frame.sample_rate, len(frame.layout.channels))
+        seconds += frame.samples / frame.sample_rate
+        if seconds > limit:
+            raise AudioTooLong(seconds, max_seconds, at_least=True)
+        yield frame
 
 
 def _resampled(frames: Iterator[av.AudioFrame], rate: int) -> Iterator[np.ndarray]:

@@ -155,3 +155,84 @@ def video_without_audio() -> bytes:
         for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()
+
+
+# Hostile uploads (docs/SECURITY.md, "Hostile uploads"): small files that ask a decoder for far
+# more memory or time than their size suggests.
+
+
+def flac_bomb(rate: int = 8, frames: int = 40, claimed_samples: int = 16, claimed_rate: int | None = None) -> bytes:
+    """A silent FLAC at `rate` Hz in 65,535-sample frames (the format's largest), whose
+    STREAMINFO claims `claimed_samples` in all: a few kilobytes that decode to frames * 65,535
+    samples. At 8 Hz each frame is 8,192 s of audio; resampled to 16 kHz, one frame alone is
+    131 million samples (the review's 8,646-byte file, which grew a worker to 3.1 GB).
+    With `claimed_rate`, STREAMINFO states that rate while every frame header keeps `rate`."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono", options={"frame_size": "65535"})
+        silence = np.zeros((1, 65535), np.int16)
+        for index in range(frames):
+            frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, index * 65535, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = bytearray(buffer.getvalue())
+    # STREAMINFO starts at byte 8; its total-samples count is the low 36 bits of bytes 18-25.
+    field = int.from_bytes(data[18:26], "big")
+    mask = (1 << 36) - 1
+    field = (field & ~mask) | claimed_samples
+    if claimed_rate is not None:  # the top 20 bits
+        field = (field & ((1 << 44) - 1)) | (claimed_rate << 44)
+    data[18:26] = field.to_bytes(8, "big")
+    return bytes(data)
+
+
+def wav_header(channels: int, rate: int, seconds: float = 1.0, bits: int = 16) -> bytes:
+    """A PCM WAV with any channel count and rate (the review's 64 channels at 384 kHz), the
+    samples silent."""
+    frames = int(seconds * rate)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(bits // 8)
+        writer.setframerate(rate)
+        writer.writeframes(bytes(frames * channels * bits // 8))
+    return buffer.getvalue()
+
+
+def huge_png(side: int) -> bytes:
+    """A black side x side RGB PNG, compressed row by row (never the whole image in memory):
+    16000 x 16000 is 768 MB decoded and about 0.8 MB as a file."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 3 * side)  # filter byte 0, then the pixels
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def mov_with_huge_png(side: int = 16000, seconds: float = 4.0) -> bytes:
+    """A MOV holding one side x side PNG video frame and `seconds` of AAC speech: decoding the
+    frame, which the audio path never needs, costs side * side * 3 bytes."""
+    rate = 44100
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mov") as container:
+        video = container.add_stream("png", rate=1)
+        video.width = video.height = side
+        video.pix_fmt = "rgb24"
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        packet = av.Packet(huge_png(side))
+        packet.stream, packet.pts, packet.dts, packet.time_base = video, 0, 0, Fraction(1, 1)
+        packet.is_keyframe = True
+        container.mux(packet)
+        for frame in [_frame(speech_like(seconds, rate), rate, "mono"), None]:
+            for packet in audio.encode(frame):
+                container.mux(packet)
+    return buffer.getvalue()

@@ -1,6 +1,11 @@
 import io
+import subprocess
+import sys
 import tempfile
+from fractions import Fraction
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -9,6 +14,7 @@ from audio.decode import (
     AudioTooLong,
     EmptyAudio,
     UnsupportedAudio,
+    _bounded,
     decode,
     probe,
 )
@@ -17,9 +23,11 @@ from audio_fixtures import (
     FORMATS,
     encode,
     encode_array,
+    flac_bomb,
     image_bytes,
     speech_like,
     video_without_audio,
+    wav_header,
     wav_header_only,
     write,
 )
@@ -228,7 +236,9 @@ def test_headers_followed_by_garbage_are_unsupported():
     header = encode("flac", 1.0, rate=RATE)[:42]  # "fLaC" and STREAMINFO promising 1 s
     garbage = np.random.default_rng(1).bytes(20000)
 
-    with pytest.raises(UnsupportedAudio, match="damaged"):
+    # Either the stream analysis finds no usable stream parameters in the garbage, or the
+    # decoder finds no decodable packet.
+    with pytest.raises(UnsupportedAudio, match="cannot be decoded|damaged"):
         decode(header + garbage)
 
 
@@ -252,3 +262,92 @@ def test_errors_serialise_with_code_and_message():
         probe(b"not audio at all" * 10)
 
     assert caught.value.as_dict() == {"code": "unsupported_audio", "message": caught.value.message}
+
+
+# Hostile files (docs/SECURITY.md, "Hostile uploads")
+
+
+@pytest.mark.parametrize("rate", [8, 1000, 3999, 192001, 384000])
+def test_implausible_sample_rates_are_unsupported_before_decoding(rate):
+    data = wav_header(1, rate, seconds=0.01)
+    for operation in (probe, decode):
+        with pytest.raises(UnsupportedAudio, match=f"{rate} Hz"):
+            operation(data)
+
+
+def test_the_review_s_64_channel_384_khz_wav_is_unsupported():
+    data = wav_header(64, 384000, seconds=0.2)
+    for operation in (probe, decode):
+        with pytest.raises(UnsupportedAudio):
+            operation(data)
+
+
+def test_more_than_8_channels_are_unsupported():
+    for operation in (probe, decode):
+        with pytest.raises(UnsupportedAudio, match="9 channels"):
+            operation(wav_header(9, 16000, seconds=0.1))
+    assert decode(wav_header(8, 16000, seconds=0.1)).size == 1600
+
+
+def test_the_review_s_8_hz_flac_bomb_is_unsupported():
+    data = flac_bomb(rate=8)
+    assert len(data) < 10_000
+    for operation in (probe, decode):
+        with pytest.raises(UnsupportedAudio, match="8 Hz"):
+            operation(data)
+    with pytest.raises(UnsupportedAudio, match="8 Hz"):  # STREAMINFO says 16 kHz, frames 8 Hz
+        probe(flac_bomb(rate=8, claimed_rate=16000))
+
+
+def test_a_flac_bomb_at_a_plausible_rate_stops_at_the_limit():
+    """4 kHz, 65,535-sample frames, STREAMINFO claiming 16 samples: the probe sees 4 ms, the
+    decode stops when the audio passes the limit instead of decoding the rest."""
+    data = flac_bomb(rate=4000, frames=40)
+    assert probe(data).duration_s == pytest.approx(0.004)
+    with pytest.raises(AudioTooLong) as caught:
+        decode(data, max_seconds=60)
+    assert 60 < caught.value.seconds < 60 + 65535 / 4000 + 1
+
+
+def _frames(*specs):
+    for rate, samples in specs:
+        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+        yield frame
+
+
+def test_a_frame_that_changes_to_an_implausible_rate_is_refused_before_conversion():
+    frames = _bounded(_frames((16000, 1024), (8, 65535)), max_seconds=600)
+    assert next(frames).sample_rate == 16000
+    with pytest.raises(UnsupportedAudio, match="8 Hz"):
+        next(frames)
+
+
+def test_the_frame_that_passes_the_limit_is_never_handed_on():
+    frames = _bounded(_frames((16000, 16000), (16000, 16000), (4000, 65535)), max_seconds=2)
+    assert [f.samples for f in (next(frames), next(frames))] == [16000, 16000]
+    with pytest.raises(AudioTooLong):
+        next(frames)
+
+
+PEAK_MEMORY = """
+import resource, sys
+sys.path.insert(0, "tests")
+from audio.decode import {operation}
+from audio_fixtures import mov_with_huge_png
+data = mov_with_huge_png()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = {operation}(data)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("operation", ["probe", "decode"])
+def test_a_video_frame_is_never_decoded(operation):
+    """The review's MOV: one 16000 x 16000 PNG frame (768 MB decoded) and 4 s of AAC. Probing
+    and decoding the audio must not decode the picture: the peak memory of a fresh process
+    grows by a few megabytes, not hundreds."""
+    run = subprocess.run([sys.executable, "-c", PEAK_MEMORY.format(operation=operation)], capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[-1]) < 50, f"peak memory grew by {run.stdout.split()[-1]} MB"
