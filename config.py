@@ -94,6 +94,9 @@ class Config:
     # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
     # for benchmarks of the app rather than of SQLite).
     WORKERS = _env_int("WORKERS", 1)
+    # A worker's heartbeat (the Procfile passes it to rq's --job-monitoring-interval): health
+    # counts the workers that beat within the last 3 beats.
+    WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
     EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
     EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
     EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")

@@ -14,13 +14,32 @@ beating every `--job-monitoring-interval` seconds while a job runs, lets the ent
 beats after the last one, and cleans the registries every `--maintenance-interval` seconds
 (also when idle: it waits for jobs no longer than that). Both are rq's own options; the
 Procfile sets them.
+
+Liveness is the heartbeat: the worker beats every `--job-monitoring-interval` seconds, busy or
+idle, and its registration expires three beats after the last, so /api/system/health counts only
+workers that beat lately (app/system/health.py). At every beat a worker also requeues the jobs
+of the queues' dead workers (the started-job entries whose heartbeat expired), under the lock
+RQ's maintenance takes, so a dead worker's job goes back to the queue within a beat of being
+known dead instead of at the next maintenance. The scheduler child that `--with-scheduler`
+forks is told to stop when the worker dies, however it dies (Linux: PR_SET_PDEATHSIG).
+
+A Redis outage does not end the worker (RQ's loop quits on any Redis error but one): each step
+of the loop waits for Redis with backoff and goes on, the model stays loaded, and a job that
+Redis's absence interrupted is retried under its Retry policy once its heartbeat has expired.
 """
+import ctypes
 import importlib
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 
+import redis
 from rq import SimpleWorker
+from rq.registry import StartedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 
 from app import create_app, realtime
 from app.analysis.model import recognizer
@@ -28,11 +47,33 @@ from app.runtime import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_BACKOFF_S = (0.5, 30.0)  # first wait, longest wait; doubled at each failed attempt
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In a forked child (the scheduler): be sent SIGTERM when the worker dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _rides_out_redis(method):
+    """Run a step of RQ's work loop again, once Redis answers, when Redis is away."""
+    def step(self, *args, **kwargs):
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except REDIS_DOWN as error:
+                self.wait_for_redis(error)
+    return step
+
 
 class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._running = None   # the job being executed, for the heartbeat thread
+        self._scheduler_lock = threading.Lock()
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
         # RQ prints its own lines through its own handler; passed on to the root handler that
@@ -48,8 +89,32 @@ class AnalysisWorker(SimpleWorker):
         importlib.import_module("app.analysis.jobs")
         realtime.emitter()
         freeze_startup_objects()
+        os.register_at_fork(after_in_child=_die_with_parent)
         # One heartbeat thread for the worker's life, not one per job.
         threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True).start()
+
+    def wait_for_redis(self, error):
+        """Block until Redis answers a ping, retrying with exponential backoff."""
+        delay, longest = REDIS_BACKOFF_S
+        log.warning("worker %s: Redis is unreachable (%s); waiting for it, the model stays loaded", self.name, error)
+        while True:
+            time.sleep(delay)
+            try:
+                self.connection.ping()
+                log.warning("worker %s: Redis is back", self.name)
+                return
+            except REDIS_DOWN:
+                delay = min(2 * delay, longest)
+
+    check_for_suspension = _rides_out_redis(SimpleWorker.check_for_suspension)
+
+    @_rides_out_redis
+    def run_maintenance_tasks(self):
+        with self._scheduler_lock:  # the heartbeat thread may restart the scheduler too
+            super().run_maintenance_tasks()
+
+    dequeue_job_and_maintain_ttl = _rides_out_redis(SimpleWorker.dequeue_job_and_maintain_ttl)
+    heartbeat = _rides_out_redis(SimpleWorker.heartbeat)
 
     @property
     def dequeue_timeout(self):
@@ -65,20 +130,43 @@ class AnalysisWorker(SimpleWorker):
         self._running = job
         try:
             super().execute_job(job, queue)
+        except REDIS_DOWN as error:
+            # The job's outcome could not be recorded. Its started-job entry stays; once its
+            # heartbeat expires, it is retried like the job of a dead worker.
+            log.warning("job %s interrupted: Redis went away", job.id)
+            self.wait_for_redis(error)
         finally:
             self._running = None
 
     def _beat(self):
+        ttl = int(3 * self.job_monitoring_interval) + 1
         while True:
             time.sleep(self.job_monitoring_interval)
-            job, execution = self._running, getattr(self, "execution", None)
-            if job is None or execution is None:
-                continue
             try:
-                with self.connection.pipeline() as pipeline:
-                    ttl = self.get_heartbeat_ttl(job)
-                    execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
-                    pipeline.expire(self.key, ttl)  # the worker itself: gone soon after it dies
-                    pipeline.execute()
+                self._beat_once(ttl)
             except Exception as error:  # Redis away for a moment: the next beat tries again
-                log.warning("heartbeat of job %s failed: %s", job.id, error)
+                log.warning("worker %s: heartbeat failed: %s", self.name, error)
+
+    def _beat_once(self, ttl):
+        job, execution = self._running, getattr(self, "execution", None)
+        if self.birth_date is not None and not self._stop_requested and not self.connection.exists(self.key):
+            self.register_birth()  # the registration expired during a Redis outage, or Redis lost it
+        with self.connection.pipeline() as pipeline:
+            if job is not None and execution is not None:
+                execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
+            SimpleWorker.heartbeat(self, ttl, pipeline=pipeline)  # the worker: gone soon after it dies
+            pipeline.execute()
+        with self._scheduler_lock:
+            if self.scheduler is not None and (self.scheduler._process is None
+                                               or not self.scheduler._process.is_alive()):
+                # The scheduler (which runs retries) may have died with another worker: a live
+                # worker takes it over now rather than at its next maintenance.
+                self.scheduler.acquire_locks(auto_start=True)
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                try:
+                    # A timer, not SIGALRM, bounds the failure callbacks: this is not the main thread.
+                    StartedJobRegistry(queue=queue, job_class=self.job_class, death_penalty_class=TimerDeathPenalty
+                                       ).cleanup(exception_handlers=self._exc_handlers)
+                finally:
+                    queue.release_maintenance_lock()

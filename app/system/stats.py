@@ -2,12 +2,13 @@
 import time
 from datetime import timedelta
 
-from rq import Queue, Worker
+from rq import Queue
 
 from app.analysis.model import model_version
 from app.live.ready import window_latencies
 from app.models import AnalysisJob, CollectiveEmotion, EmotionReading, EmotionSession, EnvironmentResponse, User
 from app.models.base import utcnow
+from app.system.health import live_workers
 
 STARTED = time.time()
 QUEUES = ("analysis", "collective")
@@ -23,7 +24,7 @@ def _percentiles(values, points=(50, 90, 99)):
 def system_stats(redis):
     now = utcnow()
     last_10_min = EmotionReading.objects(created_at__gte=now - timedelta(minutes=10)).count()
-    workers = Worker.all(connection=redis)
+    workers = live_workers(redis)
     latencies = window_latencies(redis)
     return {
         "counts": {
