@@ -44,7 +44,10 @@ bench-model: install  ## model latency, real-time factor, load time and RSS (ben
 fuzz: install  ## long schemathesis run over every operation (FUZZ_EXAMPLES per operation and mode, FUZZ_SEED)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/test_fuzz.py --timeout=3600
 
-.PHONY: bench-api
+.PHONY: bench-api bench-uploads
+
+bench-uploads: install  ## another user's GET /api/sessions while 3 clients post a MOV with a 16000x16000 video frame (bench/results/uploads.json)
+	$(BIN)/python -m bench.uploads
 
 bench-api: install  ## REST load: ingest, analytics, mixed; p50/p99, rps, acknowledged writes found (bench/results/api.json)
 	$(BIN)/python -m bench.api
