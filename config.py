@@ -70,9 +70,12 @@ class Config:
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "")
     RETENTION_DAYS = _env_int("RETENTION_DAYS", 365)
 
-    # The session cookie carries only the admin pages' sign-in (the API uses bearer tokens).
+    # The session cookie carries only the admin pages' sign-in (the API uses bearer tokens),
+    # which ends at sign-out or after ADMIN_SESSION_SECONDS (app/admin/security.py).
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    ADMIN_SESSION_SECONDS = _env_int("ADMIN_SESSION_SECONDS", 12 * 3600)
+    PERMANENT_SESSION_LIFETIME = timedelta(seconds=ADMIN_SESSION_SECONDS)
 
     # Windows of one live stream waiting for inference before the oldest are dropped.
     STREAM_MAX_PENDING = _env_int("STREAM_MAX_PENDING", 10)
@@ -88,6 +91,7 @@ class Config:
     RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", "true").lower() == "true"
     RATELIMIT_AUTH_IP = _env("RATELIMIT_AUTH_IP", "20 per minute")
     RATELIMIT_AUTH_ACCOUNT = _env("RATELIMIT_AUTH_ACCOUNT", "5 per minute")
+    RATELIMIT_REGISTER_TAKEN = _env("RATELIMIT_REGISTER_TAKEN", "5 per hour")
     RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
 
     # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts

@@ -191,18 +191,35 @@ def test_delete_account_cascades_to_all_its_data(app, api):
     assert_error(api.call("GET", "/api/auth/profile", token=refreshed), 401, "user_not_found")
 
 
-def test_login_is_rate_limited_per_account(api):
-    api.register()  # registration and login share the account's budget of 5 per minute
+def test_login_failures_are_limited_per_account(api):
+    api.register()
     wrong = {"email": "ada@example.com", "password": "wrong one!"}
-    statuses = [api.call("POST", "/api/auth/login", json=wrong).status_code for _ in range(5)]
-    assert statuses == [401] * 4 + [429]
-    # Even the right password waits: the limit is on the account, whatever is tried.
-    error = assert_error(api.call("POST", "/api/auth/login", json={"email": "Ada@example.com", "password": PASSWORD}),
-                         429, "rate_limited")
-    assert error["message"]
+    statuses = [api.call("POST", "/api/auth/login", json=wrong).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    # The address that failed waits, even with the right password: it is the one guessing.
+    response = api.call("POST", "/api/auth/login", json={"email": "Ada@example.com", "password": PASSWORD})
+    error = assert_error(response, 429, "rate_limited")
+    assert error["message"] and int(response.headers["Retry-After"]) >= 1
     # Another account from the same address is not blocked by that limit.
     bob = {"email": "bob@example.com", "password": PASSWORD}
     assert api.call("POST", "/api/auth/login", json=bob).status_code == 401
+
+
+def test_a_guesser_cannot_lock_the_owner_out(api):
+    """The review's finding: 5 wrong passwords from one address made the owner's correct
+    password fail with 429 from another. The owner's address has not failed: it gets in."""
+    api.register()
+    guesser, owner, other = ({"REMOTE_ADDR": f"198.51.100.{n}"} for n in (1, 2, 3))
+    wrong = {"email": "ada@example.com", "password": "wrong one!"}
+    for _ in range(5):
+        assert api.call("POST", "/api/auth/login", json=wrong, environ_base=guesser).status_code == 401
+    assert api.call("POST", "/api/auth/login", json=wrong, environ_base=guesser).status_code == 429
+    right = {"email": "ada@example.com", "password": PASSWORD}
+    assert api.call("POST", "/api/auth/login", json=right, environ_base=owner).status_code == 200
+    # A second guessing address gets one guess at the account under attack, then waits too.
+    assert api.call("POST", "/api/auth/login", json=wrong, environ_base=other).status_code == 401
+    assert api.call("POST", "/api/auth/login", json=right, environ_base=other).status_code == 429
+    assert api.call("POST", "/api/auth/login", json=right, environ_base=owner).status_code == 200
 
 
 def test_auth_is_rate_limited_per_ip(api):

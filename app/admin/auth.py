@@ -6,24 +6,13 @@ from app.admin.base import AdminOnlyMixin, safe_next
 from app.admin.forms import LoginForm, LogoutForm
 from app.admin.security import sign_in, sign_out
 from app.auth.accounts import authenticate
+from app.auth.guard import SignInGuard
 from app.extensions import limiter
-from app.models import ALL_MODELS, User
+from app.models import ALL_MODELS
 
-
-def _account_key():
-    email = request.form.get("email", "")
-    return "account:" + (User.normalize_email(email) if email else "-")
-
-
-def _admin_login_rate_limited(view):
-    # The same budgets (and counters) as the API's sign-in: a guesser gains nothing by switching.
-    for decorate in (
-        limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip", methods=["POST"]),
-        limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_ACCOUNT"], scope="auth-account",
-                             key_func=_account_key, methods=["POST"]),
-    ):
-        view = decorate(view)
-    return view
+# The same budgets (and counters) as the API's sign-in: a guesser gains nothing by switching.
+_admin_login_rate_limited = limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip",
+                                                 methods=["POST"])
 
 
 class AdminHomeView(AdminOnlyMixin, AdminIndexView):
@@ -49,8 +38,14 @@ class AdminHomeView(AdminOnlyMixin, AdminIndexView):
             return self.render("admin/mood_login.html", form=form)
         if not form.validate():
             return self.render("admin/mood_login.html", form=form), 400
+        guard = SignInGuard(form.email.data)
+        if wait := guard.retry_after():
+            flash(f"Too many failed sign-ins to this account from this address; try again in {wait} s.", "error")
+            return self.render("admin/mood_login.html", form=form), 429, {"Retry-After": str(wait)}
         user = authenticate(form.email.data, form.password.data)
-        if user is not None and user.is_admin:
+        if user is None:
+            guard.failed()
+        elif user.is_admin:
             sign_in(user)
             return redirect(safe_next(form.next.data))
         # One message for every failure: whether an account exists or is an admin stays private.

@@ -8,6 +8,7 @@ from app.api import ApiBlueprint
 from app.api.errors import ApiError, invalid_input
 from app.auth import voice
 from app.auth.accounts import authenticate, delete_account, hash_password
+from app.auth.guard import SignInGuard
 from app.auth.schemas import (
     AccessTokenSchema,
     LoginSchema,
@@ -31,18 +32,24 @@ def _account_key():
     return "account:" + (User.normalize_email(email) if isinstance(email, str) else "-")
 
 
-# Shared by login and registration: one budget per address and one per account.
-auth_rate_limits = [
-    limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip"),
-    limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_ACCOUNT"], scope="auth-account",
-                         key_func=_account_key),
-]
+# One budget per address, shared by every sign-in and registration attempt (the admin's too).
+# Registration also has one per account (email); sign-in failures per account are the
+# SignInGuard's (app/auth/guard.py), which a guesser cannot turn against the owner.
+address_limited = limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_IP"], scope="auth-ip")
+account_limited = limiter.shared_limit(lambda: current_app.config["RATELIMIT_AUTH_ACCOUNT"], scope="auth-account",
+                                       key_func=_account_key)
 
 
-def rate_limited(view):
-    for decorate in auth_rate_limits:
-        view = decorate(view)
-    return view
+# Registration answers 409 for a taken email (docs/SECURITY.md, "Account enumeration"): an
+# address that is told so too often in an hour may not register for the rest of it.
+taken_emails_limited = limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER_TAKEN"], scope="register-taken",
+                                     deduct_when=lambda response: response.status_code == 409)
+
+
+def too_many_failures(retry_after):
+    return ApiError(429, "Too many failed sign-ins to this account from this address; try again later",
+                    code="rate_limited", details={"retry_after": retry_after},
+                    headers={"Retry-After": str(retry_after)})
 
 
 def _token_pair(user):
@@ -56,7 +63,9 @@ def _token_pair(user):
 
 
 @bp.route("/register", methods=["POST"])
-@rate_limited
+@address_limited
+@account_limited
+@taken_emails_limited
 @bp.arguments(RegisterSchema)
 @bp.response(201, TokensSchema)
 @bp.errors(400, 409, 413, 415, 429, d409="Email already registered", d429="Too many attempts")
@@ -75,14 +84,18 @@ def register(data):
 
 
 @bp.route("/login", methods=["POST"])
-@rate_limited
+@address_limited
 @bp.arguments(LoginSchema)
 @bp.response(200, TokensSchema)
 @bp.errors(400, 401, 413, 415, 429, d401="Invalid email or password", d429="Too many attempts")
 def login(data):
     """Sign in with email and password"""
+    guard = SignInGuard(data["email"])
+    if wait := guard.retry_after():
+        raise too_many_failures(wait)
     user = authenticate(data["email"], data["password"])
     if user is None:
+        guard.failed()
         raise ApiError(401, "Invalid email or password", code="invalid_credentials")
     user.update(set__last_login_at=utcnow())
     user.reload()
