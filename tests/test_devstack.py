@@ -57,8 +57,16 @@ def test_make_run_serves_a_working_stack_and_keeps_data(tmp_path):
 def _rq_workers(stack):
     """The rq worker processes (not the shells or keepers that run them, nor the scheduler
     children they fork, which have the same command line)."""
-    running = [p for p in stack.process_tree() if "--worker-class" in p.cmdline()
-               and "-c" not in p.cmdline() and "devtools.respawn" not in p.cmdline()]
+    import psutil
+
+    running = []
+    for process in stack.process_tree():
+        try:
+            command = process.cmdline()
+        except psutil.Error:  # gone, or a zombie, since the tree was listed
+            continue
+        if "--worker-class" in command and "-c" not in command and "devtools.respawn" not in command:
+            running.append(process)
     pids = {p.pid for p in running}
     return [p for p in running if p.ppid() not in pids]
 

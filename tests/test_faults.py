@@ -250,7 +250,6 @@ def test_worker_killed_mid_upload_is_retried_by_another(tmp_path, mongo_uri, pro
     os.killpg(os.getpgid(victim.pid), signal.SIGKILL)  # the worker and its scheduler, no goodbye
     name = next(n for n, p in stack.processes.items() if p.pid == os.getpgid(victim.pid) or p.pid == victim.pid)
     stack.processes[name].wait(10)
-    killed = time.monotonic()
     progress_at_kill = client.job(job_id)["progress"]
     assert progress_at_kill < 1
     # Known dead 3 beats after its last one: health stops counting it, and its job goes back to
@@ -394,7 +393,8 @@ def test_a_killed_worker_is_not_counted_after_3_heartbeats_nor_is_its_scheduler_
     killed = time.monotonic()
     health = wait_until(lambda: (h := _health(stack)) and h["components"]["workers"]["count"] == 0 and h, 30,
                         "health to stop counting the dead worker")
-    assert time.monotonic() - killed < 3 * 1 + 1 + 3, "counted for longer than 3 heartbeats (and polling)"
+    # The rule, not a speed target: counted no longer than 3 beats of 1 s (+1 s, and polling slack).
+    assert time.monotonic() - killed < 3 * 1 + 1 + 5, "counted for longer than 3 heartbeats"
     assert health["components"]["workers"]["status"] == "down" and "workers" in health["down"]
     wait_until(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), 15,
                "the scheduler child to stop with its worker")
