@@ -19,9 +19,10 @@ Liveness is the heartbeat: the worker beats every `--job-monitoring-interval` se
 idle, and its registration expires three beats after the last, so /api/system/health counts only
 workers that beat lately (app/system/health.py). At every beat a worker also requeues the jobs
 of the queues' dead workers (the started-job entries whose heartbeat expired), under the lock
-RQ's maintenance takes, so a dead worker's job goes back to the queue within a beat of being
-known dead instead of at the next maintenance. The scheduler child that `--with-scheduler`
-forks is told to stop when the worker dies, however it dies (Linux: PR_SET_PDEATHSIG).
+RQ's maintenance takes, so a dead worker's job goes back to the queue (at once, not after its
+retry interval) within a beat of being known dead instead of at the next maintenance. The
+scheduler child that `--with-scheduler` forks is told to stop when the worker dies, however it
+dies (Linux: PR_SET_PDEATHSIG).
 
 A Redis outage does not end the worker (RQ's loop quits on any Redis error but one): each step
 of the loop waits for Redis with backoff and goes on, the model stays loaded, and a job that
@@ -38,6 +39,7 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
@@ -56,6 +58,16 @@ def _die_with_parent():
     """In a forked child (the scheduler): be sent SIGTERM when the worker dies."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class AbandonedJob(Job):
+    """A job whose worker died, as the heartbeat's cleanup fetches it: its retry goes straight
+    back to the queue. Retry intervals are for failures that may pass with time; a dead worker
+    is known, and waiting for the scheduler (which may have died with it, its lock lingering
+    a minute) would only hold the upload up."""
+
+    def get_retry_interval(self):
+        return 0
 
 
 def _rides_out_redis(method):
@@ -166,7 +178,7 @@ class AnalysisWorker(SimpleWorker):
             if queue.acquire_maintenance_lock():
                 try:
                     # A timer, not SIGALRM, bounds the failure callbacks: this is not the main thread.
-                    StartedJobRegistry(queue=queue, job_class=self.job_class, death_penalty_class=TimerDeathPenalty
+                    StartedJobRegistry(queue=queue, job_class=AbandonedJob, death_penalty_class=TimerDeathPenalty
                                        ).cleanup(exception_handlers=self._exc_handlers)
                 finally:
                     queue.release_maintenance_lock()

@@ -25,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from devtools.stack import ROOT, Stack
+from mood_mirror.client import ApiClientError
 
 PASSWORD = "correct horse battery"
 SECRET = "hardening-test-signing-key-" + "x" * 40
@@ -204,3 +205,15 @@ def test_a_refresh_token_without_exp_cannot_be_logged_out_into_a_500(stack):
     answer = requests.post(f"{stack.base_url}/api/auth/logout", json={"refresh_token": refresh}, timeout=10,
                            headers={"Authorization": f"Bearer {body['access_token']}"})
     assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize("case", ["no exp", "no jti", "sub not an id"])
+def test_socketio_refuses_the_same_tokens(stack, case):
+    from mood_mirror.client import MoodMirrorClient
+
+    user_id = register(stack, f"sio-{case.replace(' ', '-')}@example.com")["user"]["id"]
+    token = {"no exp": lambda: forged(user_id, drop=("exp",)), "no jti": lambda: forged(user_id, drop=("jti",)),
+             "sub not an id": lambda: forged("not-an-object-id")}[case]()
+    with pytest.raises(ApiClientError) as refused:
+        MoodMirrorClient(stack.base_url, access_token=token).live_stream(wait_timeout=10).connect()
+    assert refused.value.code in ("token_invalid", "user_not_found"), refused.value
