@@ -27,6 +27,26 @@ def test_health_names_missing_workers_then_is_ok_when_one_runs(app, client):
         worker.register_death()
 
 
+def test_health_counts_only_workers_that_beat_lately(app, client):
+    """A registration is not life: a worker killed with SIGKILL stays registered. Counted only
+    while its last heartbeat is at most 3 beats (WORKER_HEARTBEAT_SECONDS) old."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq.utils import utcformat
+
+    beat = app.config["WORKER_HEARTBEAT_SECONDS"]
+    worker = Worker(["analysis"], connection=app.extensions["redis"])
+    worker.register_birth()
+    try:
+        for age, counted in ((3 * beat - 1, 1), (3 * beat + 1, 0)):
+            last = datetime.now(UTC) - timedelta(seconds=age)
+            app.extensions["redis"].hset(worker.key, "last_heartbeat", utcformat(last))
+            workers = client.get("/api/system/health").get_json()["components"]["workers"]
+            assert workers["count"] == counted, (age, workers)
+    finally:
+        worker.register_death()
+
+
 def test_health_reports_redis_down(app):
     from app.system.health import health_report
 
