@@ -83,6 +83,11 @@ class Config:
     # bulk insert (app/live/drain.py drain_windows).
     STREAM_BATCH_MAX = _env_int("STREAM_BATCH_MAX", 16)
     STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
+    # Per user, on the live channel (app/live/limits.py): Socket.IO connections and streams at
+    # once (a few dashboard tabs and a CLI), and new sessions per minute (resuming one is free).
+    STREAM_MAX_CONNECTIONS_PER_USER = _env_int("STREAM_MAX_CONNECTIONS_PER_USER", 10)
+    STREAM_MAX_STREAMS_PER_USER = _env_int("STREAM_MAX_STREAMS_PER_USER", 5)
+    STREAM_SESSIONS_PER_MINUTE = _env_int("STREAM_SESSIONS_PER_MINUTE", 20)
 
     COLLECTIVE_INTERVAL_SECONDS = _env_int("COLLECTIVE_INTERVAL_SECONDS", 10)
     COLLECTIVE_WINDOW_MINUTES = _env_int("COLLECTIVE_WINDOW_MINUTES", 5)

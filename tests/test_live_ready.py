@@ -25,28 +25,37 @@ def session_id():
 
 @pytest.fixture
 def ready(redis):
-    """An empty ready list, nothing taken and no drain job marked queued; what a test leaves
-    is cleared too."""
+    """An empty ready set, nothing taken, no drain job marked queued and no fair-queueing
+    clock; what a test leaves is cleared too."""
     def clear():
-        redis.delete(ready_list.READY_KEY, ready_list.DRAIN_QUEUED_KEY, ready_list.WAITING_KEY,
-                     *redis.keys(ready_list.taken_key("*")))
+        redis.delete(ready_list.READY_KEY, ready_list.DRAIN_QUEUED_KEY, ready_list.WAITING_KEY, ready_list.CLOCK_KEY,
+                     ready_list.BELL_KEY, *redis.keys(ready_list.taken_key("*")), *redis.keys("stream:finish:*"))
     clear()
     yield
     clear()
 
 
-def add(redis, session_id, index, max_pending, pcm):
-    return ready_list.add_pending(redis, session_id, index, max_pending, pcm, f"{session_id}:{index}".encode())
+def add(redis, session_id, index, max_pending, pcm, user="user-a"):
+    """Returns (dropped, claimed)."""
+    stopped, dropped, claimed = ready_list.add_pending(redis, session_id, user, index, max_pending, pcm,
+                                                       f"{session_id}:{index}".encode())
+    assert stopped == 0
+    return dropped, claimed
 
 
-def test_a_pending_window_keeps_its_audio_until_done(redis, session_id, ready):
+def take(redis, job_id, count):
+    return ready_list.take_windows(redis, job_id, count, "test:gone:")
+
+
+def test_a_pending_window_keeps_its_descriptor_and_audio_until_done(redis, session_id, ready):
     assert add(redis, session_id, 0, 3, b"\x01\x00" * 4) == ([], True)
-    assert ready_list.pending_audio(redis, [(session_id, 0)]) == [b"\x01\x00" * 4]
+    assert take(redis, "job-a", 5) == [(f"{session_id}:0".encode(), b"\x01\x00" * 4)]
     pipe = redis.pipeline()
     ready_list.done(pipe, session_id, 0)
+    ready_list.taken_done(pipe, "job-a")
     pipe.execute()
-    assert ready_list.pending_audio(redis, [(session_id, 0)]) == [None]
-    assert not redis.exists(ready_list.audio_key(session_id, 0))
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.pending_key(session_id))
+    assert take(redis, "job-a", 5) == []
 
 
 def test_backpressure_drops_the_oldest_windows_and_their_audio(redis, session_id, ready):
@@ -54,17 +63,17 @@ def test_backpressure_drops_the_oldest_windows_and_their_audio(redis, session_id
     for index in range(5):
         dropped += add(redis, session_id, index, 3, bytes([index]) * 2)[0]
     assert dropped == [0, 1]
-    assert (ready_list.pending_audio(redis, [(session_id, i) for i in range(5)])
-            == [None, None, b"\x02\x02", b"\x03\x03", b"\x04\x04"])
-    assert not redis.exists(ready_list.audio_key(session_id, 0), ready_list.audio_key(session_id, 1))
-    assert redis.ttl(ready_list.audio_key(session_id, 4)) > 0  # nothing outlives an abandoned stream
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.window_key(session_id, 1))
+    assert redis.ttl(ready_list.window_key(session_id, 4)) > 0  # nothing outlives an abandoned stream
+    # dropped windows leave the ready set too: only the pending ones are taken
+    assert [pcm for _, pcm in take(redis, "job-a", 10)] == [b"\x02\x02", b"\x03\x03", b"\x04\x04"]
 
 
-def test_windows_of_several_sessions_in_one_batch(redis, session_id, ready):
-    other = uuid.uuid4().hex
-    add(redis, session_id, 7, 10, b"a")
-    add(redis, other, 7, 10, b"b")
-    assert ready_list.pending_audio(redis, [(other, 7), (session_id, 7), (session_id, 8)]) == [b"b", b"a", None]
+def test_a_window_dropped_after_it_was_taken_is_skipped(redis, session_id, ready):
+    add(redis, session_id, 0, 1, b"a")
+    assert take(redis, "job-a", 1) == [(f"{session_id}:0".encode(), b"a")]
+    add(redis, session_id, 1, 1, b"b")  # drops window 0 while job-a holds it
+    assert take(redis, "job-a", 1) == [(None, None)]  # job-a's retry finds it gone
 
 
 def test_one_drain_job_is_asked_for_until_one_starts(redis, session_id, ready):
@@ -76,7 +85,7 @@ def test_one_drain_job_is_asked_for_until_one_starts(redis, session_id, ready):
     assert 0 < redis.ttl(ready_list.DRAIN_QUEUED_KEY) <= ready_list.DRAIN_QUEUED_TTL_S
 
 
-def test_no_drain_job_is_asked_for_while_one_waits_on_the_ready_list(redis, session_id, ready):
+def test_no_drain_job_is_asked_for_while_one_waits_for_windows(redis, session_id, ready):
     redis.zadd(ready_list.WAITING_KEY, {"job-waiting": redis.time()[0] + 5})
     assert add(redis, session_id, 0, 10, b"x")[1] is False
     assert not redis.exists(ready_list.DRAIN_QUEUED_KEY)
@@ -86,47 +95,94 @@ def test_no_drain_job_is_asked_for_while_one_waits_on_the_ready_list(redis, sess
     assert redis.zcard(ready_list.WAITING_KEY) == 0
 
 
-def test_a_waiting_drain_job_takes_a_window_the_moment_it_is_added(redis, session_id, ready):
+def test_a_waiting_drain_job_wakes_the_moment_a_window_is_added(redis, session_id, ready):
     claims = []
     adder = threading.Timer(0.2, lambda: claims.append(add(redis, session_id, 0, 10, b"x")[1]))
     adder.start()
     started = time.monotonic()
-    assert ready_list.wait_for_window(redis, "job-a", 1.0) == [f"{session_id}:0".encode()]
+    assert ready_list.wait_for_window(redis, "job-a", 1.0) is True
     assert 0.15 < time.monotonic() - started < 0.9
     adder.join()
     assert claims == [False]  # the waiting job was counted: no other job was asked for
     assert redis.zcard(ready_list.WAITING_KEY) == 0
-    # held for job-a like take_windows' windows: a retry of job-a gets it back
-    assert redis.ttl(ready_list.taken_key("job-a")) > 0
-    assert ready_list.take_windows(redis, "job-a", 5) == [f"{session_id}:0".encode()]
+    assert take(redis, "job-a", 5) == [(f"{session_id}:0".encode(), b"x")]
     # nothing comes: the job stops waiting (and counting as waiting) after its timeout
-    assert ready_list.wait_for_window(redis, "job-b", 0.1) == []
+    assert ready_list.wait_for_window(redis, "job-b", 0.1) is False
     assert redis.zcard(ready_list.WAITING_KEY) == 0
     assert add(redis, session_id, 1, 10, b"x")[1] is True
 
 
-def test_the_ready_list_stays_bounded_while_no_worker_runs(redis, session_id, ready, monkeypatch):
+def test_the_ready_set_stays_bounded_while_no_worker_runs(redis, session_id, ready, monkeypatch):
     monkeypatch.setattr(ready_list, "READY_MAX", 3)
     for index in range(5):
         add(redis, session_id, index, 10, b"x")
     assert ready_list.ready_count(redis) == 3
-    assert ready_list.take_windows(redis, "job-a", 10) == [f"{session_id}:{i}".encode() for i in (2, 3, 4)]
+    assert [d for d, _ in take(redis, "job-a", 10)] == [f"{session_id}:{i}".encode() for i in (2, 3, 4)]
 
 
 def test_drain_jobs_take_windows_in_order_and_a_retry_gets_back_what_it_took(redis, session_id, ready):
     for index in range(5):
         add(redis, session_id, index, 10, b"x")
-    assert ready_list.take_windows(redis, "job-a", 2) == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
-    assert ready_list.take_windows(redis, "job-b", 2) == [f"{session_id}:2".encode(), f"{session_id}:3".encode()]
+    assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
+    assert [d for d, _ in take(redis, "job-b", 2)] == [f"{session_id}:2".encode(), f"{session_id}:3".encode()]
     # job-a failed or its worker died before storing: its retry is given the same windows again
-    assert ready_list.take_windows(redis, "job-a", 2) == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
+    assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
     assert redis.ttl(ready_list.taken_key("job-a")) > 0
     pipe = redis.pipeline()
     ready_list.taken_done(pipe, "job-a")
     pipe.execute()
     assert ready_list.ready_count(redis) == 1
-    assert ready_list.take_windows(redis, "job-a", 2) == [f"{session_id}:4".encode()]
-    assert ready_list.take_windows(redis, "job-c", 2) == []
+    assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:4".encode()]
+    assert take(redis, "job-c", 2) == []
+
+
+def test_workers_take_windows_round_robin_over_users_so_a_flood_waits_behind_everyone(redis, ready):
+    """One user floods 3 streams with 30 windows each; then 4 other users send one window
+    each: one round gives each user one window, the flooder's first among them; the flood's
+    windows keep their order per stream."""
+    flood = [uuid.uuid4().hex for _ in range(3)]
+    for index in range(30):
+        for session in flood:
+            add(redis, session, index, 100, b"f", user="flooder")
+    others = [uuid.uuid4().hex for _ in range(4)]
+    for n, session in enumerate(others):
+        add(redis, session, 0, 100, b"o", user=f"user-{n}")
+    first = take(redis, "job-a", 5)
+    assert {d for d, _ in first} >= {f"{s}:0".encode() for s in others}
+    # A user who comes back while the flood's windows are being taken is served in the next
+    # round, beside the flooder's next window, not after the flood's backlog.
+    add(redis, others[0], 1, 100, b"o", user="user-0")
+    taken = [d.decode() for d, _ in first]
+    for count in (2, 200):
+        pipe = redis.pipeline()
+        ready_list.taken_done(pipe, "job-a")
+        pipe.execute()
+        taken += [d.decode() for d, _ in take(redis, "job-a", count)]
+        if count == 2:
+            assert f"{others[0]}:1" in taken[-2:]
+    rest = [m for m in taken if m.split(":")[0] in flood]
+    assert len(rest) == 90
+    for session in flood:
+        assert [int(m.split(":")[1]) for m in rest if m.startswith(session)] == list(range(30))
+
+
+def test_a_token_revoked_or_an_account_deleted_stops_the_next_window(redis, session_id, ready):
+    redis.set("test:revoked:jti", 1, ex=60)
+    assert ready_list.add_pending(redis, session_id, "user-a", 0, 10, b"x", b"d", "test:revoked:jti",
+                                  "test:gone:user-a") == (ready_list.TOKEN_REVOKED, [], False)
+    redis.set("test:gone:user-a", 1, ex=60)
+    assert ready_list.add_pending(redis, session_id, "user-a", 0, 10, b"x", b"d", "test:revoked:other",
+                                  "test:gone:user-a") == (ready_list.ACCOUNT_GONE, [], False)
+    assert not redis.exists(ready_list.window_key(session_id, 0)) and ready_list.ready_count(redis) == 0
+
+
+def test_windows_of_an_account_deleted_while_they_wait_are_forgotten(redis, session_id, ready):
+    add(redis, session_id, 0, 10, b"x", user="user-gone")
+    add(redis, session_id, 1, 10, b"y", user="user-kept")
+    redis.set("test:gone:user-gone", 1, ex=60)
+    assert take(redis, "job-a", 5) == [(None, None), (f"{session_id}:1".encode(), b"y")]
+    assert not redis.exists(ready_list.window_key(session_id, 0))
+    redis.delete("test:gone:user-gone")
 
 
 def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
@@ -149,7 +205,7 @@ def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
         for index in range(5):
             descriptor = json.dumps({"session_id": sid, "user_id": str(owner.id), "index": index,
                                      "start_s": float(index), "end_s": index + 3.0, "received_at": time.time()})
-            _, claimed = ready_list.add_pending(redis, sid, index, 10, pcm, descriptor)
+            _, _, claimed = ready_list.add_pending(redis, sid, str(owner.id), index, 10, pcm, descriptor)
             if claimed:
                 ready_list.enqueue_drain(redis)
         handed_over = []
@@ -159,5 +215,5 @@ def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
         assert keys == [f"{sid}:{i}" for i in range(5)]
         assert len(handed_over) == 2  # jobs of 2, 2 and 1 windows
         assert ready_list.ready_count(redis) == 0
-        assert not redis.keys("stream:taken:*") and not redis.keys(f"stream:audio:{sid}:*")
+        assert not redis.keys("stream:taken:*") and not redis.keys(ready_list.window_key(sid, "*"))
         assert not redis.exists(ready_list.pending_key(sid))

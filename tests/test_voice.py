@@ -99,7 +99,7 @@ def test_a_stream_builds_the_baseline_from_its_speech_windows_only(app):
             pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
             descriptor = json.dumps({"session_id": sid, "user_id": uid, "index": index, "start_s": float(index),
                                      "end_s": index + 3.0, "received_at": time.time()})
-            _, claimed = ready.add_pending(redis, sid, index, 10, pcm, descriptor)
+            _, _, claimed = ready.add_pending(redis, sid, uid, index, 10, pcm, descriptor)
             if claimed:
                 ready.enqueue_drain(redis)
         run_worker(app)

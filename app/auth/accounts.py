@@ -3,6 +3,7 @@ import functools
 import secrets
 
 from app.auth import voice
+from app.auth.tokens import mark_account_gone
 from app.environment.store import delete_responses
 from app.extensions import bcrypt
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse, User
@@ -10,7 +11,10 @@ from app.readings.store import delete_readings
 
 
 def delete_account(user):
-    """Remove the user and everything they own; dependants first, so a crash leaves no orphans."""
+    """Remove the user and everything they own; dependants first, so a crash leaves no orphans.
+    Marked gone first: their live streams end within a second of audio, and workers store
+    nothing more for them (app/live/drain.py removes what a batch stored meanwhile)."""
+    mark_account_gone(user.id)
     delete_responses(EnvironmentResponse.objects(owner=user))
     delete_readings(EmotionReading.objects(owner=user))
     for model in (AnalysisJob, EmotionSession):

@@ -12,6 +12,9 @@ from app.extensions import jwt
 from app.models import User
 
 REVOKED_PREFIX = "jwt:revoked:"
+# A deleted account, for as long as one of its access tokens may still be in use: live streams
+# (app/live) and the workers' drain stop at it, without a MongoDB lookup.
+GONE_PREFIX = "auth:gone:"
 
 
 def _redis():
@@ -68,6 +71,20 @@ def _is_revoked(_header, payload):
     return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
 
 
+def revoked_key(payload):
+    return REVOKED_PREFIX + payload["jti"]
+
+
+def gone_key(user_id):
+    return GONE_PREFIX + str(user_id)
+
+
+def mark_account_gone(user_id):
+    """Say that the account is deleted, for as long as any access token of it can live."""
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+    _redis().set(gone_key(user_id), 1, ex=int(lifetime) + 60)
+
+
 def _unauthorized(message, code="unauthorized"):
     return error_body(401, message, code=code), 401
 
@@ -114,7 +131,8 @@ class TokenRejected(Exception):
 
 
 def user_from_access_token(encoded):
-    """The user of a valid, unrevoked access token (for Socket.IO, which has no headers)."""
+    """The user of a valid, unrevoked access token (for Socket.IO, which has no headers), and
+    the token's claims (its `jti` and `exp` are checked again while a live stream goes on)."""
     if not isinstance(encoded, str) or not encoded:
         raise TokenRejected("token_missing", "Authentication required: send {token: <access token>}")
     try:
@@ -134,4 +152,4 @@ def user_from_access_token(encoded):
     user = _user(payload)
     if user is None:
         raise TokenRejected("user_not_found", "The account for this token no longer exists")
-    return user
+    return user, payload

@@ -26,7 +26,10 @@ from redis.commands.core import Script
 from app.models import User
 from ml import adapt, params
 
-PERSIST_EVERY_S = 5.0
+# Every write of a baseline to MongoDB (129 numbers) cost the embedded MongoDB-wire server as
+# much as a reading's insert when it was every 5 s per streaming user (docs/BENCHMARKS.md); a
+# baseline summarises minutes of speech, so the last 30 s matter little if Redis is lost.
+PERSIST_EVERY_S = 30.0
 # An idle user's key leaves Redis after this; MongoDB has the baseline.
 TTL_S = 7 * 24 * 3600
 OFF = b"off"

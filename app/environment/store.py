@@ -9,7 +9,7 @@ from flask import current_app
 from app.environment.mapping import environment_response, should_emit, smooth_state
 from app.environment.schemas import EnvironmentResponseSchema
 from app.models import EnvironmentResponse
-from app.realtime import emit, session_room
+from app.realtime import emit_many, session_room
 
 # Smoothing state lives in Redis for a day after the last reading of its session (or user).
 STATE_TTL_S = 24 * 3600
@@ -51,8 +51,8 @@ def update_environments(items):
         schema = EnvironmentResponseSchema()
         for response, new_id in zip(new, ids):
             response.id = new_id
-            if response.session is not None:
-                emit("environment", schema.dump(response), session_room(response.session.id))
+        emit_many([("environment", schema.dump(response), session_room(response.session.id))
+                   for response in new if response.session is not None])
     pipe = redis.pipeline(transaction=False)
     for key in keys:
         pipe.set(key, json.dumps(states[key]), ex=STATE_TTL_S)

@@ -6,6 +6,13 @@ numpy work per chunk) and puts each window on the workers' ready list in Redis (
 queueing a job to drain it when no drain job is waiting on the list or queued; workers emit
 the results to the session's room through the Redis message queue. Per-connection buffers are
 the only state kept here (ARCHITECTURE.md, decision 8).
+
+The token is checked at connect and again while a stream goes on: its expiry with every chunk
+(no round trip), its revocation and the account's deletion with every window, i.e. once per
+second of audio, inside the one Redis script that queues the window (app/live/ready.py). A
+stream whose token fails ends with an `error` and a disconnect; its session stays active, so
+the client resumes it with a fresh token (`start` with its `session_id`). Per-user limits on
+connections, streams and new sessions are in app/live/limits.py.
 """
 import json
 import logging
@@ -18,9 +25,9 @@ from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
 
 from app.api.errors import down_component
 from app.api.schemas import text_problem
-from app.auth.tokens import TokenRejected, user_from_access_token
+from app.auth.tokens import TokenRejected, gone_key, revoked_key, user_from_access_token
 from app.extensions import socketio
-from app.live import ready
+from app.live import limits, ready
 from app.models import EmotionReading, EmotionSession, User
 from app.models.base import ref_id
 from app.realtime import COLLECTIVE_ROOM, session_room
@@ -47,7 +54,17 @@ class LiveStream:
 class Connection:
     user_id: str
     is_admin: bool
+    revoked_key: str   # the token's entry in the revocation list, were it revoked
+    expires_at: float  # the token's expiry, epoch seconds
     stream: LiveStream | None = None
+
+
+# Why a stream's token no longer holds, by what app/live/ready.add_pending found.
+STOPPED = {ready.TOKEN_REVOKED: ("token_revoked", "Token has been revoked: connect again with a fresh token and "
+                                                  "resume the session with start {session_id}"),
+           ready.ACCOUNT_GONE: ("user_not_found", "The account for this token no longer exists")}
+TOKEN_EXPIRED = ("token_expired", "Token has expired: connect again with a fresh token and resume the session "
+                                  "with start {session_id}")
 
 
 connections: dict[str, Connection] = {}
@@ -76,7 +93,7 @@ def _connection():
 def on_connect(auth=None):
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        user = user_from_access_token(token)
+        user, claims = user_from_access_token(token)
     except TokenRejected as rejected:
         raise ConnectionRefusedError(rejected.message, {"code": rejected.code, "message": rejected.message})
     except Exception as error:  # the token cannot be checked while Redis or MongoDB is down
@@ -86,7 +103,36 @@ def on_connect(auth=None):
         message = f"{component} is unavailable; try again shortly"
         raise ConnectionRefusedError(message, {"code": "service_unavailable", "message": message,
                                                "component": component})
-    connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin)
+    config = current_app.config
+    if not limits.acquire(current_app.extensions["redis"], limits.CONNECTIONS, str(user.id), request.sid,
+                          claims["exp"], config["STREAM_MAX_CONNECTIONS_PER_USER"]):
+        message = f"At most {config['STREAM_MAX_CONNECTIONS_PER_USER']} live connections per user"
+        raise ConnectionRefusedError(message, {"code": "too_many_connections", "message": message})
+    connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin,
+                                          revoked_key=revoked_key(claims), expires_at=claims["exp"])
+
+
+def _token_problem(conn):
+    """Why this connection's token no longer holds (code, message), else None: one Redis round trip."""
+    if time.time() >= conn.expires_at:
+        return TOKEN_EXPIRED
+    revoked, gone = current_app.extensions["redis"].exists(conn.revoked_key), 0
+    if not revoked:
+        gone = current_app.extensions["redis"].exists(gone_key(conn.user_id))
+    return STOPPED[ready.TOKEN_REVOKED] if revoked else STOPPED[ready.ACCOUNT_GONE] if gone else None
+
+
+def _cut_off(sid, conn, problem):
+    """End the connection whose token no longer holds: its stream stops where it is (the audio
+    not yet windowed is not analysed) and its session stays active, for `start` {session_id}
+    with a fresh token; an `error` says why, then the server disconnects."""
+    stream, conn.stream = conn.stream, None
+    if stream is not None:
+        app = socketio.server.get_environ(sid)["flask.app"]
+        limits.release(app.extensions["redis"], limits.STREAMS, conn.user_id, sid)
+    code, message = problem
+    _error_to(sid, code, message, **({"session_id": stream.session_id} if stream else {}))
+    socketio.server.disconnect(sid)
 
 
 def _visible_session(conn, session_id, admin_sees_all):
@@ -114,6 +160,9 @@ def on_start(data=None):
     conn = _connection()
     if conn.stream is not None:
         return _error("already_streaming", "Stop the current stream before starting another")
+    problem = _token_problem(conn)
+    if problem:
+        return _cut_off(request.sid, conn, problem)
     if not isinstance(data, dict) or set(data) - {"format", "session_id", "name"}:
         return _error("invalid_start", "start takes {format, session_id?, name?}")
     try:
@@ -125,14 +174,26 @@ def on_start(data=None):
         return _error("invalid_start", f"name must be a string of at most {NAME_MAX} characters", "name")
     if text_problem(name):
         return _error("invalid_start", f"name: {text_problem(name)}", "name")
+    redis, config = current_app.extensions["redis"], current_app.config
     first_index = 0
     if "session_id" in data:
         session, problem = _own_active_session(conn, data["session_id"])
         if problem:
             return _error(*problem, "session_id")
+    if not limits.acquire(redis, limits.STREAMS, conn.user_id, request.sid, conn.expires_at,
+                          config["STREAM_MAX_STREAMS_PER_USER"]):
+        return _error("too_many_streams", f"At most {config['STREAM_MAX_STREAMS_PER_USER']} live streams per user "
+                                          "at once: stop one first")
+    if "session_id" in data:
         session.update(set__audio_format=fmt.as_dict())
         first_index = _next_window_index(str(session.id))
     else:
+        retry_after = limits.new_session_allowed(redis, conn.user_id, config["STREAM_SESSIONS_PER_MINUTE"])
+        if retry_after is not None:
+            limits.release(redis, limits.STREAMS, conn.user_id, request.sid)
+            return _error("too_many_sessions", f"At most {config['STREAM_SESSIONS_PER_MINUTE']} new sessions per "
+                                               "minute: resume one with start {session_id}, or wait",
+                          retry_after=retry_after)
         session = EmotionSession(owner=User(id=conn.user_id), source="stream", name=name,
                                  audio_format=fmt.as_dict()).save()
     session_id = str(session.id)
@@ -143,17 +204,22 @@ def on_start(data=None):
                      "format": fmt.as_dict()})
 
 
-def _enqueue(app, sid, stream, user_id, windows, received_at):
+def _enqueue(app, sid, conn, stream, windows, received_at):
     """Hand completed windows to the workers: audio and descriptor into Redis, and a drain
-    job when none is waiting or queued (app/live/drain.py drain_windows)."""
+    job when none is waiting or queued (app/live/drain.py drain_windows). Returns why the
+    token no longer holds, if Redis said so instead of taking a window (then nothing more is
+    queued)."""
     redis = app.extensions["redis"]
     dropped, drain = [], False
     for window in windows:
         pcm = to_s16(window.samples).tobytes()
-        descriptor = json.dumps({"session_id": stream.session_id, "user_id": user_id, "index": window.index,
+        descriptor = json.dumps({"session_id": stream.session_id, "user_id": conn.user_id, "index": window.index,
                                  "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
-        more, claimed = ready.add_pending(redis, stream.session_id, window.index,
-                                            app.config["STREAM_MAX_PENDING"], pcm, descriptor)
+        stopped, more, claimed = ready.add_pending(redis, stream.session_id, conn.user_id, window.index,
+                                                   app.config["STREAM_MAX_PENDING"], pcm, descriptor,
+                                                   conn.revoked_key, gone_key(conn.user_id))
+        if stopped:
+            return STOPPED[stopped]
         dropped += more
         drain = drain or claimed
         stream.windows += 1
@@ -179,6 +245,8 @@ def on_audio(sid, chunk=None):
             return
         if conn.stream is None:
             return _error_to(sid, "not_started", "Send start before audio")
+        if received_at >= conn.expires_at:
+            return _cut_off(sid, conn, TOKEN_EXPIRED)
         try:
             samples = conn.stream.converter.convert(chunk)
         except StreamError as error:
@@ -186,7 +254,9 @@ def on_audio(sid, chunk=None):
         windows = conn.stream.windower.feed(samples)
         if windows:
             app = socketio.server.get_environ(sid)["flask.app"]
-            _enqueue(app, sid, conn.stream, conn.user_id, windows, received_at)
+            problem = _enqueue(app, sid, conn, conn.stream, windows, received_at)
+            if problem:
+                _cut_off(sid, conn, problem)
     except Exception as error:
         _answer_failure(sid, "audio", error)
 
@@ -196,15 +266,22 @@ def register_audio_handler(server):
 
 
 def _finish(conn):
-    """Flush the last partial window, end the session; returns the summary for `stopped`."""
+    """Flush the last partial window, end the session; returns the summary for `stopped`, or
+    (code, message) when the token no longer holds (for _cut_off)."""
     stream, conn.stream = conn.stream, None
+    app = current_app._get_current_object()
+    limits.release(app.extensions["redis"], limits.STREAMS, conn.user_id, request.sid)
     received_at = time.time()
     windows = stream.windower.feed(stream.converter.flush())
     last = stream.windower.flush()
     if last is not None:
         windows.append(last)
-    if windows:
-        _enqueue(current_app._get_current_object(), request.sid, stream, conn.user_id, windows, received_at)
+    if received_at >= conn.expires_at:
+        windows = []  # a token that expired meanwhile queues nothing more
+    problem = windows and _enqueue(app, request.sid, conn, stream, windows, received_at)
+    if problem:  # the token was revoked or the account deleted meanwhile: the session is not ended
+        conn.stream = stream
+        return problem
     end_session(stream.session_id)
     return {"session_id": stream.session_id, "windows": stream.windows, "dropped_total": stream.dropped_total}
 
@@ -214,12 +291,17 @@ def on_stop(_data=None):
     conn = _connection()
     if conn.stream is None:
         return _error("not_started", "No stream to stop")
-    emit("stopped", _finish(conn))
+    summary = _finish(conn)
+    if isinstance(summary, tuple):
+        return _cut_off(request.sid, conn, summary)
+    emit("stopped", summary)
 
 
 @socketio.on("disconnect")
 def on_disconnect(_reason=None):
     conn = connections.pop(request.sid, None)
+    if conn is not None:
+        limits.release(current_app.extensions["redis"], limits.CONNECTIONS, conn.user_id, request.sid)
     if conn is not None and conn.stream is not None:
         session_id = conn.stream.session_id
         try:

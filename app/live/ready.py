@@ -1,16 +1,27 @@
 """State shared by the web process (which windows live audio) and the workers (which analyse
 it), all in Redis:
 
-* the windows of each session still waiting for inference, as a sorted set, and each pending
-  window's audio under its own key. The audio travels beside the job rather than in it: RQ
-  pickles, zlib-compresses and reprs a job's arguments in the web process, which for 96 kB
-  windows cost more CPU than everything else the web process did per window (measured,
-  docs/BENCHMARKS.md);
-* the ready list: every window of every stream, in arrival order, for the workers to take;
-* the drain jobs waiting on the ready list, and a flag that says a drain job is queued and not
-  yet started: the web process enqueues a new one only when no drain job is waiting and none
-  is queued (app/live/drain.py drain_windows says why);
+* the windows of each session still waiting for inference, as a sorted set of indices, and
+  each pending window's descriptor and audio in a hash of its own. The audio travels beside
+  the job rather than in it: RQ pickles, zlib-compresses and reprs a job's arguments in the
+  web process, which for 96 kB windows cost more CPU than everything else the web process did
+  per window (measured, docs/BENCHMARKS.md);
+* the ready set: every pending window of every stream, scored for fair draining (below);
+* the drain jobs waiting for windows, and a flag that says a drain job is queued and not yet
+  started: the web process enqueues a new one only when no drain job is waiting and none is
+  queued (app/live/drain.py drain_windows says why);
 * the latest window latencies, for /api/system/stats.
+
+Fair draining across users (start-time fair queueing): a window is scored max(V, F(user)) + 1,
+where V is the score of the last window a worker took and F(user) the score of that user's
+previous window. A user who sends one window a second gets V + 1, ahead of every window of a
+user who sends far more (whose scores run ahead of V by their backlog), so workers take
+windows round-robin over the users that have some waiting, and one user's flood waits behind
+everyone else's windows instead of in front of them. A user's own windows keep their order.
+
+Every step is one Lua script (one round trip, atomic). The scripts reach keys named from
+their arguments (a window's hash from its member), which a Redis Cluster would not allow;
+the app uses one Redis (RQ needs no more).
 """
 from redis.commands.core import Script
 from rq import Queue, Retry
@@ -19,63 +30,94 @@ from rq import Queue, Retry
 # worker skips a window that is no longer there.
 PENDING_TTL_S = 3600
 READY_KEY = "stream:ready"
+# V: the score of the last window taken, and each user's last score (F), for fair draining.
+CLOCK_KEY = "stream:clock"
+# Drain jobs block on this list for the next window; it holds one entry while windows wait.
+BELL_KEY = "stream:bell"
 DRAIN_QUEUED_KEY = "stream:drain-queued"
-# Drain jobs blocked on the ready list, each scored with the Redis time its wait ends by.
+# Drain jobs blocked on the bell, each scored with the Redis time its wait ends by.
 WAITING_KEY = "stream:waiting"
-# The ready list keeps the newest this many descriptors, so that it stays bounded while no
-# worker runs. Backpressure keeps at most STREAM_MAX_PENDING windows of each stream pending,
-# so past that size the oldest entries are of windows dropped already (with 10 pending per
-# stream, this trims a window still pending only beyond 10,000 streams).
+# The ready set keeps at most this many windows (the oldest go), so that it stays bounded
+# while no worker runs: windows dropped by backpressure leave it, so only streams abandoned
+# with windows pending (whose hashes expire) leave entries behind.
 READY_MAX = 100_000
 # A drain job waits in the queue at most about this long while the workers are busy; if the
 # flag outlived an enqueue that never happened, new windows queue a job again after it.
 DRAIN_QUEUED_TTL_S = 10
+
+# What add_pending found instead of adding the window.
+TOKEN_REVOKED, ACCOUNT_GONE = 1, 2
 
 
 def pending_key(session_id):
     return f"stream:pending:{session_id}"
 
 
-def audio_key(session_id, index):
-    return f"stream:audio:{session_id}:{index}"
+def window_key(session_id, index):
+    """The hash of a pending window (fields d: its descriptor, a: its audio, u: its user)."""
+    return f"stream:window:{session_id}:{index}"
+
+
+def finish_key(user_id):
+    return f"stream:finish:{user_id}"
 
 
 def taken_key(job_id):
     return f"stream:taken:{job_id}"
 
 
-# Puts a window on the ready list and says whether a drain job must be queued for it: none is
-# waiting on the list (expired entries are of workers that died waiting) and none is queued.
-# One script, so that a drain job that stops waiting either sees the window or is not counted.
+# Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]: the live check of
+# app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip).
+# Else stores the window, scores it on the ready set (fair draining), drops the stream's
+# oldest windows beyond the limit, rings the bell for a waiting drain job, and says whether a
+# drain job must be queued: none is waiting (expired entries are of workers that died
+# waiting) and none is queued. One script, so that a drain job that stops waiting either sees
+# the window or is not counted.
 _ADD = Script(None, b"""
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local count = redis.call('ZCARD', KEYS[2])
-redis.call('RPUSH', KEYS[3], ARGV[4])
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', redis.call('TIME')[1])
-local claimed = 0
-if redis.call('ZCARD', KEYS[4]) == 0 and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[6]) then
-  claimed = 1
+if KEYS[9] ~= '' and redis.call('EXISTS', KEYS[9]) == 1 then return {2, 0} end
+if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then return {1, 0} end
+local ttl = ARGV[2]
+redis.call('HSET', KEYS[1], 'd', ARGV[3], 'a', ARGV[4], 'u', ARGV[7])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ttl)
+local score = math.max(tonumber(redis.call('GET', KEYS[6]) or '0'), tonumber(redis.call('GET', KEYS[7]) or '0')) + 1
+redis.call('SET', KEYS[7], score, 'EX', ttl)
+redis.call('ZADD', KEYS[3], score, ARGV[8] .. ARGV[1])
+local result = {0, 0}
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #oldest, 2 do
+    redis.call('DEL', ARGV[9] .. oldest[i])
+    redis.call('ZREM', KEYS[3], ARGV[8] .. oldest[i])
+    result[#result + 1] = tonumber(oldest[i])
+  end
 end
-return {count, claimed}
+if redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[10]) then
+  redis.call('ZPOPMIN', KEYS[3], redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[10]))
+end
+if redis.call('LLEN', KEYS[10]) == 0 then redis.call('RPUSH', KEYS[10], 1) end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', redis.call('TIME')[1])
+if redis.call('ZCARD', KEYS[4]) == 0 and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[6]) then
+  result[2] = 1
+end
+return result
 """)
 
 
-def add_pending(redis, session_id, index, max_pending, pcm, descriptor):
-    """Mark a window pending with its audio and put its descriptor (bytes) on the ready list.
-    Returns the indices dropped (oldest first) to stay within the limit, whose audio is deleted
-    with them, and whether the caller must enqueue a drain job (none is waiting or queued)."""
-    key = pending_key(session_id)
-    count, claimed = _ADD(keys=[audio_key(session_id, index), key, READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY],
-                          args=[pcm, index, PENDING_TTL_S, descriptor, READY_MAX, DRAIN_QUEUED_TTL_S], client=redis)
-    excess = count - max_pending
-    if excess <= 0:
-        return [], bool(claimed)
-    dropped = sorted(int(member) for member, _ in redis.zpopmin(key, excess))
-    redis.delete(*(audio_key(session_id, i) for i in dropped))
-    return dropped, bool(claimed)
+def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor, revoked_key="", gone_key=""):
+    """Mark a window pending with its descriptor (bytes) and audio and put it on the ready set,
+    unless revoked_key (the stream's token in the revocation list) or gone_key (its account
+    deleted) exists ('' for no check). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
+    ACCOUNT_GONE or 0; the indices dropped (oldest first) to stay within the limit, deleted
+    with their audio; and whether the caller must enqueue a drain job (none waiting or queued)."""
+    stopped, claimed, *dropped = _ADD(
+        keys=[window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
+              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY],
+        args=[index, PENDING_TTL_S, descriptor, pcm, max_pending, DRAIN_QUEUED_TTL_S, user_id, f"{session_id}:",
+              window_key(session_id, ""), READY_MAX], client=redis)
+    return stopped, dropped, bool(claimed)
 
 
 def drain_started(redis):
@@ -98,23 +140,42 @@ def claim_drain(redis):
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job
 # (after an error, or after its worker died) analyses them again instead of losing them.
+# Returns, per window taken, its member, descriptor and audio; no descriptor for a window
+# dropped meanwhile (backpressure) and none for an account deleted meanwhile (ARGV[4], a
+# window then forgotten at once).
 _TAKE = Script(None, b"""
 local taken = redis.call('LRANGE', KEYS[2], 0, -1)
-if #taken > 0 then return taken end
-for _ = 1, tonumber(ARGV[1]) do
-  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-  if not item then break end
-  taken[#taken + 1] = item
+if #taken == 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+  for i = 1, #popped, 2 do taken[#taken + 1] = popped[i] end
+  if #taken > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(taken))
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+    redis.call('SET', KEYS[3], popped[#popped])
+  end
 end
-if #taken > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return taken
+local out = {}
+for _, member in ipairs(taken) do
+  local key = ARGV[3] .. member
+  local window = redis.call('HMGET', key, 'd', 'a', 'u')
+  if window[3] and redis.call('EXISTS', ARGV[4] .. window[3]) == 1 then
+    redis.call('DEL', key)
+    window = {false, false}
+  end
+  out[#out + 1] = {member, window[1], window[2]}
+end
+return out
 """)
 
 
-def take_windows(redis, job_id, max_count):
-    """Up to max_count descriptors from the ready list, oldest first, held for job_id; or
-    what job_id took before and did not finish. One atomic round trip."""
-    return _TAKE(keys=[READY_KEY, taken_key(job_id)], args=[max_count, PENDING_TTL_S], client=redis)
+def take_windows(redis, job_id, max_count, gone_prefix):
+    """Up to max_count windows from the ready set, fairly across users (the lowest scores
+    first), held for job_id; or what job_id took before and did not finish. One atomic round
+    trip. Returns (descriptor, audio) per window, (None, None) for one dropped meanwhile or
+    whose account (gone_prefix + user id exists) is deleted."""
+    return [(descriptor, pcm) for _, descriptor, pcm in _TAKE(
+        keys=[READY_KEY, taken_key(job_id), CLOCK_KEY],
+        args=[max_count, PENDING_TTL_S, window_key("", "")[:-1], gone_prefix], client=redis)]
 
 
 # A drain job counts as waiting from just before its blocking pop until a little after the pop
@@ -124,43 +185,27 @@ _WAIT = "redis.call('ZADD', KEYS[1], redis.call('TIME')[1] + tonumber(ARGV[2]), 
 
 
 def wait_for_window(redis, job_id, timeout_s):
-    """Block up to timeout_s for the next descriptor on the ready list, held for job_id as
-    take_windows holds them; counted meanwhile as a waiting drain job, for which add_pending
-    queues no new one. Returns [descriptor] or [] when none came."""
+    """Block up to timeout_s for the bell that a new window rings, counted meanwhile as a
+    waiting drain job, for which add_pending queues no new one. Then take_windows must be
+    asked: the bell says only that some window was added. Returns whether it rang."""
     pipe = redis.pipeline(transaction=False)
     pipe.eval(_WAIT, 1, WAITING_KEY, job_id, int(timeout_s) + 2)
-    pipe.blmove(READY_KEY, taken_key(job_id), timeout_s, "LEFT", "RIGHT")
-    descriptor = pipe.execute()[-1]
-    pipe.zrem(WAITING_KEY, job_id)
-    if descriptor is not None:
-        pipe.expire(taken_key(job_id), PENDING_TTL_S)
-        pipe.execute()
-        return [descriptor]
-    pipe.execute()
+    pipe.blpop([BELL_KEY], timeout_s)
+    rang = pipe.execute()[-1] is not None
     # A window added after the pop gave up but before this job stopped counting as waiting
-    # queued no job: it is taken here.
-    return take_windows(redis, job_id, 1)
+    # queued no job: the caller takes it after this.
+    redis.zrem(WAITING_KEY, job_id)
+    return rang
 
 
 def ready_count(redis):
-    return redis.llen(READY_KEY)
-
-
-def pending_audio(redis, windows):
-    """The audio of each (session_id, index) still pending, or None for a window dropped
-    meanwhile: one round trip for the whole batch."""
-    pipe = redis.pipeline()
-    for session_id, index in windows:
-        pipe.zscore(pending_key(session_id), index)
-        pipe.get(audio_key(session_id, index))
-    replies = pipe.execute()
-    return [pcm if score is not None else None for score, pcm in zip(replies[::2], replies[1::2])]
+    return redis.zcard(READY_KEY)
 
 
 def done(pipe, session_id, index):
     """Queue on a pipeline the end of a window's wait: it is stored."""
     pipe.zrem(pending_key(session_id), index)
-    pipe.delete(audio_key(session_id, index))
+    pipe.delete(window_key(session_id, index))
 
 
 def taken_done(pipe, job_id):
