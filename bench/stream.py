@@ -213,7 +213,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 150, 200])
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
-    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--chunk-ms", type=int, default=250, help="as the dashboard and the CLI send")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--aligned", action="store_true",
                         help="start every stream at once (the worst case); saved to stream_aligned.json")

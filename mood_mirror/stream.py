@@ -11,7 +11,10 @@ from mood_mirror.display import LiveDisplay, display_mode, err, print_table
 from mood_mirror.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER, CliError
 from mood_mirror.mic import MicError
 
-CHUNK_MS = 100
+# 250 ms chunks: each Socket.IO message costs the server about the same whatever its size, so
+# four a second cost less than half of ten (docs/BENCHMARKS.md); the window still completes
+# with the chunk that ends it.
+CHUNK_MS = 250
 # --fast keeps at most this many windows waiting for the workers, below the server's
 # drop-oldest limit (STREAM_MAX_PENDING, 10 by default), so a fast stream loses nothing.
 FAST_IN_FLIGHT = 4

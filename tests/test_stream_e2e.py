@@ -39,7 +39,7 @@ def speech(seconds_wanted=10.0):
 
 @pytest.fixture(scope="module")
 def stack(mongo_uri, redis_url, tmp_path_factory):
-    e2e_redis = redis_url  # no test of this module uses the app fixture, which empties it between tests
+    e2e_redis = redis_url.rsplit("/", 1)[0] + "/14"
     redis_lib.Redis.from_url(e2e_redis).flushdb()
     e2e_mongo = mongo_uri.replace("/moodmirror_test", "/moodmirror_e2e")
     running = Stack(e2e_mongo, e2e_redis, tmp_path_factory.mktemp("stack")).start()
@@ -126,7 +126,7 @@ def test_backpressure_drops_the_oldest_windows_and_says_so(mongo_uri, redis_url,
     """No worker yet and a client sending far faster than real time: the pending windows stay
     bounded (the oldest dropped, `lag` events), the connection stays up, and once a worker
     runs only the newest windows are analysed."""
-    own_redis = redis_url
+    own_redis = redis_url.rsplit("/", 1)[0] + "/10"
     redis_lib.Redis.from_url(own_redis).flushdb()
     stack = Stack(mongo_uri.replace("/moodmirror_test", "/moodmirror_lag"), own_redis, tmp_path, workers=0,
                   extra_env={"STREAM_MAX_PENDING": "3"}).start()
