@@ -130,6 +130,10 @@ class MoodMirrorClient:
         return LiveStream(self, **kwargs)
 
 
+# `error` codes with which the server ends a stream's connection: its token no longer holds.
+CUT_OFF = ("token_expired", "token_revoked", "user_not_found")
+
+
 class LiveStream:
     """One Socket.IO connection streaming PCM and collecting the events it gets back."""
 
@@ -140,7 +144,10 @@ class LiveStream:
         self.emotions, self.environments, self.collective, self.lags, self.errors = [], [], [], [], []
         self.received_at = {}  # window index -> time.time() when its emotion event arrived
         self.session_id = None
+        self.format = None
+        self.cut_off = None  # the `error` with which the server ended the connection (its token failed)
         self._started, self._stopped = threading.Event(), threading.Event()
+        self._disconnected = threading.Event()
         self.summary = None
         self._on_emotion = None
         self._refusal = None
@@ -148,7 +155,7 @@ class LiveStream:
         for event, handler in (("started", self._started_event), ("stopped", self._stopped_event),
                                ("emotion", self._emotion_event), ("environment", self.environments.append),
                                ("collective", self.collective.append), ("lag", self.lags.append),
-                               ("error", self.errors.append)):
+                               ("error", self.errors.append), ("disconnect", self._disconnect_event)):
             self.sio.on(event, handler)
 
     def __enter__(self):
@@ -161,6 +168,7 @@ class LiveStream:
         self._on_emotion = callback
 
     def connect(self):
+        self._disconnected.clear()
         try:
             self.sio.connect(self.client.base_url, auth={"token": self.client.access_token},
                              transports=["websocket"], wait_timeout=self.wait_timeout)
@@ -178,6 +186,21 @@ class LiveStream:
     def close(self):
         if self.sio.connected:
             self.sio.disconnect()
+
+    def _disconnect_event(self, *_reason):
+        if self.errors and self.errors[-1].get("code") in CUT_OFF:
+            self.cut_off = self.errors[-1]
+        self._disconnected.set()
+
+    def resume(self):
+        """After the server cut the stream off because its access token expired: a new
+        connection with a refreshed token, resuming the same session where it was."""
+        self._disconnected.wait(self.wait_timeout)
+        self.client.refresh()
+        self.cut_off = None
+        self.connect()
+        self.start(self.format, session_id=self.session_id)
+        return self
 
     def _started_event(self, data):
         self.session_id = data["session_id"]
@@ -204,6 +227,8 @@ class LiveStream:
     def start(self, fmt, session_id=None, name=None):
         payload = {"format": fmt, **({"session_id": session_id} if session_id else {}),
                    **({"name": name} if name else {})}
+        self.format = fmt
+        self._started.clear()
         self.sio.emit("start", payload)
         self._wait(self._started, "stream not started")
         return self.session_id

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from audio import SAMPLE_RATE
 from audio.windows import live_windows_after
+from mood_mirror.client import CUT_OFF
 from mood_mirror.display import LiveDisplay, display_mode, err, print_table
 from mood_mirror.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER, CliError
 from mood_mirror.mic import MicError
@@ -41,6 +42,18 @@ def decode_file(path):
     return to_s16(samples)
 
 
+def send(live, chunk):
+    """Send a chunk; a stream whose access token expired (the server checks it every second
+    of audio) goes on in a new connection with a refreshed token, in the same session."""
+    if live.cut_off is None and not live.sio.connected and live.errors and live.errors[-1].get("code") in CUT_OFF:
+        live.cut_off = live.errors[-1]  # the disconnect is on its way
+    if live.cut_off is not None:
+        if live.cut_off["code"] != "token_expired":
+            raise CliError(f"the server ended the stream: {live.cut_off['message']}", EXIT_SERVER)
+        live.resume()
+    live.send(chunk)
+
+
 def send_file(live, display, pcm, fast):
     step = SAMPLE_RATE * CHUNK_MS // 1000
     started = time.monotonic()
@@ -59,7 +72,7 @@ def send_file(live, display, pcm, fast):
             delay = started + i * CHUNK_MS / 1000 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        live.send(pcm[first:first + step].tobytes())
+        send(live, pcm[first:first + step].tobytes())
         display.progress(min(pcm.size, first + step) / SAMPLE_RATE)
 
 
@@ -67,7 +80,7 @@ def send_mic(live, display, mic, rate, duration):
     sent = 0.0
     while duration is None or sent < duration:
         chunk = mic.read()
-        live.send(chunk)
+        send(live, chunk)
         sent += len(chunk) / 2 / rate
         display.progress(sent)
 

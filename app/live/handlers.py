@@ -116,10 +116,8 @@ def _token_problem(conn):
     """Why this connection's token no longer holds (code, message), else None: one Redis round trip."""
     if time.time() >= conn.expires_at:
         return TOKEN_EXPIRED
-    revoked, gone = current_app.extensions["redis"].exists(conn.revoked_key), 0
-    if not revoked:
-        gone = current_app.extensions["redis"].exists(gone_key(conn.user_id))
-    return STOPPED[ready.TOKEN_REVOKED] if revoked else STOPPED[ready.ACCOUNT_GONE] if gone else None
+    revoked, gone = current_app.extensions["redis"].mget([conn.revoked_key, gone_key(conn.user_id)])
+    return STOPPED[ready.ACCOUNT_GONE] if gone else STOPPED[ready.TOKEN_REVOKED] if revoked else None
 
 
 def _cut_off(sid, conn, problem):
@@ -188,7 +186,8 @@ def on_start(data=None):
         session.update(set__audio_format=fmt.as_dict())
         first_index = _next_window_index(str(session.id))
     else:
-        retry_after = limits.new_session_allowed(redis, conn.user_id, config["STREAM_SESSIONS_PER_MINUTE"])
+        retry_after = limits.new_session_allowed(redis, conn.user_id, config["STREAM_SESSIONS_PER_MINUTE"],
+                                                 request.sid)
         if retry_after is not None:
             limits.release(redis, limits.STREAMS, conn.user_id, request.sid)
             return _error("too_many_sessions", f"At most {config['STREAM_SESSIONS_PER_MINUTE']} new sessions per "

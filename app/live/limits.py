@@ -17,8 +17,8 @@ def _slots_key(kind, user_id):
     return f"live:{kind}:{user_id}"
 
 
-def _sessions_key(user_id, minute):
-    return f"live:sessions:{user_id}:{minute}"
+def _sessions_key(user_id):
+    return f"live:sessions:{user_id}"
 
 
 # Slots are a sorted set scored with the time each is held until (the token's expiry).
@@ -44,12 +44,23 @@ def release(redis, kind, user_id, holder):
     redis.zrem(_slots_key(kind, user_id), holder)
 
 
-def new_session_allowed(redis, user_id, per_minute):
-    """Count a session created now; None when allowed, else the seconds until the next is."""
+# The sessions a user created in the last minute, scored with their creation times: one is
+# added only while fewer than the limit are there; otherwise the seconds until the oldest ages out.
+_NEW_SESSION = Script(None, b"""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - 60)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + 60 - tonumber(ARGV[1]))
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], 61)
+return false
+""")
+
+
+def new_session_allowed(redis, user_id, per_minute, holder):
+    """Count a session created now by `holder` (a connection id); None when allowed, else the
+    seconds until the next one is."""
     now = time.time()
-    key = _sessions_key(user_id, int(now // 60))
-    pipe = redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, 61)
-    count = pipe.execute()[0]
-    return None if count <= per_minute else round(60 - now % 60, 1)
+    wait = _NEW_SESSION(keys=[_sessions_key(user_id)], args=[now, per_minute, f"{holder}:{now}"], client=redis)
+    return None if wait is None else max(0.1, round(float(wait), 1))

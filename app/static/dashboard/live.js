@@ -2,6 +2,7 @@
 // `audio` events; `emotion`, `environment`, `lag` and `error` events drawn as they arrive.
 import { AmbientTone, Particles, applyLight } from "./environment.js";
 import { CLASSES, label, lineOptions, makeChart, percent, probabilityDatasets, signed, vaDatasets } from "./charts.js";
+import { refreshAccess } from "./api.js";
 import { getSocket, subscribe } from "./socket.js";
 
 const FORMAT = { encoding: "s16le", sample_rate: 16000, channels: 1 };
@@ -95,8 +96,27 @@ function onLag(lag) {
   status(`The analysis is behind: ${lag.dropped} older window(s) skipped to stay live.`);
 }
 
+// The session a stream cut off by its token's expiry resumes with a renewed token, once the
+// server's disconnect that follows the `error` has come.
+let resuming = null;
+
 function onError(error) {
+  if (state && error.code === "token_expired") {
+    resuming = state.sessionId;
+    status("Renewing the sign-in…");
+    return;
+  }
   showError(`${error.message}${error.code ? ` (${error.code})` : ""}`);
+}
+
+async function resume(sessionId) {
+  if (!(await refreshAccess())) throw new Error("Your sign-in has ended. Please sign in again.");
+  const socket = getSocket();
+  await connected(socket);
+  const started = waitFor(socket, "started");
+  socket.emit("start", { format: FORMAT, session_id: sessionId });
+  await started;
+  status("Listening (resumed with a renewed sign-in).");
 }
 
 function onStopped(summary) {
@@ -109,6 +129,16 @@ function onStopped(summary) {
 }
 
 function onDisconnect() {
+  if (state && resuming) {
+    const sessionId = resuming;
+    resuming = null;
+    resume(sessionId).catch((error) => {
+      showError(error.message);
+      stopAudio();
+      setButtons(false);
+    });
+    return;
+  }
   if (state) {
     showError("The connection was lost; the session was ended. Start again when you are back online.");
     stopAudio();
