@@ -8,7 +8,11 @@ Latency of a window = the client's receipt of its `emotion` event minus the serv
 time of the chunk that completed the window (same machine, same clock). Prints a table,
 saves bench/results/stream.json and the plot docs/img/stream_latency.png.
 
-    python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned]
+--flood: one user floods 30 streams at 10x real time while 50 other users stream in real time;
+the others' latency and drops are what counts (issue 16: one user's flood costs that user);
+saved to bench/results/stream_flood.json.
+
+    python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned | --flood]
 """
 import argparse
 import gc
@@ -52,6 +56,81 @@ def speech(seconds):
         t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
         audio = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
     return to_s16(np.resize(audio, int(seconds * SAMPLE_RATE)))
+
+
+def flood(live, pcm, chunk_ms, speed, until):
+    """Send pcm (round and round) at `speed` times real time until the event `until` is set."""
+    step = 16 * chunk_ms
+    started, i = time.monotonic(), 0
+    while not until.is_set():
+        first = (i * step) % (pcm.size - step)
+        delay = started + i * chunk_ms / 1000 / speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        live.send(pcm[first:first + step].tobytes())
+        i += 1
+
+
+def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0):
+    """`others` users stream in real time while one more user floods `flood_streams` streams at
+    `speed` times real time, from before the others start until they are done."""
+    flooder = MoodMirrorClient(stack.base_url)
+    flooder.register("bench-flooder@example.com", "benchmark password")
+    clients = []
+    for i in range(others):
+        client = MoodMirrorClient(stack.base_url)
+        client.register(f"bench-flood-other-{i}@example.com", "benchmark password")
+        clients.append(client)
+    floods = [flooder.live_stream(wait_timeout=60) for _ in range(flood_streams)]
+    for live in floods:
+        live.connect()
+        live.start(FORMAT)
+    procs = stack.process_tree()
+    for p in procs:
+        p.cpu_percent(None)
+    cpu_before = cpu_seconds(procs)
+    done = threading.Event()
+    threads = [threading.Thread(target=flood, args=(live, np.roll(pcm, -4000 * k), chunk_ms, speed, done), daemon=True)
+               for k, live in enumerate(floods)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # the flood is on before the others start
+    started = time.monotonic()
+    latencies, sent, dropped, silent = run_streams(stack, clients, pcm, chunk_ms)
+    elapsed = time.monotonic() - started
+    done.set()
+    for thread in threads:
+        thread.join()
+    flood_sent = flood_analysed = flood_dropped = 0
+    for live in floods:
+        summary = live.stop()
+        flood_sent += summary["windows"]
+        flood_analysed += len(live.emotions)
+        flood_dropped += live.dropped()
+        live.close()
+    cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return {
+        "streams": others,
+        "start": "staggered",
+        "flood": {"streams": flood_streams, "speed": speed, "windows_sent": flood_sent,
+                  "windows_analysed": flood_analysed, "windows_dropped": flood_dropped},
+        "audio_seconds_per_stream": round(pcm.size / SAMPLE_RATE, 2),
+        "windows_sent": sent,
+        "windows_received": len(latencies),
+        "windows_dropped": dropped,
+        "windows_silent": silent,
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "max_ms": round(float(np.max(lat)), 1),
+        "server_cpu_percent": round(cpu, 1),
+        # over every window analysed, the flood's included (its analysed windows are counted
+        # when their `emotion` events have come, which the others' wait gave them time for)
+        "cpu_ms_per_window": cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies) + flood_analysed),
+        "chunk_ms": chunk_ms,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "wall_seconds": round(elapsed, 1),
+    }
 
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
@@ -194,7 +273,8 @@ def plot(results, path):
 def save(results, results_path, plot_path):
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, plot_path)
+    if plot_path is not None:
+        plot(results, plot_path)
 
 
 def print_table(results):
@@ -215,20 +295,27 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
     parser.add_argument("--chunk-ms", type=int, default=250, help="as the dashboard and the CLI send")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--aligned", action="store_true",
-                        help="start every stream at once (the worst case); saved to stream_aligned.json")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--aligned", action="store_true",
+                      help="start every stream at once (the worst case); saved to stream_aligned.json")
+    mode.add_argument("--flood", action="store_true",
+                      help="50 real-time users beside one user flooding 30 streams at 10x; saved to stream_flood.json")
     args = parser.parse_args(argv)
     results_path, plot_path = ((RESULTS.with_name("stream_aligned.json"), PLOT.with_name("stream_latency_aligned.png"))
-                               if args.aligned else (RESULTS, PLOT))
+                               if args.aligned else
+                               (RESULTS.with_name("stream_flood.json"), None) if args.flood else (RESULTS, PLOT))
 
     pcm = speech(args.seconds)
-    stack = bench_stack(args.workers, "stream", STREAM_MAX_PENDING="10")
+    # The flooder may hold its 30 streams: what is measured is fair draining, not the per-user limits.
+    stack = bench_stack(args.workers, "stream", STREAM_MAX_PENDING="10", STREAM_MAX_STREAMS_PER_USER="30",
+                        STREAM_MAX_CONNECTIONS_PER_USER="30")
     results = []
     try:
         stack.wait_healthy(timeout=180)
-        for n in tqdm(args.streams, desc="stream counts", unit="run"):
+        for n in tqdm([50] if args.flood else args.streams, desc="stream counts", unit="run"):
             try:
-                result = measure(stack, n, pcm, args.chunk_ms, args.aligned)
+                result = (measure_flood(stack, pcm, args.chunk_ms) if args.flood
+                          else measure(stack, n, pcm, args.chunk_ms, args.aligned))
             except ApiClientError as error:  # the stack could not take N streams: say so and stop
                 tqdm.write(f"{n} streams: run failed: {error}")
                 break

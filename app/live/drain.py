@@ -96,20 +96,19 @@ def _analyze_windows(job_id, taken):
     schema = ReadingSchema()
     emit_many([("emotion", schema.dump(reading) | {"window_index": w["index"], "received_at": w["received_at"]},
                 session_room(w["session_id"])) for w, reading in zip(windows, readings)])
-    for w in windows:
-        ready.done(pipe, w["session_id"], w["index"])
-    ready.record_window_latencies(pipe, [(time.time() - w["received_at"]) * 1000 for w in windows])
-    pipe.execute()
+    stored_at = time.time()
     # The baselines and environment responses follow every `emotion` of the batch, which they must not delay.
     voice.save(voices)
     update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading)
-                         for w, reading in zip(windows, readings)])
-    _forget_gone(redis, list(owners))
-
-
-def _forget_gone(redis, user_ids):
-    """Delete what this batch stored for accounts deleted meanwhile."""
-    gone = [user_id for user_id, marked in zip(user_ids, redis.mget([gone_key(u) for u in user_ids])) if marked]
+                         for w, reading in zip(windows, readings)], pipe)
+    # One round trip ends the batch: the environment states, the windows done, their latencies,
+    # and whether an account was deleted meanwhile (then what was stored for it goes again).
+    for w in windows:
+        ready.done(pipe, w["session_id"], w["index"])
+    ready.record_window_latencies(pipe, [(stored_at - w["received_at"]) * 1000 for w in windows])
+    user_ids = list(owners)
+    pipe.mget([gone_key(u) for u in user_ids])
+    gone = [user_id for user_id, marked in zip(user_ids, pipe.execute()[-1]) if marked]
     if gone:
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))
