@@ -82,6 +82,9 @@ class Config:
     # A worker takes at most this many waiting windows (of any streams) per model call and
     # bulk insert (app/live/drain.py drain_windows).
     STREAM_BATCH_MAX = _env_int("STREAM_BATCH_MAX", 16)
+    # A worker woken by a window waits this long for more before it takes them: a batch's
+    # fixed costs, shared (docs/BENCHMARKS.md), against as much latency for its first window.
+    STREAM_BATCH_WAIT_MS = _env_int("STREAM_BATCH_WAIT_MS", 25)
     STREAM_MAX_MESSAGE_BYTES = _env_int("STREAM_MAX_MESSAGE_BYTES", 1024 * 1024)
     # Per user, on the live channel (app/live/limits.py): Socket.IO connections and streams at
     # once (a few dashboard tabs and a CLI), and new sessions per minute (resuming one is free).

@@ -29,7 +29,7 @@ def ready(redis):
     clock; what a test leaves is cleared too."""
     def clear():
         redis.delete(ready_list.READY_KEY, ready_list.DRAIN_QUEUED_KEY, ready_list.WAITING_KEY, ready_list.CLOCK_KEY,
-                     ready_list.BELL_KEY, *redis.keys(ready_list.taken_key("*")), *redis.keys("stream:finish:*"))
+                     ready_list.BELL_KEY, ready_list.LINGER_KEY, *redis.keys(ready_list.taken_key("*")), *redis.keys("stream:finish:*"))
     clear()
     yield
     clear()
@@ -110,6 +110,18 @@ def test_a_waiting_drain_job_wakes_the_moment_a_window_is_added(redis, session_i
     assert ready_list.wait_for_window(redis, "job-b", 0.1) is False
     assert redis.zcard(ready_list.WAITING_KEY) == 0
     assert add(redis, session_id, 1, 10, b"x")[1] is True
+
+
+def test_windows_added_while_a_drain_job_gathers_a_batch_wake_no_other_job(redis, session_id, ready):
+    add(redis, session_id, 0, 10, b"x")
+    assert ready_list.wait_for_window(redis, "job-a", 0.1) is True
+    ready_list.linger(redis, 0.5)
+    add(redis, session_id, 1, 10, b"y")
+    add(redis, session_id, 2, 10, b"z")
+    assert ready_list.wait_for_window(redis, "job-b", 0.1) is False  # not rung: they join job-a's batch
+    assert [pcm for _, pcm in take(redis, "job-a", 10)] == [b"x", b"y", b"z"]
+    add(redis, session_id, 3, 10, b"w")  # taking ended the gathering: the next window rings again
+    assert ready_list.wait_for_window(redis, "job-b", 0.1) is True
 
 
 def test_the_ready_set_stays_bounded_while_no_worker_runs(redis, session_id, ready, monkeypatch):

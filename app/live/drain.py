@@ -35,9 +35,11 @@ def drain_windows():
 
     One job does not stand for one window or one batch: RQ's own bookkeeping costs about
     3 ms of worker CPU per job (measured, docs/BENCHMARKS.md), more than a window's model
-    call. So a drain job stays, blocked on the ready set's bell when there is nothing to do,
-    and takes windows the moment they are added, or the backlog (up to STREAM_BATCH_MAX, the
-    fairest first) when it comes back from a batch. The web process enqueues a drain job only
+    call. So a drain job stays, blocked on the ready set's bell when there is nothing to do.
+    Woken by a window, it waits STREAM_BATCH_WAIT_MS for more (no other job is woken
+    meanwhile) and takes them together; coming back from a batch, it takes the backlog (up to
+    STREAM_BATCH_MAX, the fairest first) at once: a batch has fixed costs (a dozen round trips
+    to Redis and MongoDB) of about four windows' worth of worker CPU (docs/BENCHMARKS.md). The web process enqueues a drain job only
     when no job is waiting and none is queued; a job clears that mark as it starts, so while
     every drain job is busy the next window queues one for another worker. Windows taken and
     not yet stored stay under this job's id, so its retry (after an error, or after its
@@ -48,11 +50,15 @@ def drain_windows():
     ready.drain_started(redis)
     deadline = time.monotonic() + DRAIN_BUDGET_S
     batch_max = current_app.config["STREAM_BATCH_MAX"]
+    linger_s = current_app.config["STREAM_BATCH_WAIT_MS"] / 1000
     while True:
         taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if not taken:
             left = deadline - time.monotonic()
             if ready.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S)):
+                if linger_s > 0:  # a batch's fixed costs are shared by the windows that come meanwhile
+                    ready.linger(redis, linger_s)
+                    time.sleep(linger_s)
                 taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if taken:
             _analyze_windows(job_id, taken)

@@ -33,7 +33,10 @@ READY_KEY = "stream:ready"
 # V: the score of the last window taken, and each user's last score (F), for fair draining.
 CLOCK_KEY = "stream:clock"
 # Drain jobs block on this list for the next window; it holds one entry while windows wait.
+# A drain job that rang off it and waits a moment for more windows to batch (app/live/drain.py)
+# sets LINGER_KEY meanwhile: new windows then ring for no other job, and join its batch.
 BELL_KEY = "stream:bell"
+LINGER_KEY = "stream:lingering"
 DRAIN_QUEUED_KEY = "stream:drain-queued"
 # Drain jobs blocked on the bell, each scored with the Redis time its wait ends by.
 WAITING_KEY = "stream:waiting"
@@ -69,7 +72,8 @@ def taken_key(job_id):
 # Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]: the live check of
 # app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip).
 # Else stores the window, scores it on the ready set (fair draining), drops the stream's
-# oldest windows beyond the limit, rings the bell for a waiting drain job, and says whether a
+# oldest windows beyond the limit, rings the bell for a waiting drain job (unless one lingers
+# for more windows already, KEYS[11]), and says whether a
 # drain job must be queued: none is waiting (expired entries are of workers that died
 # waiting) and none is queued. One script, so that a drain job that stops waiting either sees
 # the window or is not counted.
@@ -97,7 +101,7 @@ end
 if redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[10]) then
   redis.call('ZPOPMIN', KEYS[3], redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[10]))
 end
-if redis.call('LLEN', KEYS[10]) == 0 then redis.call('RPUSH', KEYS[10], 1) end
+if redis.call('LLEN', KEYS[10]) == 0 and redis.call('EXISTS', KEYS[11]) == 0 then redis.call('RPUSH', KEYS[10], 1) end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', redis.call('TIME')[1])
 if redis.call('ZCARD', KEYS[4]) == 0 and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[6]) then
   result[2] = 1
@@ -114,7 +118,7 @@ def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor,
     with their audio; and whether the caller must enqueue a drain job (none waiting or queued)."""
     stopped, claimed, *dropped = _ADD(
         keys=[window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
-              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY],
+              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY, LINGER_KEY],
         args=[index, PENDING_TTL_S, descriptor, pcm, max_pending, DRAIN_QUEUED_TTL_S, user_id, f"{session_id}:",
               window_key(session_id, ""), READY_MAX], client=redis)
     return stopped, dropped, bool(claimed)
@@ -144,6 +148,7 @@ def claim_drain(redis):
 # dropped meanwhile (backpressure) and none for an account deleted meanwhile (ARGV[4], a
 # window then forgotten at once).
 _TAKE = Script(None, b"""
+redis.call('DEL', KEYS[4])
 local taken = redis.call('LRANGE', KEYS[2], 0, -1)
 if #taken == 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
@@ -174,7 +179,7 @@ def take_windows(redis, job_id, max_count, gone_prefix):
     trip. Returns (descriptor, audio) per window, (None, None) for one dropped meanwhile or
     whose account (gone_prefix + user id exists) is deleted."""
     return [(descriptor, pcm) for _, descriptor, pcm in _TAKE(
-        keys=[READY_KEY, taken_key(job_id), CLOCK_KEY],
+        keys=[READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY],
         args=[max_count, PENDING_TTL_S, window_key("", "")[:-1], gone_prefix], client=redis)]
 
 
@@ -196,6 +201,12 @@ def wait_for_window(redis, job_id, timeout_s):
     # queued no job: the caller takes it after this.
     redis.zrem(WAITING_KEY, job_id)
     return rang
+
+
+def linger(redis, seconds):
+    """Mark the caller as gathering windows for a batch for `seconds`: meanwhile new windows
+    ring the bell for no other drain job (the mark expires by itself; take_windows ends it)."""
+    redis.set(LINGER_KEY, 1, px=max(1, int(seconds * 1000) + 50))
 
 
 def ready_count(redis):
