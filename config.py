@@ -91,6 +91,9 @@ class Config:
     STREAM_MAX_CONNECTIONS_PER_USER = _env_int("STREAM_MAX_CONNECTIONS_PER_USER", 10)
     STREAM_MAX_STREAMS_PER_USER = _env_int("STREAM_MAX_STREAMS_PER_USER", 5)
     STREAM_SESSIONS_PER_MINUTE = _env_int("STREAM_SESSIONS_PER_MINUTE", 20)
+    # A user's streams together are read at most this many times real time (after a 10 s burst),
+    # per web process: beyond it their chunks wait, and TCP holds the sender back.
+    STREAM_USER_AUDIO_SPEED = _env_int("STREAM_USER_AUDIO_SPEED", 8)
 
     COLLECTIVE_INTERVAL_SECONDS = _env_int("COLLECTIVE_INTERVAL_SECONDS", 10)
     COLLECTIVE_WINDOW_MINUTES = _env_int("COLLECTIVE_WINDOW_MINUTES", 5)

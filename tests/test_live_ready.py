@@ -29,7 +29,8 @@ def ready(redis):
     clock; what a test leaves is cleared too."""
     def clear():
         redis.delete(ready_list.READY_KEY, ready_list.DRAIN_QUEUED_KEY, ready_list.WAITING_KEY, ready_list.CLOCK_KEY,
-                     ready_list.BELL_KEY, ready_list.LINGER_KEY, *redis.keys(ready_list.taken_key("*")), *redis.keys("stream:finish:*"))
+                     ready_list.BELL_KEY, ready_list.LINGER_KEY, *redis.keys(ready_list.taken_key("*")),
+                     *redis.keys("stream:finish:*"))
     clear()
     yield
     clear()

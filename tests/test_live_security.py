@@ -185,3 +185,23 @@ def _connects(client):
         return True
     except ApiClientError:
         return False
+
+
+def test_malformed_socketio_packets_are_counted_not_logged_one_traceback_each():
+    import logging
+    import sys
+
+    from app.live.handlers import MalformedPackets
+
+    def record(message, error):
+        try:
+            raise error
+        except Exception:
+            return logging.LogRecord("engineio.server", logging.ERROR, __file__, 1, message, None, sys.exc_info())
+
+    malformed = MalformedPackets()
+    before = MalformedPackets.count
+    assert not malformed.filter(record("message handler error", ValueError("Unexpected binary packet")))
+    assert MalformedPackets.count == before + 1
+    assert malformed.filter(record("message handler error", RuntimeError("a bug")))  # still logged
+    assert malformed.filter(record("connect handler error", ValueError("x")))

@@ -39,12 +39,13 @@ def drain_windows():
     Woken by a window, it waits STREAM_BATCH_WAIT_MS for more (no other job is woken
     meanwhile) and takes them together; coming back from a batch, it takes the backlog (up to
     STREAM_BATCH_MAX, the fairest first) at once: a batch has fixed costs (a dozen round trips
-    to Redis and MongoDB) of about four windows' worth of worker CPU (docs/BENCHMARKS.md). The web process enqueues a drain job only
-    when no job is waiting and none is queued; a job clears that mark as it starts, so while
-    every drain job is busy the next window queues one for another worker. Windows taken and
-    not yet stored stay under this job's id, so its retry (after an error, or after its
-    worker died) stores them instead of losing them; stored windows are never stored twice
-    (unique window keys). The budget lets uploads and collective jobs in between."""
+    to Redis and MongoDB) of about four windows' worth of worker CPU (docs/BENCHMARKS.md). The
+    web process enqueues a drain job only when no job is waiting and none is queued; a job
+    clears that mark as it starts, so while every drain job is busy the next window queues one
+    for another worker. Windows taken and not yet stored stay under this job's id, so its
+    retry (after an error, or after its worker died) stores them instead of losing them;
+    stored windows are never stored twice (unique window keys). The budget lets uploads and
+    collective jobs in between."""
     redis = current_app.extensions["redis"]
     job_id = get_current_job().id
     ready.drain_started(redis)

@@ -46,6 +46,7 @@ class LiveStream:
     session_id: str
     converter: ChunkConverter
     windower: Windower
+    bytes_per_second: int
     windows: int = 0
     dropped_total: int = 0
 
@@ -56,7 +57,13 @@ class Connection:
     is_admin: bool
     revoked_key: str   # the token's entry in the revocation list, were it revoked
     expires_at: float  # the token's expiry, epoch seconds
+    pace: limits.Pace  # shared by the user's connections to this process
     stream: LiveStream | None = None
+
+
+# Seconds of audio a user may send at once before their pace holds them back.
+PACE_BURST_S = 10.0
+paces: dict[str, limits.Pace] = {}
 
 
 # Why a stream's token no longer holds, by what app/live/ready.add_pending found.
@@ -108,8 +115,10 @@ def on_connect(auth=None):
                           claims["exp"], config["STREAM_MAX_CONNECTIONS_PER_USER"]):
         message = f"At most {config['STREAM_MAX_CONNECTIONS_PER_USER']} live connections per user"
         raise ConnectionRefusedError(message, {"code": "too_many_connections", "message": message})
-    connections[request.sid] = Connection(user_id=str(user.id), is_admin=user.is_admin,
-                                          revoked_key=revoked_key(claims), expires_at=claims["exp"])
+    user_id = str(user.id)
+    pace = paces.get(user_id) or paces.setdefault(user_id, limits.Pace(config["STREAM_USER_AUDIO_SPEED"], PACE_BURST_S))
+    connections[request.sid] = Connection(user_id=user_id, is_admin=user.is_admin, revoked_key=revoked_key(claims),
+                                          expires_at=claims["exp"], pace=pace)
 
 
 def _token_problem(conn):
@@ -197,6 +206,7 @@ def on_start(data=None):
                                  audio_format=fmt.as_dict()).save()
     session_id = str(session.id)
     conn.stream = LiveStream(session_id=session_id, converter=ChunkConverter(fmt),
+                             bytes_per_second=fmt.frame_bytes * fmt.sample_rate,
                              windower=Windower(WINDOW_SECONDS, HOP_SECONDS, warmup=True, first_index=first_index))
     join_room(session_room(session_id))
     emit("started", {"session_id": session_id, "window_s": WINDOW_SECONDS, "hop_s": HOP_SECONDS,
@@ -237,13 +247,19 @@ def on_audio(sid, chunk=None):
     Flask-SocketIO: at ten chunks a second per stream, the Flask request context that
     Flask-SocketIO builds around every event took a third of the web process's CPU
     (docs/BENCHMARKS.md). This handler needs none, and answers its own failures."""
-    received_at = time.time()
     try:
         conn = connections.get(sid)
         if conn is None:  # its connect was refused or it is gone
             return
         if conn.stream is None:
             return _error_to(sid, "not_started", "Send start before audio")
+        if isinstance(chunk, bytes | bytearray):
+            wait = conn.pace.delay(len(chunk) / conn.stream.bytes_per_second)
+            if wait:
+                socketio.sleep(wait)  # this connection's next events wait too: TCP holds its sender back
+                if conn.stream is None or sid not in connections:  # cut off meanwhile
+                    return
+        received_at = time.time()
         if received_at >= conn.expires_at:
             return _cut_off(sid, conn, TOKEN_EXPIRED)
         try:
@@ -260,8 +276,29 @@ def on_audio(sid, chunk=None):
         _answer_failure(sid, "audio", error)
 
 
+class MalformedPackets(logging.Filter):
+    """engineio logs a traceback, twice, for every packet that python-socketio cannot decode (a
+    binary attachment without its event, bytes that are no packet): a client sending garbage
+    costs the web process a traceback's formatting and the log pipeline its volume per packet
+    (a flooding client that closed with its queue half sent made 29,000 of them). They are
+    counted instead, with a warning at the first and every 1,000th."""
+
+    count = 0
+
+    def filter(self, record):
+        if record.getMessage() != "message handler error" or not record.exc_info \
+                or not isinstance(record.exc_info[1], ValueError):
+            return True
+        MalformedPackets.count += 1
+        if MalformedPackets.count % 1000 == 1:
+            log.warning("%d malformed Socket.IO packets ignored so far (%s)", MalformedPackets.count,
+                        record.exc_info[1])
+        return False
+
+
 def register_audio_handler(server):
     server.on("audio", on_audio)
+    server.eio.logger.addFilter(MalformedPackets())
 
 
 def _finish(conn):
@@ -301,6 +338,8 @@ def on_disconnect(_reason=None):
     conn = connections.pop(request.sid, None)
     if conn is not None:
         limits.release(current_app.extensions["redis"], limits.CONNECTIONS, conn.user_id, request.sid)
+        if not any(other.user_id == conn.user_id for other in connections.values()):
+            paces.pop(conn.user_id, None)
     if conn is not None and conn.stream is not None:
         session_id = conn.stream.session_id
         try:

@@ -1,12 +1,14 @@
-"""Per-user limits of the live channel, shared by every web process through Redis: concurrent
+"""Per-user limits of the live channel. Shared by every web process through Redis: concurrent
 connections, concurrent streams, and sessions created per minute (settings in config.py,
 STREAM_MAX_CONNECTIONS_PER_USER, STREAM_MAX_STREAMS_PER_USER, STREAM_SESSIONS_PER_MINUTE).
+Per web process: the pace at which a user's audio is read (Pace, STREAM_USER_AUDIO_SPEED).
 
 A connection or a stream holds a slot until it ends or its access token expires, whichever
 comes first: a slot that a crashed web process never gave back frees itself, and a connection
 whose token has expired can start no stream, so it need not count.
 """
 import time
+from dataclasses import dataclass, field
 
 from redis.commands.core import Script
 
@@ -64,3 +66,28 @@ def new_session_allowed(redis, user_id, per_minute, holder):
     now = time.time()
     wait = _NEW_SESSION(keys=[_sessions_key(user_id)], args=[now, per_minute, f"{holder}:{now}"], client=redis)
     return None if wait is None else max(0.1, round(float(wait), 1))
+
+
+@dataclass
+class Pace:
+    """A token bucket of seconds of audio, one per user in a web process: a user's streams
+    together are read at most `speed` times real time, after a burst of `burst` seconds (a
+    client catching up after a network stall, a short file sent at once). Beyond it, the
+    connection's events are handled later (its handler waits), so TCP flow control holds the
+    sender back: a flooding client costs the web process no more than that pace, and is slowed
+    rather than cut off (the CLI's --fast stream is paced, not refused)."""
+    speed: float
+    burst: float
+    tokens: float = None
+    at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self):
+        if self.tokens is None:
+            self.tokens = self.burst
+
+    def delay(self, seconds):
+        """Take `seconds` of audio; returns how long to wait before handling it."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.speed) - seconds
+        self.at = now
+        return max(0.0, -self.tokens / self.speed)
