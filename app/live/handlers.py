@@ -99,8 +99,11 @@ def _connection():
 @socketio.on("connect")
 def on_connect(auth=None):
     token = auth.get("token") if isinstance(auth, dict) else None
+    config = current_app.config
     try:
         user, claims = user_from_access_token(token)
+        allowed = limits.acquire(current_app.extensions["redis"], limits.CONNECTIONS, str(user.id), request.sid,
+                                 claims["exp"], config["STREAM_MAX_CONNECTIONS_PER_USER"])
     except TokenRejected as rejected:
         raise ConnectionRefusedError(rejected.message, {"code": rejected.code, "message": rejected.message})
     except Exception as error:  # the token cannot be checked while Redis or MongoDB is down
@@ -110,9 +113,7 @@ def on_connect(auth=None):
         message = f"{component} is unavailable; try again shortly"
         raise ConnectionRefusedError(message, {"code": "service_unavailable", "message": message,
                                                "component": component})
-    config = current_app.config
-    if not limits.acquire(current_app.extensions["redis"], limits.CONNECTIONS, str(user.id), request.sid,
-                          claims["exp"], config["STREAM_MAX_CONNECTIONS_PER_USER"]):
+    if not allowed:
         message = f"At most {config['STREAM_MAX_CONNECTIONS_PER_USER']} live connections per user"
         raise ConnectionRefusedError(message, {"code": "too_many_connections", "message": message})
     user_id = str(user.id)
@@ -336,19 +337,21 @@ def on_stop(_data=None):
 @socketio.on("disconnect")
 def on_disconnect(_reason=None):
     conn = connections.pop(request.sid, None)
-    if conn is not None:
+    if conn is None:
+        return
+    if not any(other.user_id == conn.user_id for other in connections.values()):
+        paces.pop(conn.user_id, None)
+    session_id = conn.stream.session_id if conn.stream is not None else None
+    try:
         limits.release(current_app.extensions["redis"], limits.CONNECTIONS, conn.user_id, request.sid)
-        if not any(other.user_id == conn.user_id for other in connections.values()):
-            paces.pop(conn.user_id, None)
-    if conn is not None and conn.stream is not None:
-        session_id = conn.stream.session_id
-        try:
+        if conn.stream is not None:
             _finish(conn)
-        except Exception as error:
-            component = down_component(error)
-            if component is None:
-                raise
-            # The session could not be ended: it stays active, to be resumed with `start`.
+    except Exception as error:
+        component = down_component(error)
+        if component is None:
+            raise
+        # A slot not given back frees itself when the token expires (app/live/limits.py).
+        if session_id is not None:  # the session could not be ended: it stays active, to be resumed
             log.warning("stream of session %s cut off while %s is down: the session stays active",
                         session_id, component)
 
