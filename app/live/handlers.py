@@ -2,10 +2,10 @@
 
 Clients connect with {"token": <access token>}, `start` a stream declaring its PCM format,
 send binary `audio` chunks, and `stop`. The web process converts and windows the audio (cheap
-numpy work per chunk) and puts each window on the workers' ready list in Redis (app.live.ready),
-queueing a job to drain it when no drain job is waiting on the list or queued; workers emit
-the results to the session's room through the Redis message queue. Per-connection buffers are
-the only state kept here (ARCHITECTURE.md, decision 8).
+numpy work per chunk) and puts each window on the workers' ready set in Redis (app.live.ready),
+queueing a job to drain it when no drain job is waiting or queued; workers emit the results to
+the session's room through the Redis message queue. Per-connection buffers and each user's
+audio pace are the only state kept here (ARCHITECTURE.md, decision 8).
 
 The token is checked at connect and again while a stream goes on: its expiry with every chunk
 (no round trip), its revocation and the account's deletion with every window, i.e. once per
