@@ -7,7 +7,7 @@ never in storage) alive while the user moves between Live, Upload, History, Coll
 """
 import functools
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 
 from ml.params import CLASSES
 
@@ -18,7 +18,9 @@ VIEWS = ("live", "upload", "history", "collective", "profile", "login", "signup"
 
 
 def shell(view, session_id=None):
-    return render_template("dashboard/app.html", view=view, session_id=session_id, classes=CLASSES)
+    return render_template("dashboard/app.html", view=view, session_id=session_id, classes=CLASSES,
+                           max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+                           max_audio_seconds=current_app.config["MAX_AUDIO_SECONDS"])
 
 
 @bp.route("/")
