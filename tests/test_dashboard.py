@@ -219,7 +219,7 @@ def test_live_microphone_then_history_with_readings_and_export(tab, stack):
     wait_until(page, "Chart.getChart(document.getElementById('live-prob-chart')).data.labels.length >= 4",
                            timeout=90000)
     assert chart_points(page, "live-va-chart") >= 4
-    wait_until(page, "/^[A-Z][a-z]+ · \\d+ %$/.test(document.getElementById('current-emotion').textContent)",
+    wait_until(page, "/^[A-Z][a-z]+ · \\d+ % sure$/.test(document.getElementById('current-emotion').textContent)",
                            timeout=30000)
     probabilities = page.evaluate(
         "Chart.getChart(document.getElementById('live-prob-chart')).data.datasets.map(d => d.data.at(-1))")
@@ -289,7 +289,7 @@ def test_upload_analyses_a_file_and_shows_its_timeline(tab, stack, tmp_path):
     assert page.locator("#upload-progress").evaluate("p => p.value") == 1
     points = int(page.evaluate("document.getElementById('upload-chart').dataset.points"))
     assert points >= 3 and chart_points(page, "upload-chart") == points
-    assert re.fullmatch(r"[A-Z][a-z]+ · \d+ %", page.locator("#upload-overall").inner_text())
+    assert re.fullmatch(r"Mixed|[A-Z][a-z]+ · in \d+ % of windows", page.locator("#upload-overall").inner_text())
     assert page.locator("#upload-overall").get_attribute("data-uncertain") in ("true", "false")
     tab.shot("upload")
 
@@ -348,3 +348,72 @@ def test_keyboard_focus_and_phone_layout(tab, stack):
         page.wait_for_timeout(300)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways at phone width"
+
+
+def test_a_long_stereo_upload_is_converted_in_the_browser_and_becomes_a_session(tab, stack, tmp_path):
+    page = tab.page
+    sign_up(tab, "recording@example.com")
+    # 3 minutes of 44.1 kHz stereo 16-bit WAV: 31.8 MB, over the 25 MB upload limit as it is.
+    audio = audio_fixtures.speech_like(180.0, 44100, channels=2)
+    path = tmp_path / "Long interview.wav"
+    soundfile.write(path, audio.T, 44100, subtype="PCM_16")
+    assert path.stat().st_size > 25 * 1024 * 1024
+    page.get_by_role("link", name="Upload").click()
+    hint = page.locator("#upload-hint").inner_text()
+    assert "10 minutes" in hint and "25 MB" in hint
+    page.get_by_label("Audio file").set_input_files(str(path))
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("Done: analysed.").wait_for(timeout=180000)
+    sent = int(page.locator("#upload-form").get_attribute("data-sent-bytes"))
+    assert sent == 44 + 180 * 16000 * 2, "sent as 16 kHz mono 16-bit WAV"
+    # The breakdown: a share of windows per emotion, summing to 100 %, and a headline that
+    # is either the dominant emotion's share or "Mixed".
+    shares = page.locator("#upload-breakdown li").all_inner_texts()
+    assert shares and all(re.fullmatch(r"[A-Z][a-z]+: in \d+ % of windows", s) for s in shares)
+    assert abs(sum(int(re.search(r"(\d+) %", s).group(1)) for s in shares) - 100) <= len(shares)
+    overall = page.locator("#upload-overall").inner_text()
+    assert re.fullmatch(r"Mixed|[A-Z][a-z]+ · in \d+ % of windows", overall)
+    assert (overall == "Mixed") == (page.locator("#upload-overall").get_attribute("data-mixed") == "true")
+    # The timeline band: one stripe per 3 s window (178 start in 180 s), each telling its
+    # probabilities on focus.
+    points = int(page.evaluate("document.getElementById('upload-chart').dataset.points"))
+    assert points == 178 and page.locator("#upload-band .band-stripe").count() == points
+    page.locator("#upload-band .band-stripe").nth(10).focus()
+    assert re.match(r"10–13 s: (silence|[A-Z][a-z]+, \d+ % sure.*Probabilities: )", page.locator("#upload-band-detail").inner_text())
+    # The past analyses list it under its file name.
+    page.locator("#uploads-table tbody tr").filter(has_text="Long interview.wav").wait_for()
+    tab.shot("upload-long")
+
+    # It is a session in History, named after the file, with its duration and insights.
+    page.get_by_role("link", name="Open this recording in History").click()
+    page.get_by_role("heading", name="Long interview.wav").wait_for()
+    assert page.locator("#session-meta").inner_text().startswith("Upload ·")
+    wait_until(page, "+document.getElementById('readings-table').dataset.rows > 0", timeout=30000)
+    facts = page.locator("#session-facts").inner_text()
+    assert re.search(r"Duration\D*180 s", facts), facts
+    assert page.locator("#session-summary").inner_text().strip()
+    tab.shot("upload-session")
+    page.get_by_role("link", name="All sessions").click()
+    row = page.locator("#sessions-table tbody tr").filter(has_text="Long interview.wav")
+    row.wait_for()
+    assert "Upload" in row.inner_text()
+    # Deleting it asks first, then it is gone (with its readings).
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete session Long interview.wav").click()
+    page.get_by_text('Deleted "Long interview.wav".').wait_for()
+    assert page.locator("#sessions-table tbody tr").count() == 0
+    assert page.locator("#sessions-empty").is_visible()
+
+
+def test_a_file_over_the_limit_that_the_browser_cannot_convert_gets_a_sentence(tab, stack, tmp_path):
+    page = tab.page
+    sign_up(tab, "toobig@example.com")
+    path = tmp_path / "noise.wav"
+    path.write_bytes(np.random.default_rng(0).bytes(26 * 1024 * 1024))
+    page.get_by_role("link", name="Upload").click()
+    page.get_by_label("Audio file").set_input_files(str(path))
+    page.get_by_role("button", name="Analyse").click()
+    error = page.locator("#upload-form [data-form-error]")
+    error.filter(has_text="larger than the 25 MB").wait_for(timeout=60000)
+    assert "capacity" not in error.inner_text()
+    tab.problems = [p for p in tab.problems if "413" not in p]

@@ -5,6 +5,7 @@ import { showCollective } from "./collective.js";
 import { setNotifier, showHistory, showSession } from "./history.js";
 import { initLive, liveRunning } from "./live.js";
 import { showProfile } from "./profile.js";
+import { explainAll } from "./explain.js";
 import { closeSocket } from "./socket.js";
 import { initUpload } from "./upload.js";
 
@@ -147,7 +148,8 @@ onSignOut((reason) => {
   notice(reason);
 });
 
-setNotifier(notice);
+setNotifier(notice, navigate);
+explainAll();
 wireForms();
 wireLinks();
 render();
