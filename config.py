@@ -65,6 +65,21 @@ class Config:
     PASSWORD_MIN_LENGTH = _env_int("PASSWORD_MIN_LENGTH", 10)
     BCRYPT_LOG_ROUNDS = _env_int("BCRYPT_LOG_ROUNDS", 12)
 
+    # Password reset e-mail (Flask-Mail). With MAIL_SINK_DIR set, messages are written there
+    # as .eml files instead of being sent (development and tests; empty in production).
+    MAIL_SERVER = _env("MAIL_SERVER", "localhost")
+    MAIL_PORT = _env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = _env("MAIL_USE_TLS", "false").lower() == "true"
+    MAIL_USE_SSL = _env("MAIL_USE_SSL", "false").lower() == "true"
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Mood Mirror <no-reply@localhost>")
+    MAIL_SINK_DIR = _env("MAIL_SINK_DIR", str(VAR_DIR / "mail"))
+    PASSWORD_RESET_SECONDS = _env_int("PASSWORD_RESET_SECONDS", 30 * 60)
+    # The dashboard's address as users reach it, for links in e-mail; unset: the address the
+    # request came to (set it in production, behind proxies, so a forged Host cannot redirect).
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "")
+
     MAX_UPLOAD_MB = _env_int("MAX_UPLOAD_MB", 25)
     MAX_AUDIO_SECONDS = _env_int("MAX_AUDIO_SECONDS", 600)
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "")
@@ -150,6 +165,7 @@ class DevelopmentConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
     SESSION_COOKIE_SECURE = True
+    MAIL_SINK_DIR = _env("MAIL_SINK_DIR", "")
 
     def validate(self):
         for name in ("MONGO_URI", "REDIS_URL"):
