@@ -293,14 +293,14 @@ def test_upload_analyses_a_file_and_shows_its_timeline(tab, stack, tmp_path):
     assert page.locator("#upload-overall").get_attribute("data-uncertain") in ("true", "false")
     tab.shot("upload")
 
-    # The upload taught the model this voice: the profile shows the baseline, turns adaptation
-    # off (kept after a reload) and resets the baseline.
-    page.get_by_role("link", name="Profile").click()
-    page.get_by_role("heading", name="Profile").wait_for()
+    # The upload taught the model this voice: the account page shows the baseline, turns
+    # adaptation off (kept after a reload) and resets the baseline.
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Account", exact=True).wait_for()
     page.get_by_text("A voice baseline exists").wait_for()
     toggle = page.get_by_label("Adapt to my voice")
     assert toggle.is_checked()
-    tab.shot("profile")
+    tab.shot("account")
     with page.expect_response(lambda r: r.url.endswith("/api/auth/profile") and r.request.method == "PUT") as put:
         toggle.uncheck()
     assert put.value.status == 200
@@ -343,7 +343,7 @@ def test_keyboard_focus_and_phone_layout(tab, stack):
     page.wait_for_url("**/upload")
     page.get_by_role("heading", name="Analyse a recording").wait_for()
     page.set_viewport_size(PHONE)
-    for path in ("/live", "/upload", "/history", "/collective", "/profile"):
+    for path in ("/live", "/upload", "/history", "/collective", "/account"):
         page.goto(path)
         page.wait_for_timeout(300)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -417,3 +417,126 @@ def test_a_file_over_the_limit_that_the_browser_cannot_convert_gets_a_sentence(t
     error.filter(has_text="larger than the 25 MB").wait_for(timeout=60000)
     assert "capacity" not in error.inner_text()
     tab.problems = [p for p in tab.problems if "413" not in p]
+
+
+def _api_login(stack, email, password=PASSWORD):
+    import requests
+
+    return requests.post(f"{stack.base_url}/api/auth/login", json={"email": email, "password": password}, timeout=10)
+
+
+def _profile_status(stack, token):
+    import requests
+
+    return requests.get(f"{stack.base_url}/api/auth/profile", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).status_code
+
+
+def test_account_page_name_password_sign_out_everywhere_and_delete(tab, stack):
+    page = tab.page
+    sign_up(tab, "account@example.com")
+    phone = _api_login(stack, "account@example.com").json()["access_token"]  # another device
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Account", exact=True).wait_for()
+    page.locator("#account-email").filter(has_text="account@example.com").wait_for()
+
+    account = page.locator("#view-account")
+    account.get_by_label("Display name").fill("Ada Lovelace")
+    page.get_by_role("button", name="Save name").click()
+    page.get_by_text("Display name saved.").wait_for()
+    page.get_by_role("link", name="Live").click()
+    assert page.locator("#account-name").inner_text() == "Ada Lovelace"
+
+    # A password change signs out every other device; this tab carries on with its new tokens.
+    page.get_by_role("link", name="Account").click()
+    account.get_by_label("Current password").fill(PASSWORD)
+    account.get_by_label("New password").fill("a second good password")
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("Password changed.").wait_for()
+    assert _profile_status(stack, phone) == 401
+    page.get_by_role("link", name="History").click()
+    page.locator("#distribution-summary").filter(has_text="No readings").wait_for()
+    assert page.url.endswith("/history")
+    tab.shot("account-changed")
+
+    # Sign out everywhere: this tab too; the address bar shows sign-in, and Back leads nowhere private.
+    mine = page.evaluate("sessionStorage.getItem('moodmirror.access')")
+    page.get_by_role("link", name="Account").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Sign out everywhere").click()
+    page.wait_for_url("**/login")
+    page.get_by_text("You were signed out everywhere.").wait_for()
+    assert _profile_status(stack, mine) == 401
+    tab.problems = [p for p in tab.problems if "401" not in p]
+
+    login = page.locator("#login-form")
+    login.get_by_label("Email").fill("account@example.com")
+    login.get_by_label("Password").fill("a second good password")
+    login.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/live")
+    page.get_by_role("link", name="Account").click()
+    form = page.locator("#delete-form")
+    form.get_by_label("Your password, to confirm").fill("a second good password")
+    form.get_by_role("button", name="Delete my account").click()
+    form.get_by_text("Tick the box").wait_for()
+    form.get_by_label("Your password, to confirm").fill("not the password")
+    form.get_by_label("I understand").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    form.get_by_role("button", name="Delete my account").click()
+    form.get_by_text("The password is wrong.").wait_for()
+    tab.shot("account-delete")
+    form.get_by_label("Your password, to confirm").fill("a second good password")
+    page.once("dialog", lambda dialog: dialog.accept())
+    form.get_by_role("button", name="Delete my account").click()
+    page.wait_for_url("**/login")
+    page.get_by_text("Your account and all its data have been deleted.").wait_for()
+    assert _api_login(stack, "account@example.com", "a second good password").status_code == 401
+    tab.problems = [p for p in tab.problems if "401" not in p]
+
+
+def test_forgotten_password_is_reset_by_the_link_in_the_email(tab, stack):
+    page = tab.page
+    sign_up(tab, "forgetful@example.com")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    page.get_by_text("You are signed out.").wait_for()
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_role("heading", name="Reset your password").wait_for()
+    mailbox = stack.log_dir / "var" / "mail"
+    answers = []
+    for email in ("nobody@example.com", "forgetful@example.com"):
+        page.locator("#forgot-form").get_by_label("Email").fill(email)
+        page.get_by_role("button", name="Send the link").click()
+        page.locator("#forgot-sent").filter(has_text="If an account uses this address").wait_for()
+        answers.append(page.locator("#forgot-sent").inner_text())
+        page.evaluate("document.getElementById('forgot-sent').textContent = ''")
+    assert answers[0] == answers[1], "the answer does not tell whether an account exists"
+    tab.shot("forgot-password")
+    deadline = time.monotonic() + 30
+    while not (mailbox.exists() and list(mailbox.glob("*.eml"))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mails = [m.read_text().replace("=\n", "") for m in mailbox.glob("*.eml")]
+    assert len([m for m in mails if "forgetful@example.com" in m]) == 1
+    assert not [m for m in mails if "nobody@example.com" in m]
+    link = re.search(r"http://\S+/reset-password#token=[A-Za-z0-9_\-.]+", mails[0]).group(0)
+
+    page.goto(link)
+    page.get_by_role("heading", name="Choose a new password").wait_for()
+    page.locator("#reset-form").get_by_label("New password").fill("my new passphrase")
+    page.get_by_role("button", name="Set the password").click()
+    page.wait_for_url("**/login")
+    page.get_by_text("Your password has been changed.").wait_for()
+    login = page.locator("#login-form")
+    login.get_by_label("Email").fill("forgetful@example.com")
+    login.get_by_label("Password").fill("my new passphrase")
+    login.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/live")
+    # The link worked once.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    page.goto(link)
+    page.locator("#reset-form").get_by_label("New password").fill("yet another passphrase")
+    page.get_by_role("button", name="Set the password").click()
+    page.get_by_text("This reset link has been used").wait_for()
+    tab.shot("reset-used")
+    tab.problems = [p for p in tab.problems if "400" not in p]

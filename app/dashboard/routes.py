@@ -3,7 +3,7 @@
 Every dashboard path answers the same shell, so deep links and reloads work; the browser's
 router (app/static/dashboard/main.js) shows the view. One document for all views keeps the
 Socket.IO connection, a running microphone stream and the refresh token (held in memory only,
-never in storage) alive while the user moves between Live, Upload, History, Collective and Profile.
+never in storage) alive while the user moves between Live, Upload, History, Collective and Account.
 """
 import functools
 
@@ -14,7 +14,7 @@ from ml.params import CLASSES
 bp = Blueprint("dashboard", __name__)
 
 # Each view at /<view>, under the endpoint dashboard.<view>.
-VIEWS = ("live", "upload", "history", "collective", "profile", "login", "signup")
+VIEWS = ("live", "upload", "history", "collective", "account", "login", "signup", "forgot-password", "reset-password")
 
 
 def shell(view, session_id=None):
@@ -30,6 +30,12 @@ def index():
 
 for _view in VIEWS:
     bp.add_url_rule(f"/{_view}", endpoint=_view, view_func=functools.partial(shell, _view))
+
+
+@bp.route("/profile")
+def profile():
+    # The Profile page became part of Account.
+    return redirect(url_for("dashboard.account"))
 
 
 @bp.route("/history/<session_id>")
