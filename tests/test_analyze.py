@@ -171,3 +171,12 @@ def test_an_upload_attached_to_a_session_makes_no_other_and_a_failed_one_leaves_
     failed = api.call("GET", f"/api/analyze/{quiet}", token=ada).get_json()
     assert failed["status"] == "failed" and failed["session_id"] is None
     assert [s.name for s in EmotionSession.objects] == ["Mine"]
+
+
+def test_an_empty_file_and_a_too_large_one_are_told_in_a_sentence(app, api, ada):
+    error = assert_error(upload(api, ada, b"", "empty.wav", "audio/wav"), 422, "empty_audio")
+    assert error["message"] == "The file is empty: choose a recording with sound in it"
+    big = b"\x00" * (app.config["MAX_CONTENT_LENGTH"] + 10)
+    error = assert_error(upload(api, ada, big, "big.wav", "audio/wav"), 413)
+    assert error["message"] == "The upload is larger than 25 MB, the most this server accepts"
+    assert error["details"] == {"max_mb": 25}

@@ -334,3 +334,15 @@ def test_password_reset_by_email_is_single_use_and_does_not_tell_who_exists(app,
                               json={"token": second, "new_password": "yet another secret"}), 400, "reset_link_expired")
     finally:
         app.config["PASSWORD_RESET_SECONDS"] = 30 * 60
+
+
+def test_a_rate_limit_answer_says_what_happened_and_when_to_retry(api):
+    import re
+
+    wrong = {"email": "nobody@example.com", "password": "wrong one!"}
+    for _ in range(6):  # the account's budget is 5 a minute
+        response = api.call("POST", "/api/auth/login", json=wrong)
+    error = assert_error(response, 429, "rate_limited")
+    assert re.fullmatch(r"Too many requests: the limit is 5 per minute\. Try again in \d+ seconds?", error["message"])
+    assert 1 <= error["details"]["retry_after"] <= 61  # a minute, rounded up to whole seconds
+    assert response.headers["Retry-After"] == str(error["details"]["retry_after"])
