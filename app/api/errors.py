@@ -1,6 +1,5 @@
 """One error shape for every 4xx and 5xx: {"error": {"code", "message", "details"}}."""
 import logging
-import math
 import time
 
 import marshmallow as ma
@@ -110,7 +109,8 @@ def _rate_limited(description, headers):
     from app.extensions import limiter
 
     current = limiter.current_limit
-    wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    # Rounded as Flask-Limiter rounds its Retry-After header, so both say the same.
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
     limit = str(description).replace(" per 1 ", " per ")
     message = f"Too many requests: the limit is {limit}. Try again in {wait} second{'s' if wait != 1 else ''}"
     return message, {"retry_after": wait, "limit": limit}, {**headers, "Retry-After": str(wait)}
