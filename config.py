@@ -50,8 +50,16 @@ def _development_secrets():
 
 class Config:
     APP_ENV = "development"
-    MONGO_URI = _env("MONGO_URI", "mongodb://127.0.0.1:27018/moodmirror?directConnection=true")
-    REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6380/0")
+    # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts
+    # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
+    # for benchmarks of the app rather than of SQLite). Unset, MONGO_URI and REDIS_URL point at
+    # those embedded servers, so every process and Flask command finds what `make run` started.
+    WORKERS = _env_int("WORKERS", 1)
+    EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
+    EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
+    EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")
+    MONGO_URI = _env("MONGO_URI", f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}/moodmirror?directConnection=true")
+    REDIS_URL = _env("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
     SECRET_KEY = _env("SECRET_KEY")
     JWT_SECRET_KEY = _env("JWT_SECRET_KEY")
     ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
@@ -120,16 +128,9 @@ class Config:
     RATELIMIT_REGISTER_TAKEN = _env("RATELIMIT_REGISTER_TAKEN", "5 per hour")
     RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
 
-    # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts
-    # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
-    # for benchmarks of the app rather than of SQLite).
-    WORKERS = _env_int("WORKERS", 1)
     # A worker's heartbeat (the Procfile passes it to rq's --job-monitoring-interval): health
     # counts the workers that beat within the last 3 beats.
     WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
-    EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
-    EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
-    EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")
 
     API_TITLE = "Mood Mirror API"
     API_VERSION = "1.0"
