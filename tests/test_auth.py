@@ -315,7 +315,8 @@ def test_password_reset_by_email_is_single_use_and_does_not_tell_who_exists(app,
                           json={"token": token, "new_password": "short"}), 422)
     assert api.call("POST", "/api/auth/password-reset/confirm",
                     json={"token": token, "new_password": "a brand new secret"}).status_code == 204
-    assert api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 401
+    old_password = {"email": "ada@example.com", "password": PASSWORD}
+    assert api.call("POST", "/api/auth/login", json=old_password).status_code == 401
     assert _pair(api, "a brand new secret")[0]
     assert_error(api.call("GET", "/api/auth/profile", token=old), 401, "token_revoked")
     # Used once, it is dead; a forged or expired one is refused as well.

@@ -4,9 +4,9 @@ HOME. The microphone goes through PortAudio: an ALSA `file` plugin declared in t
 .asoundrc is a capture device that plays back a speech recording."""
 import csv
 import io
-import re
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -304,8 +304,8 @@ def test_stream_into_a_closed_pipe_ends_quietly_like_unix_tools(signed_in, audio
     environment = {**os.environ, "HOME": str(signed_in), "XDG_CONFIG_HOME": str(signed_in / ".config"),
                    "PYTHONPATH": str(ROOT)}
     environment.pop("MOOD_MIRROR_URL", None)
-    result = subprocess.run(["bash", "-o", "pipefail", "-c",
-                             f"{sys.executable} -m mood_mirror.cli stream --file {audio / 'long.flac'} --fast | head -2"],
+    command = f"{sys.executable} -m mood_mirror.cli stream --file {audio / 'long.flac'} --fast | head -2"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command],
                             env=environment, capture_output=True, text=True, timeout=180, cwd=signed_in)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2

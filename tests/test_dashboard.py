@@ -379,7 +379,8 @@ def test_a_long_stereo_upload_is_converted_in_the_browser_and_becomes_a_session(
     points = int(page.evaluate("document.getElementById('upload-chart').dataset.points"))
     assert points == 178 and page.locator("#upload-band .band-stripe").count() == points
     page.locator("#upload-band .band-stripe").nth(10).focus()
-    assert re.match(r"10–13 s: (silence|[A-Z][a-z]+, \d+ % sure.*Probabilities: )", page.locator("#upload-band-detail").inner_text())
+    detail = page.locator("#upload-band-detail").inner_text()
+    assert re.match(r"10–13 s: (silence|[A-Z][a-z]+, \d+ % sure.*Probabilities: )", detail), detail
     # The past analyses list it under its file name.
     page.locator("#uploads-table tbody tr").filter(has_text="Long interview.wav").wait_for()
     tab.shot("upload-long")

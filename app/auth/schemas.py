@@ -41,8 +41,8 @@ class PasswordResetRequestSchema(StrictSchema):
 
 
 class PasswordResetSchema(StrictSchema):
-    token = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=1024),
-                                                      ma.validate.Regexp(r"^[A-Za-z0-9_\-.]+$", error="Not a reset token.")])
+    token = ma.fields.String(required=True, validate=[
+        ma.validate.Length(min=1, max=1024), ma.validate.Regexp(r"^[A-Za-z0-9_\-.]+$", error="Not a reset token.")])
     new_password = ma.fields.String(
         required=True, load_only=True,
         validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy],
