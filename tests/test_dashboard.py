@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis as redis_lib
+import requests
 import soundfile
 
 from devtools.stack import Stack
@@ -342,10 +343,16 @@ def test_keyboard_focus_and_phone_layout(tab, stack):
     page.keyboard.press("Enter")
     page.wait_for_url("**/upload")
     page.get_by_role("heading", name="Analyse a recording").wait_for()
+    # A session in the list: its table, wider than a phone, scrolls inside its box.
+    token = page.evaluate("sessionStorage.getItem('moodmirror.access')")
+    requests.post(f"{stack.base_url}/api/sessions", json={"name": "A session with a long name"},
+                  headers={"Authorization": f"Bearer {token}"}, timeout=10)
     page.set_viewport_size(PHONE)
     for path in ("/live", "/upload", "/history", "/collective", "/account"):
         page.goto(path)
         page.wait_for_timeout(300)
+        if path == "/history":
+            page.locator("#sessions-table tbody tr").first.wait_for()
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways at phone width"
 
@@ -421,14 +428,10 @@ def test_a_file_over_the_limit_that_the_browser_cannot_convert_gets_a_sentence(t
 
 
 def _api_login(stack, email, password=PASSWORD):
-    import requests
-
     return requests.post(f"{stack.base_url}/api/auth/login", json={"email": email, "password": password}, timeout=10)
 
 
 def _profile_status(stack, token):
-    import requests
-
     return requests.get(f"{stack.base_url}/api/auth/profile", headers={"Authorization": f"Bearer {token}"},
                         timeout=10).status_code
 
@@ -541,3 +544,31 @@ def test_forgotten_password_is_reset_by_the_link_in_the_email(tab, stack):
     page.get_by_text("This reset link has been used").wait_for()
     tab.shot("reset-used")
     tab.problems = [p for p in tab.problems if "400" not in p]
+
+
+def test_dark_mode_follows_the_system_and_numbers_are_explained(tab, stack):
+    page = tab.page
+    page.emulate_media(color_scheme="dark")
+    sign_up(tab, "night@example.com")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    text = page.evaluate("getComputedStyle(document.body).color")
+    assert background == "rgb(15, 23, 42)" and text == "rgb(229, 231, 235)"
+    # Chart text follows the scheme too.
+    assert page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--chart-text').trim()") \
+        == "#e5e7eb"
+    # Every number on the live panel has its explanation, behind a labelled button.
+    explain = page.get_by_role("button", name="What is valence?").first
+    assert explain.get_attribute("aria-expanded") == "false"
+    explain.click()
+    assert explain.get_attribute("aria-expanded") == "true"
+    page.get_by_text("How pleasant the emotion sounds").first.wait_for()
+    for term in ("arousal", "light", "pattern", "lag", "windows"):
+        assert page.get_by_role("button", name=f"What is {term}?").count() >= 1, term
+    page.get_by_role("link", name="Collective").click()
+    page.get_by_role("heading", name="Collective mood").wait_for()
+    assert page.get_by_role("button", name="What is right now?").count() == 1  # shares, not confidences
+    tab.shot("dark-collective")
+    page.get_by_role("link", name="History").click()
+    wrap = page.locator("#sessions-table").locator("xpath=..")
+    assert wrap.get_attribute("tabindex") == "0" and "scrolls sideways" in wrap.get_attribute("aria-label")
+    tab.shot("dark-history")
