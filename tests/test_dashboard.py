@@ -207,6 +207,9 @@ def test_sign_in_pages_and_guard(tab, stack):
     page.reload()
     page.wait_for_url("**/login?next=%2Fhistory")
     page.get_by_text("Please sign in again").wait_for()
+    # The view's other requests, sent in parallel with the refused one, are refused too: let
+    # them all finish before their console lines are set aside.
+    page.wait_for_load_state("networkidle")
     tab.problems = [p for p in tab.problems if "401" not in p]
 
 
