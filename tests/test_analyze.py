@@ -147,7 +147,9 @@ def test_an_upload_becomes_a_session_named_after_the_file_with_its_duration(app,
     offsets = [(r.timestamp - readings[0].timestamp).total_seconds() for r in readings]
     assert offsets == pytest.approx([r.window_start for r in readings], abs=0.01)
     exported = api.call("GET", "/api/export?format=json", token=ada).get_json()
-    assert {r["session_id"] for r in exported} == {session_id}
+    assert {(r["session_id"], r["session_name"]) for r in exported} == {(session_id, "Team meeting.flac")}
+    as_csv = api.call("GET", "/api/export?format=csv", token=ada).get_data(as_text=True).splitlines()
+    assert as_csv[0].endswith(",session_name") and all(row.endswith(",Team meeting.flac") for row in as_csv[1:])
     # The result counts windows per emotion and says whether one dominates.
     result = job["result"]
     spoken = [w["dominant"] for w in result["timeline"] if not w["silence"]]
