@@ -36,10 +36,12 @@ def _version_ttl():
     return int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
 
 
-def token_version(user_id):
-    """The user's current token version: tokens that carry a lower one are revoked."""
+def token_version(user_id, cached=None):
+    """The user's current token version (`cached`: the Redis value, when already read): tokens
+    that carry a lower one are revoked."""
     key = VERSION_PREFIX + user_id
-    cached = _redis().get(key)
+    if cached is None:
+        cached = _redis().get(key)
     if cached is not None:
         return int(cached)
     user = User.objects(id=user_id).only("token_version").first()
@@ -96,12 +98,14 @@ def _is_revoked(_header, payload):
     # The first check flask-jwt-extended makes after decoding, on every request and Socket.IO
     # connect, so the one place to refuse tokens without the claims it relies on.
     require_claims(payload)
-    if _redis().exists(REVOKED_PREFIX + payload["jti"]):
-        return True
     subject = payload.get("sub")
     if not isinstance(subject, str) or not ObjectId.is_valid(subject):
-        return False  # no such user: the user lookup refuses it (user_not_found)
-    return payload.get("ver", 0) < token_version(subject)
+        # No such user: the user lookup refuses it (user_not_found).
+        return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
+    # One round trip for both checks: this runs on every authenticated request.
+    revoked, version = _redis().pipeline(transaction=False).exists(REVOKED_PREFIX + payload["jti"]).get(
+        VERSION_PREFIX + subject).execute()
+    return bool(revoked) or payload.get("ver", 0) < token_version(subject, version)
 
 
 def revoked_key(payload):
