@@ -52,7 +52,8 @@ taken_emails_limited = limiter.limit(lambda: current_app.config["RATELIMIT_REGIS
 
 
 def too_many_failures(retry_after):
-    return ApiError(429, "Too many failed sign-ins to this account from this address; try again later",
+    return ApiError(429, "Too many failed sign-ins to this account from this address. "
+                         f"Try again in {retry_after} second{'s' if retry_after != 1 else ''}",
                     code="rate_limited", details={"retry_after": retry_after},
                     headers={"Retry-After": str(retry_after)})
 
