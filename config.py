@@ -50,8 +50,16 @@ def _development_secrets():
 
 class Config:
     APP_ENV = "development"
-    MONGO_URI = _env("MONGO_URI", "mongodb://127.0.0.1:27018/moodmirror?directConnection=true")
-    REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6380/0")
+    # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts
+    # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
+    # for benchmarks of the app rather than of SQLite). Unset, MONGO_URI and REDIS_URL point at
+    # those embedded servers, so every process and Flask command finds what `make run` started.
+    WORKERS = _env_int("WORKERS", 1)
+    EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
+    EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
+    EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")
+    MONGO_URI = _env("MONGO_URI", f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}/moodmirror?directConnection=true")
+    REDIS_URL = _env("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
     SECRET_KEY = _env("SECRET_KEY")
     JWT_SECRET_KEY = _env("JWT_SECRET_KEY")
     ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
@@ -64,6 +72,21 @@ class Config:
     JWT_TOKEN_LOCATION = ["headers"]
     PASSWORD_MIN_LENGTH = _env_int("PASSWORD_MIN_LENGTH", 10)
     BCRYPT_LOG_ROUNDS = _env_int("BCRYPT_LOG_ROUNDS", 12)
+
+    # Password reset e-mail (Flask-Mail). With MAIL_SINK_DIR set, messages are written there
+    # as .eml files instead of being sent (development and tests; empty in production).
+    MAIL_SERVER = _env("MAIL_SERVER", "localhost")
+    MAIL_PORT = _env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = _env("MAIL_USE_TLS", "false").lower() == "true"
+    MAIL_USE_SSL = _env("MAIL_USE_SSL", "false").lower() == "true"
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Mood Mirror <no-reply@localhost>")
+    MAIL_SINK_DIR = _env("MAIL_SINK_DIR", str(VAR_DIR / "mail"))
+    PASSWORD_RESET_SECONDS = _env_int("PASSWORD_RESET_SECONDS", 30 * 60)
+    # The dashboard's address as users reach it, for links in e-mail; unset: the address the
+    # request came to (set it in production, behind proxies, so a forged Host cannot redirect).
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "")
 
     MAX_UPLOAD_MB = _env_int("MAX_UPLOAD_MB", 25)
     MAX_AUDIO_SECONDS = _env_int("MAX_AUDIO_SECONDS", 600)
@@ -105,16 +128,9 @@ class Config:
     RATELIMIT_REGISTER_TAKEN = _env("RATELIMIT_REGISTER_TAKEN", "5 per hour")
     RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
 
-    # `make run` (devtools/devstack.py): worker processes, and the embedded servers it starts
-    # when MONGO_URI or REDIS_URL is unset (sqlite keeps data across restarts; memory is faster,
-    # for benchmarks of the app rather than of SQLite).
-    WORKERS = _env_int("WORKERS", 1)
     # A worker's heartbeat (the Procfile passes it to rq's --job-monitoring-interval): health
     # counts the workers that beat within the last 3 beats.
     WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
-    EMBEDDED_MONGO_PORT = _env_int("EMBEDDED_MONGO_PORT", 27018)
-    EMBEDDED_REDIS_PORT = _env_int("EMBEDDED_REDIS_PORT", 6380)
-    EMBEDDED_MONGO_ENGINE = _env("EMBEDDED_MONGO_ENGINE", "sqlite")
 
     API_TITLE = "Mood Mirror API"
     API_VERSION = "1.0"
@@ -150,6 +166,7 @@ class DevelopmentConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
     SESSION_COOKIE_SECURE = True
+    MAIL_SINK_DIR = _env("MAIL_SINK_DIR", "")
 
     def validate(self):
         for name in ("MONGO_URI", "REDIS_URL"):

@@ -5,6 +5,7 @@ import logging
 from flask import Flask
 
 from app.api import http
+from app.auth.mail import init_mail
 from app.extensions import api, bcrypt, connect_mongo, connect_redis, cors, jwt, limiter, socketio
 from config import load_config
 
@@ -26,6 +27,7 @@ def create_app(config_name=None, serve_socketio=True, **overrides):
     app.extensions["redis"] = connect_redis(app.config["REDIS_URL"])
 
     bcrypt.init_app(app)
+    init_mail(app)
     jwt.init_app(app)
     limiter.init_app(app)
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})

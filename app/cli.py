@@ -1,10 +1,14 @@
 """Flask commands: `flask users create-admin`, `flask db ensure-indexes`, `flask export`,
 `flask seed-demo`, `flask prune`, `flask aggregate-collective`. Each is a thin wrapper over its
 area's code."""
+import functools
+from urllib.parse import urlsplit
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.api.errors import BACKING_SERVICE_ERRORS, down_component
 from app.auth.accounts import delete_account, hash_password
 from app.export.formats import FORMATS, export_chunks, readings_for_export
 from app.models import ALL_MODELS, User
@@ -111,8 +115,38 @@ def aggregate_collective_command():
     click.echo(f"snapshot {snapshot.id}: {snapshot.active_users} users, {snapshot.reading_count} readings, {visible}")
 
 
+def _unreachable(component):
+    """Where the command looked for the service, and what to do about it."""
+    setting, embedded = {"mongodb": ("MONGO_URI", "EMBEDDED_MONGO_PORT"),
+                         "redis": ("REDIS_URL", "EMBEDDED_REDIS_PORT")}[component]
+    address = urlsplit(current_app.config[setting].split(",")[0]).netloc.rsplit("@", 1)[-1]
+    name = "MongoDB" if component == "mongodb" else "Redis"
+    return (f"no {name} answers at {address} ({setting}, by default the embedded server `make run` starts on "
+            f"{embedded}). Start `make run` in another terminal first, or set {setting} to a running {name}.")
+
+
+def _clear_when_down(command):
+    """A command whose database or Redis does not answer says so in one line, not a traceback."""
+    callback = command.callback
+    if getattr(callback, "clear_when_down", False):  # every app made in one process registers them
+        return command
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except tuple(kind for kind, _name in BACKING_SERVICE_ERRORS) as error:
+            raise click.ClickException(_unreachable(down_component(error))) from None
+
+    run.clear_when_down = True
+    command.callback = run
+    return command
+
+
 def register_cli(app):
-    app.cli.add_command(users_cli)
-    app.cli.add_command(db_cli)
+    for group in (users_cli, db_cli):
+        for command in group.commands.values():
+            _clear_when_down(command)
+        app.cli.add_command(group)
     for command in (export_command, seed_demo, prune_command, aggregate_collective_command):
-        app.cli.add_command(command)
+        app.cli.add_command(_clear_when_down(command))

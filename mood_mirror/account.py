@@ -10,6 +10,7 @@ from mood_mirror import config
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 from mood_mirror.display import err, print_json, print_table, progress_bar
 from mood_mirror.errors import EXIT_AUTH, EXIT_OK, EXIT_SERVER, PROG, CliError, describe_error, exit_code_for, one_line
+from mood_mirror.when import parse_when
 
 
 def normalize_server(url):
@@ -164,7 +165,7 @@ def cmd_sessions(args, ctx):
             print_json(session)
         return EXIT_OK
     if not sessions:
-        print("no sessions yet")
+        print(f"no {args.status} sessions" if args.status else "no sessions yet")
         return EXIT_OK
     rows = [("ID", "STARTED", "DURATION", "SOURCE", "STATUS", "NAME")]
     rows += [(s["id"], local_time(s.get("started_at")), duration(s), s.get("source", ""), s.get("status", ""),
@@ -176,7 +177,13 @@ def cmd_sessions(args, ctx):
 def cmd_export(args, ctx):
     client = ctx.signed_in()
     params = {"format": args.format}
-    for option in ("since", "until", "source", "dominant"):
+    for option in ("since", "until"):
+        if getattr(args, option):
+            try:
+                params[option] = parse_when(getattr(args, option)).isoformat()
+            except ValueError as exc:
+                raise CliError(f"--{option}: {exc}") from None
+    for option in ("source", "dominant"):
         if getattr(args, option):
             params[option] = getattr(args, option)
     if args.session:

@@ -116,15 +116,22 @@ def cmd_analyze(args, ctx):
 
 
 def print_analysis_table(results):
-    rows = [("FILE", "DURATION", "WINDOWS", "DOMINANT", "CONFIDENCE", "VALENCE", "AROUSAL", "INTENSITY")]
+    """One row per file. DOMINANT is the emotion on top in most windows, with its share of them,
+    or "mixed" when none is on top in more than half; a failed file keeps every column (a dash)
+    and says why in the last one, so the table stays aligned."""
+    rows = [("FILE", "DURATION", "WINDOWS", "DOMINANT", "SHARE", "VALENCE", "AROUSAL", "INTENSITY", "NOTE")]
     for outcome in results:
         if outcome["status"] != "finished":
             error = outcome.get("error") or {}
-            rows.append((outcome["file"], f"failed: {one_line(error.get('message'), 60)}", "", "", "", "", "", ""))
+            rows.append((outcome["file"], "-", "-", "failed", "-", "-", "-", "-",
+                         f"{one_line(error.get('message'), 70)} [{error.get('code')}]"))
             continue
         result, overall = outcome["result"], outcome["result"]["overall"]
+        top = result.get("top") or overall["dominant"]
+        share = (result.get("distribution") or {}).get(top)
+        note = "uncertain: the average is a guess" if overall.get("uncertain") else ""
         rows.append((outcome["file"], f"{outcome.get('duration_s') or 0:.1f} s",
-                     f"{result['windows']} ({result['silent_windows']} silent)", overall["dominant"],
-                     f"{overall['confidence']:.2f}", f"{overall['valence']:+.2f}", f"{overall['arousal']:+.2f}",
-                     f"{overall['intensity']:.2f}"))
+                     f"{result['windows']} ({result['silent_windows']} silent)",
+                     "mixed" if result.get("mixed") else top, "-" if share is None else f"{share:.0%}",
+                     f"{overall['valence']:+.2f}", f"{overall['arousal']:+.2f}", f"{overall['intensity']:.2f}", note))
     print_table(rows, right={1, 2, 4, 5, 6, 7})

@@ -12,12 +12,11 @@ Built on mood_mirror.client (REST and Socket.IO). Exit codes: 0 done, 1 the serv
 error or could not be reached, 2 a usage or local problem (bad option, unreadable file, no
 pyaudio, no microphone), 3 not signed in or the sign-in was refused (401), 130 interrupted.
 """
-import os
 import sys
 
 from mood_mirror.account import Context
 from mood_mirror.client import ApiClientError
-from mood_mirror.display import err
+from mood_mirror.display import err, quiet_stdout
 from mood_mirror.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError, describe_error, exit_code_for
 from mood_mirror.mic import MicError
 from mood_mirror.parser import build_parser
@@ -45,7 +44,7 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`mood-mirror export | head`); say nothing more on a closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        quiet_stdout()
         return EXIT_OK
     finally:
         if ctx is not None:

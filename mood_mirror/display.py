@@ -1,6 +1,7 @@
 """What the `mood-mirror` commands print: errors, JSON Lines, tables, progress bars, and the
 live display of a stream's events."""
 import json
+import os
 import shutil
 import sys
 import threading
@@ -11,6 +12,12 @@ from mood_mirror.errors import PROG
 
 def err(message):
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def quiet_stdout():
+    """The reader of standard output went away (`| head`): later writes, and the flush at exit,
+    go nowhere instead of raising BrokenPipeError, as standard Unix tools behave."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def print_json(obj, out=None):
@@ -50,8 +57,22 @@ class LiveDisplay:
         self.delay = None
         self.sent_s = 0.0
         self.counts = {}
+        # Set when the reader of the output went away; the sender stops the stream then.
+        self.reader_gone = threading.Event()
         unicode_ok = "utf" in (getattr(self.out, "encoding", "") or "").lower()
         self.full, self.empty, self.sep = ("█", "░", "│") if unicode_ok else ("#", "-", "|")
+
+    def write(self, text):
+        """Write and flush (with the lock held); a closed pipe ends the output quietly."""
+        if self.reader_gone.is_set():
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.reader_gone.set()
+            if self.out is sys.stdout:
+                quiet_stdout()
 
     def bar(self, value, width=10):
         filled = max(0, min(width, round((value or 0) * width)))
@@ -64,10 +85,9 @@ class LiveDisplay:
             self.delay = max(0.0, time.time() - event["received_at"]) if event.get("received_at") else None
             self.counts[event["dominant"]] = self.counts.get(event["dominant"], 0) + 1
             if self.mode == "json":
-                print_json({"event": "emotion", **event}, self.out)
+                self.write(json.dumps({"event": "emotion", **event}, ensure_ascii=False) + "\n")
             elif self.mode == "lines":
-                self.out.write(self.window_line(event) + "\n")
-                self.out.flush()
+                self.write(self.window_line(event) + "\n")
             else:
                 self.redraw()
 
@@ -84,11 +104,10 @@ class LiveDisplay:
         with self.lock:
             self.dropped = data.get("dropped_total", self.dropped + data.get("dropped", 0))
             if self.mode == "json":
-                print_json({"event": "lag", **data}, self.out)
+                self.write(json.dumps({"event": "lag", **data}, ensure_ascii=False) + "\n")
             elif self.mode == "lines":
-                self.out.write(f"lag: the server dropped {data.get('dropped')} window(s) it could not analyse "
-                               f"in time ({self.dropped} so far)\n")
-                self.out.flush()
+                self.write(f"lag: the server dropped {data.get('dropped')} window(s) it could not analyse "
+                           f"in time ({self.dropped} so far)\n")
             else:
                 self.redraw()
 
@@ -96,10 +115,10 @@ class LiveDisplay:
         with self.lock:
             self.errors += 1
             if self.mode == "json":
-                print_json({"event": "error", **data}, self.out)
+                self.write(json.dumps({"event": "error", **data}, ensure_ascii=False) + "\n")
             else:
                 if self.mode == "tty":
-                    self.out.write("\r\x1b[K")
+                    self.write("\r\x1b[K")
                 err(f"server: {data.get('message')} [{data.get('code')}]")
                 if self.mode == "tty":
                     self.redraw()
@@ -123,25 +142,23 @@ class LiveDisplay:
         tail = (f" {self.sep} {self.sent_s:5.1f}s audio  {self.windows} windows  lag {delay}  "
                 f"dropped {self.dropped}  errors {self.errors}")
         width = shutil.get_terminal_size((100, 20)).columns - 1
-        self.out.write("\r" + (head + tail)[:width] + "\x1b[K")
-        self.out.flush()
+        self.write("\r" + (head + tail)[:width] + "\x1b[K")
 
     def finish(self, summary, live):
         with self.lock:
             if self.mode == "tty":
-                self.out.write("\n")
+                self.write("\n")
             spoken = {k: v for k, v in self.counts.items() if k != "silence"}
             dominant = max(spoken, key=spoken.get) if spoken else None
             record = {"event": "summary", "session_id": summary.get("session_id"),
                       "windows": summary.get("windows"), "analysed": len(live.emotions),
                       "dropped_total": live.dropped(), "errors": len(live.errors), "dominant": dominant}
             if self.mode == "json":
-                print_json(record, self.out)
+                self.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 mostly = (f"; mostly {dominant} ({spoken[dominant]} of {sum(spoken.values())} spoken windows)"
                           if dominant else "; no speech heard")
-                self.out.write(f"session {record['session_id']}: {record['windows']} windows, "
-                               f"{record['analysed']} analysed, {record['dropped_total']} dropped, "
-                               f"{record['errors']} errors{mostly}\n")
-                self.out.flush()
+                self.write(f"session {record['session_id']}: {record['windows']} windows, "
+                           f"{record['analysed']} analysed, {record['dropped_total']} dropped, "
+                           f"{record['errors']} errors{mostly}\n")
             return record

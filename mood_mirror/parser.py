@@ -72,8 +72,10 @@ def build_parser():
     export = commands.add_parser("export", parents=[common], help="download your readings as CSV or JSON")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
-    export.add_argument("--since", metavar="TIME", help="readings at or after this ISO 8601 time (with zone)")
-    export.add_argument("--until", metavar="TIME", help="readings before this ISO 8601 time (with zone)")
+    export.add_argument("--since", metavar="TIME", help="readings at or after this time: an ISO 8601 date or time "
+                                                        "(local unless it has a zone), now, today, yesterday, "
+                                                        "or an age such as 30m, 2h, 7d, 2w")
+    export.add_argument("--until", metavar="TIME", help="readings before this time (the same forms)")
     export.add_argument("--session", metavar="ID", help="one session's readings")
     export.add_argument("--source", choices=("stream", "upload", "manual"))
     export.add_argument("--dominant", metavar="EMOTION", help="only readings with this dominant emotion")

@@ -59,6 +59,8 @@ def send_file(live, display, pcm, fast):
     started = time.monotonic()
     last_progress, last_done = time.monotonic(), -1
     for i, first in enumerate(range(0, pcm.size, step)):
+        if display.reader_gone.is_set():
+            raise BrokenPipeError
         if fast:
             while True:
                 done = len(live.emotions) + live.dropped()
@@ -79,6 +81,8 @@ def send_file(live, display, pcm, fast):
 def send_mic(live, display, mic, rate, duration):
     sent = 0.0
     while duration is None or sent < duration:
+        if display.reader_gone.is_set():
+            raise BrokenPipeError
         chunk = mic.read()
         send(live, chunk)
         sent += len(chunk) / 2 / rate
@@ -149,7 +153,9 @@ def run_stream(args, client, fmt, pcm, mic):
                 send_mic(live, display, mic, fmt["sample_rate"], args.duration)
         except KeyboardInterrupt:
             interrupted = True  # stop cleanly: the server ends the session and flushes the tail
-        except MicError:
+        except (MicError, BrokenPipeError):
+            # A microphone that failed, or a reader that went away (`| head`): the session is
+            # ended properly, then the error says what happened (or nothing, for a closed pipe).
             live.stop()
             raise
         try:

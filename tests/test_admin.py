@@ -78,6 +78,19 @@ def test_admin_signs_in_and_lists_every_model(client, api, admin_account, user_t
     assert USER_EMAIL in users and "List (2)" in users
 
 
+def test_admin_lists_show_owners_by_email_and_scroll_wide_tables(client, api, admin_account, user_token):
+    from app.models import User
+
+    api.call("POST", "/api/readings", token=user_token, json={"probabilities": ONE_HOT_SAD})
+    login(client)
+    owner_id = str(User.objects.get(email=USER_EMAIL).id)
+    readings = client.get("/admin/readings/").get_data(as_text=True)
+    assert re.findall(r'class="col-owner">\s*([^<]*?)\s*<', readings) == [USER_EMAIL]
+    assert owner_id not in readings
+    assert "css/admin.css" in readings
+    assert "overflow-x: auto" in client.get("/static/css/admin.css").get_data(as_text=True)
+
+
 def test_next_never_leaves_the_admin(client, admin_account):
     response = login(client, next="https://evil.example/admin")
     assert response.headers["Location"] == "/admin/"

@@ -121,3 +121,64 @@ def test_jobs_and_results_are_private(api, ada):
     assert_error(api.call("GET", f"/api/analyze/{job_id}", token=bob), 404)
     assert api.call("GET", "/api/results", token=bob).get_json()["items"] == []
     assert [r["job_id"] for r in api.call("GET", "/api/results", token=ada).get_json()["items"]] == [job_id]
+
+
+def test_an_upload_becomes_a_session_named_after_the_file_with_its_duration(app, api, ada):
+    from app.models import EmotionReading
+
+    job_id = upload(api, ada, encode("flac", seconds=5), "Team meeting.flac", "audio/flac").get_json()["job_id"]
+    run_worker(app)
+    job = api.call("GET", f"/api/analyze/{job_id}", token=ada).get_json()
+    assert job["status"] == "finished" and job["filename"] == "Team meeting.flac"
+    session_id = job["session_id"]
+    assert session_id
+    session = api.call("GET", f"/api/sessions/{session_id}", token=ada).get_json()
+    assert (session["name"], session["source"], session["status"]) == ("Team meeting.flac", "upload", "ended")
+    listed = api.call("GET", "/api/sessions", token=ada).get_json()["items"]
+    assert [s["id"] for s in listed] == [session_id]
+    analytics = api.call("GET", f"/api/sessions/{session_id}/analytics", token=ada).get_json()
+    assert analytics["duration_seconds"] == pytest.approx(5.0, abs=0.06)
+    assert analytics["reading_count"] + analytics["silent_windows"] == 3
+    insights = api.call("GET", f"/api/sessions/{session_id}/insights", token=ada).get_json()
+    assert insights["summary"]
+    # Every reading is filed under the session, placed at its position in the recording.
+    readings = list(EmotionReading.objects(session=session_id).order_by("window_start"))
+    assert len(readings) == 3
+    offsets = [(r.timestamp - readings[0].timestamp).total_seconds() for r in readings]
+    assert offsets == pytest.approx([r.window_start for r in readings], abs=0.01)
+    exported = api.call("GET", "/api/export?format=json", token=ada).get_json()
+    assert {(r["session_id"], r["session_name"]) for r in exported} == {(session_id, "Team meeting.flac")}
+    as_csv = api.call("GET", "/api/export?format=csv", token=ada).get_data(as_text=True).splitlines()
+    assert as_csv[0].endswith(",session_name") and all(row.endswith(",Team meeting.flac") for row in as_csv[1:])
+    # The result counts windows per emotion and says whether one dominates.
+    result = job["result"]
+    spoken = [w["dominant"] for w in result["timeline"] if not w["silence"]]
+    assert result["distribution"][result["top"]] == pytest.approx(spoken.count(result["top"]) / len(spoken))
+    assert result["mixed"] == (result["distribution"][result["top"]] <= 0.5)
+    # Deleting the session takes its readings and the analysis with it.
+    assert api.call("DELETE", f"/api/sessions/{session_id}", token=ada).status_code == 204
+    assert EmotionReading.objects(owner__ne=None).count() == 0
+    assert_error(api.call("GET", f"/api/analyze/{job_id}", token=ada), 404)
+
+
+def test_an_upload_attached_to_a_session_makes_no_other_and_a_failed_one_leaves_none(app, api, ada):
+    from app.models import EmotionSession
+
+    mine = api.call("POST", "/api/sessions", token=ada, json={"name": "Mine"}).get_json()["id"]
+    attached = upload(api, ada, encode("flac", seconds=4), "a.flac", query=f"?session_id={mine}").get_json()["job_id"]
+    silent = encode_array(np.zeros((1, 16000 * 3), np.float32), 16000, "wav_s16")
+    quiet = upload(api, ada, silent, "quiet.wav", "audio/wav").get_json()["job_id"]
+    run_worker(app)
+    assert api.call("GET", f"/api/analyze/{attached}", token=ada).get_json()["session_id"] == mine
+    failed = api.call("GET", f"/api/analyze/{quiet}", token=ada).get_json()
+    assert failed["status"] == "failed" and failed["session_id"] is None
+    assert [s.name for s in EmotionSession.objects] == ["Mine"]
+
+
+def test_an_empty_file_and_a_too_large_one_are_told_in_a_sentence(app, api, ada):
+    error = assert_error(upload(api, ada, b"", "empty.wav", "audio/wav"), 422, "empty_audio")
+    assert error["message"] == "The file is empty: choose a recording with sound in it"
+    big = b"\x00" * (app.config["MAX_CONTENT_LENGTH"] + 10)
+    error = assert_error(upload(api, ada, big, "big.wav", "audio/wav"), 413)
+    assert error["message"] == "The upload is larger than 25 MB, the most this server accepts"
+    assert error["details"] == {"max_mb": 25}

@@ -241,3 +241,116 @@ def test_create_admin_command(app, api):
     assert body["user"]["role"] == "admin"
     short = runner.invoke(args=["users", "create-admin", "--email", "x@example.com", "--password", "short"])
     assert short.exit_code != 0 and "password" in short.output
+
+
+def _pair(api, password=PASSWORD):
+    body = api.call("POST", "/api/auth/login", json={"email": "ada@example.com", "password": password}).get_json()
+    return body["access_token"], body["refresh_token"]
+
+
+def test_password_change_revokes_every_earlier_token_but_gives_the_caller_new_ones(api):
+    api.register()
+    phone, phone_refresh = _pair(api)
+    laptop, laptop_refresh = _pair(api)
+    changed = api.call("PUT", "/api/auth/profile", token=laptop,
+                       json={"current_password": PASSWORD, "new_password": "another secret pw"})
+    assert changed.status_code == 200
+    body = changed.get_json()
+    for token in (phone, laptop):
+        assert_error(api.call("GET", "/api/auth/profile", token=token), 401, "token_revoked")
+    for token in (phone_refresh, laptop_refresh):
+        assert_error(api.call("POST", "/api/auth/refresh", token=token), 401, "token_revoked")
+    assert api.call("GET", "/api/auth/profile", token=body["access_token"]).status_code == 200
+    assert api.call("POST", "/api/auth/refresh", token=body["refresh_token"]).status_code == 200
+    # Other profile changes neither revoke tokens nor hand out new ones.
+    renamed = api.call("PUT", "/api/auth/profile", token=body["access_token"], json={"display_name": "Ada L."})
+    assert "access_token" not in renamed.get_json()
+    assert api.call("GET", "/api/auth/profile", token=body["access_token"]).status_code == 200
+
+
+def test_logout_all_revokes_every_token_of_the_account_only(app, api):
+    api.register()
+    bob = api.register(email="bob@example.com")["access_token"]
+    phone, phone_refresh = _pair(api)
+    laptop, _ = _pair(api)
+    assert api.call("POST", "/api/auth/logout-all", token=laptop).status_code == 204
+    for token in (phone, laptop):
+        assert_error(api.call("GET", "/api/auth/profile", token=token), 401, "token_revoked")
+    assert_error(api.call("POST", "/api/auth/refresh", token=phone_refresh), 401, "token_revoked")
+    assert api.call("GET", "/api/auth/profile", token=bob).status_code == 200
+    # The revocation outlives the cache: it is kept with the user in MongoDB too.
+    app.extensions["redis"].delete(*app.extensions["redis"].keys("jwt:version:*"))
+    assert_error(api.call("GET", "/api/auth/profile", token=phone), 401, "token_revoked")
+    fresh, _ = _pair(api)
+    assert api.call("GET", "/api/auth/profile", token=fresh).status_code == 200
+
+
+def _run_mail_worker(app):
+    from rq import Queue, SimpleWorker
+
+    with app.app_context():
+        SimpleWorker([Queue("mail", connection=app.extensions["redis"])],
+                     connection=app.extensions["redis"]).work(burst=True)
+
+
+def test_password_reset_by_email_is_single_use_and_does_not_tell_who_exists(app, api, tmp_path):
+    import re
+
+    app.config["MAIL_SINK_DIR"] = str(tmp_path)
+    api.register()
+    old, _ = _pair(api)
+    known = api.call("POST", "/api/auth/password-reset", json={"email": "ADA@example.com"})
+    unknown = api.call("POST", "/api/auth/password-reset", json={"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.get_json() == unknown.get_json()
+    assert "30 minutes" in known.get_json()["message"]
+    _run_mail_worker(app)
+    mails = list(tmp_path.glob("*.eml"))
+    assert len(mails) == 1, "one message, to the address that has an account"
+    text = mails[0].read_text()
+    assert "To: ada@example.com" in text and "Subject: Reset your Mood Mirror password" in text
+    token = re.search(r"/reset-password#token=([A-Za-z0-9_\-.]+)", text.replace("=\n", "")).group(1)
+
+    assert_error(api.call("POST", "/api/auth/password-reset/confirm",
+                          json={"token": token, "new_password": "short"}), 422)
+    assert api.call("POST", "/api/auth/password-reset/confirm",
+                    json={"token": token, "new_password": "a brand new secret"}).status_code == 204
+    old_password = {"email": "ada@example.com", "password": PASSWORD}
+    assert api.call("POST", "/api/auth/login", json=old_password).status_code == 401
+    assert _pair(api, "a brand new secret")[0]
+    assert_error(api.call("GET", "/api/auth/profile", token=old), 401, "token_revoked")
+    # Used once, it is dead; a forged or expired one is refused as well.
+    assert_error(api.call("POST", "/api/auth/password-reset/confirm",
+                          json={"token": token, "new_password": "yet another secret"}), 400, "reset_link_used")
+    assert_error(api.call("POST", "/api/auth/password-reset/confirm",
+                          json={"token": token[:-3] + "abc", "new_password": "yet another secret"}),
+                 400, "reset_link_invalid")
+    api.call("POST", "/api/auth/password-reset", json={"email": "ada@example.com"})
+    _run_mail_worker(app)
+    newest = max(tmp_path.glob("*.eml")).read_text().replace("=\n", "")
+    second = re.search(r"/reset-password#token=([A-Za-z0-9_\-.]+)", newest).group(1)
+    app.config["PASSWORD_RESET_SECONDS"] = -1
+    try:
+        assert_error(api.call("POST", "/api/auth/password-reset/confirm",
+                              json={"token": second, "new_password": "yet another secret"}), 400, "reset_link_expired")
+    finally:
+        app.config["PASSWORD_RESET_SECONDS"] = 30 * 60
+
+
+def test_a_rate_limit_answer_says_what_happened_and_when_to_retry(api):
+    import re
+
+    # A password reset for one address: 5 a minute (RATELIMIT_AUTH_ACCOUNT), then Flask-Limiter's 429.
+    for _ in range(6):
+        response = api.call("POST", "/api/auth/password-reset", json={"email": "nobody@example.com"})
+    error = assert_error(response, 429, "rate_limited")
+    assert re.fullmatch(r"Too many requests: the limit is 5 per minute\. Try again in \d+ seconds?", error["message"])
+    assert 1 <= error["details"]["retry_after"] <= 60
+    assert response.headers["Retry-After"] == str(error["details"]["retry_after"])
+    # Failed sign-ins (the sign-in guard's own 429) say when, too.
+    wrong = {"email": "nobody@example.com", "password": "wrong one!"}
+    for _ in range(6):
+        response = api.call("POST", "/api/auth/login", json=wrong)
+    error = assert_error(response, 429, "rate_limited")
+    assert re.fullmatch(r"Too many failed sign-ins to this account from this address\. Try again in \d+ seconds?",
+                        error["message"])

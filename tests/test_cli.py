@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -234,10 +235,17 @@ def test_analyze_table_and_per_file_rejections(signed_in, audio):
     assert errors[0].startswith(f"mood-mirror: {audio / 'notes.txt'}: 415 Unsupported Media Type")
     assert errors[1].startswith(f"mood-mirror: {audio / 'big.wav'}: 413 Content Too Large")
     header, *rows = result.stdout.strip().splitlines()
-    assert header.split() == ["FILE", "DURATION", "WINDOWS", "DOMINANT", "CONFIDENCE", "VALENCE", "AROUSAL",
-                              "INTENSITY"]
+    assert header.split() == ["FILE", "DURATION", "WINDOWS", "DOMINANT", "SHARE", "VALENCE", "AROUSAL",
+                              "INTENSITY", "NOTE"]
     assert rows[0].startswith(str(audio / "short.wav")) and "4.0 s" in rows[0]
-    assert "failed:" in rows[1] and "failed:" in rows[2]
+    # Failed rows keep the columns: every row's DOMINANT starts where its header does.
+    column = header.index("DOMINANT")
+    assert all(row[column - 1] == " " and row[column] != " " for row in rows), result.stdout
+    for row, code in zip(rows[1:], ("unsupported_audio", "payload_too_large")):
+        assert row[header.index("DOMINANT"):].startswith("failed")
+        assert row[header.index("NOTE"):].rstrip().endswith(f"[{code}]")
+    dominant = rows[0][header.index("DOMINANT"):].split()[0]
+    assert dominant == "mixed" or re.fullmatch(r"\d+%", rows[0][header.index("SHARE"):].split()[0])
 
 
 def test_analyze_shows_upload_and_analysis_progress_bars(signed_in, audio):
@@ -290,6 +298,20 @@ def test_stream_file_plain_lines_when_not_a_terminal(signed_in, audio):
     assert any("confidence" in line and "valence" in line for line in windows)
     assert lines[-1].startswith("session ")
     assert f"{len(windows)} windows, {len(windows)} analysed, 0 dropped" in lines[-1]
+
+
+def test_stream_into_a_closed_pipe_ends_quietly_like_unix_tools(signed_in, audio):
+    environment = {**os.environ, "HOME": str(signed_in), "XDG_CONFIG_HOME": str(signed_in / ".config"),
+                   "PYTHONPATH": str(ROOT)}
+    environment.pop("MOOD_MIRROR_URL", None)
+    command = f"{sys.executable} -m mood_mirror.cli stream --file {audio / 'long.flac'} --fast | head -2"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command],
+                            env=environment, capture_output=True, text=True, timeout=180, cwd=signed_in)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert result.stderr == ""
+    # The stream was stopped properly: its session has ended.
+    assert run(signed_in, "sessions", "--status", "active").stdout == "no active sessions\n"
 
 
 def test_stream_compact_live_line_on_a_terminal(signed_in, audio):
@@ -416,8 +438,13 @@ def test_sessions_table_and_json(signed_in):
     as_json = run(signed_in, "sessions", "--json")
     assert as_json.returncode == 0, as_json.stderr
     sessions = jsonl(as_json.stdout)
-    assert sessions and all(s["source"] == "stream" and s["status"] == "ended" for s in sessions)
+    assert sessions and all(s["status"] == "ended" for s in sessions)
+    assert {s["source"] for s in sessions} == {"stream", "upload"}
+    # Every analysed file became a session named after it.
+    assert {"speech.flac", "mp3.mp3", "short.wav"} <= {s["name"] for s in sessions if s["source"] == "upload"}
     assert "cli test" in {s["name"] for s in sessions}
+    none_active = run(signed_in, "sessions", "--status", "active")
+    assert none_active.returncode == 0 and none_active.stdout == "no active sessions\n"
     table = run(signed_in, "sessions", "--limit", "2")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.strip().splitlines()
@@ -440,8 +467,13 @@ def test_export_csv_to_a_file_and_json_to_stdout(signed_in, tmp_path):
     assert {"dominant", "confidence", "valence", "arousal", "p_happy"} <= set(rows[0])
     uploads = run(signed_in, "export", "--format", "json", "--source", "upload")
     assert {r["source"] for r in json.loads(uploads.stdout)} == {"upload"}
-    bad = run(signed_in, "export", "--format", "json", "--since", "yesterday")
-    assert_one_line_error(bad, 1, "422 Unprocessable", "since")
+    recent = run(signed_in, "export", "--format", "json", "--since", "yesterday")
+    assert recent.returncode == 0, recent.stderr
+    assert len(json.loads(recent.stdout)) == len(readings)
+    assert json.loads(run(signed_in, "export", "--format", "json", "--since", "2h").stdout)
+    assert json.loads(run(signed_in, "export", "--format", "json", "--until", "2h").stdout) == []
+    bad = run(signed_in, "export", "--format", "json", "--since", "last tuesday")
+    assert_one_line_error(bad, 2, "--since", "ISO 8601", "yesterday", "7d")
 
 
 # -- installed command and logout ------------------------------------------------------------

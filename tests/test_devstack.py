@@ -1,10 +1,14 @@
 """`make run` with no external services: the embedded stack comes up, works, stops on Ctrl-C,
 and keeps its data across a restart."""
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import requests
 
-from devtools.stack import DevStack, free_port
+from devtools.stack import ROOT, DevStack, free_port
 
 MAKE_RUN = ["make", "--no-print-directory", "run"]
 
@@ -12,6 +16,17 @@ MAKE_RUN = ["make", "--no-print-directory", "run"]
 def start_stack(tmp_path, ports):
     return DevStack(var_dir=tmp_path / "var", command=MAKE_RUN, PORT=ports["web"],
                     EMBEDDED_MONGO_PORT=ports["mongo"], EMBEDDED_REDIS_PORT=ports["redis"])
+
+
+def flask_command(tmp_path, ports, *args):
+    """A Flask command as a developer runs it next to `make run`: MONGO_URI and REDIS_URL unset,
+    the embedded servers' ports in the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "REDIS_URL", "APP_ENV")}
+    env.update(VAR_DIR=str(tmp_path / "var"), EMBEDDED_MONGO_PORT=str(ports["mongo"]),
+               EMBEDDED_REDIS_PORT=str(ports["redis"]),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    return subprocess.run(["flask", "--app", "app:create_app", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
 
 
 def port_open(port):
@@ -36,11 +51,23 @@ def test_make_run_serves_a_working_stack_and_keeps_data(tmp_path):
         token = registered.json()["access_token"]
         profile = requests.get(f"{base}/api/auth/profile", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert profile.json()["email"] == credentials["email"]
+        # The Flask commands find the servers `make run` started on the EMBEDDED_* ports.
+        admin = flask_command(tmp_path, ports, "users", "create-admin", "--email", "root@example.com",
+                              "--password", "admin password 1")
+        assert admin.returncode == 0 and "root@example.com is an admin" in admin.stdout, admin.stderr
     finally:
         stack.stop()  # Ctrl-C
     output = stack.log("stack")
     assert f"{base}/api/docs" in output
     assert not any(port_open(p) for p in ports.values()), "a process outlived Ctrl-C"
+    # Everything stopped in order: no process lost Redis or MongoDB under its feet.
+    assert "Traceback" not in output and "ConnectionError" not in output, output[-3000:]
+    # With nothing running, a command says so in one line.
+    down = flask_command(tmp_path, ports, "users", "create-admin", "--email", "root@example.com",
+                         "--password", "admin password 1")
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert f"Error: no MongoDB answers at 127.0.0.1:{ports['mongo']}" in down.stderr
+    assert "Start `make run`" in down.stderr
 
     stack = start_stack(tmp_path, ports)
     try:

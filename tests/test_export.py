@@ -47,7 +47,7 @@ def test_csv_export_has_one_row_per_reading_with_values(api, ada):
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == ("id,session_id,source,timestamp,window_start,window_end,silence,dominant,"
                                     "confidence,uncertain,valence,arousal,intensity,p_neutral,p_calm,p_happy,p_sad,p_angry,"
-                                    "p_fearful,p_disgust,p_surprised,model_version")
+                                    "p_fearful,p_disgust,p_surprised,model_version,session_name")
     rows = csv_rows(response)
     assert [row["id"] for row in rows] == [sad["id"], happy["id"]]  # oldest first
     first = rows[0]
@@ -57,16 +57,17 @@ def test_csv_export_has_one_row_per_reading_with_values(api, ada):
     assert float(first["p_sad"]) == 1.0 and float(first["p_happy"]) == 0.0
     assert float(first["valence"]) == pytest.approx(sad["valence"]) and sad["valence"] < 0
     assert first["model_version"] == "face-v1" and first["session_id"] == "" and first["window_start"] == ""
+    assert first["session_name"] == ""
 
 
 def test_json_export_is_an_array_of_readings(api, ada):
-    session = api.call("POST", "/api/sessions", token=ada, json={}).get_json()
+    session = api.call("POST", "/api/sessions", token=ada, json={"name": "Morning"}).get_json()
     sad = post(api, ada, ONE_HOT_SAD, session_id=session["id"])
     response = export(api, ada, format="json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.headers["Content-Disposition"].endswith('.json"')
     items = json.loads(response.get_data(as_text=True))
-    assert items == [sad]
+    assert items == [{**sad, "session_name": "Morning"}]
     assert items[0]["session_id"] == session["id"] and items[0]["probabilities"]["sad"] == 1.0
 
 

@@ -40,7 +40,8 @@ SEED = int(os.environ.get("FUZZ_SEED", "20260808"))
 PASSWORD = "correct horse battery"
 PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
                  "disgust": 0.05, "surprised": 0.05}
-PUBLIC_PATHS = {"/api/auth/register", "/api/auth/login", "/api/system/health", "/api/collective",
+PUBLIC_PATHS = {"/api/auth/register", "/api/auth/login", "/api/auth/password-reset", "/api/auth/password-reset/confirm",
+                "/api/system/health", "/api/collective",
                 "/api/collective/current", "/api/collective/history", "/api/collective/insights"}
 # Statuses any endpoint may answer without documenting them on each operation: 429 from the
 # app-wide rate limit (RATELIMIT_DEFAULT), with its Retry-After header.
@@ -103,7 +104,8 @@ def fuzz_every_operation(schema, subtests, call, statuses):
 
 class FuzzUser:
     """A signed-in user with one of each object, made again whenever a case destroys them
-    (logout revokes the token, DELETE /api/auth/profile removes the account)."""
+    (logout revokes the token, DELETE /api/auth/profile removes the account, a password change
+    revokes every earlier token)."""
 
     numbers = itertools.count()
 
@@ -152,8 +154,11 @@ class FuzzUser:
                     container[name] = self.ids[name]
 
     def after(self, case, response):
-        if response.status_code < 300 and case.operation.path == "/api/auth/logout":
+        if response.status_code < 300 and case.operation.path in ("/api/auth/logout", "/api/auth/logout-all"):
             self.tokens = None  # the access token is revoked: sign up again
+        if response.status_code == 200 and case.operation.path == "/api/auth/profile" and "access_token" in (
+                response.json() or {}):
+            self.tokens = {**self.tokens, **response.json()}  # a password change: only the new pair works
         if response.status_code < 300 and (case.method.upper(), case.operation.path) == ("DELETE", "/api/auth/profile"):
             self.tokens = None
 

@@ -86,6 +86,9 @@ EXPECTED = {
     ("POST", "/api/auth/login"): public(200),
     ("POST", "/api/auth/refresh"): self_service(200),  # with refresh tokens
     ("POST", "/api/auth/logout"): self_service(204),
+    ("POST", "/api/auth/logout-all"): self_service(204),
+    ("POST", "/api/auth/password-reset"): public(202),  # the same answer for any address
+    ("POST", "/api/auth/password-reset/confirm"): public(400),  # about the link's token, not the caller
     ("GET", "/api/auth/profile"): self_service(200),
     ("PUT", "/api/auth/profile"): self_service(200),
     ("DELETE", "/api/auth/profile"): self_service(204),
@@ -253,6 +256,10 @@ def request_for(world, method, rule, identity):
         kwargs["json"] = {"email": world.users["owner"].email, "password": PASSWORD}
     elif (method, rule) == ("PUT", "/api/auth/profile"):
         kwargs["json"] = {"display_name": "Renamed"}
+    elif rule == "/api/auth/password-reset":
+        kwargs["json"] = {"email": world.users["owner"].email}
+    elif rule == "/api/auth/password-reset/confirm":
+        kwargs["json"] = {"token": "not.a-real.token", "new_password": "a new good password"}
     elif rule == "/api/analyze":
         kwargs.update(session_query, data=encode("wav_s16", seconds=1.5), content_type="audio/wav")
     elif (method, rule) == ("POST", "/api/readings"):

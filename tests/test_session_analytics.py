@@ -144,7 +144,7 @@ def test_session_insights_numbers():
         "6 readings over 50 s, mostly happy (50%). "
         "Valence rose from -0.50 in the first third to +0.65 in the last, with high volatility "
         "(0.36 per reading) and the same dominant emotion in 60% of consecutive readings. "
-        "Most frequent shift: neutral to happy (1x). "
+        "No shift between emotions is more frequent than another. "
         "Highest valence +0.80 at 12:00:50 UTC (happy); lowest -0.60 at 12:00:00 UTC (sad)."
     )
 
@@ -165,6 +165,7 @@ def test_transitions_count_repeats_and_steady_session():
         {"from": "sad", "to": "calm", "count": 1},
     ]
     assert result["stability"] == pytest.approx(1 / 5)
+    assert "Most frequent shift: calm to sad (2x)." in result["summary"]
     steady = session_insights([reading(i * 5, "calm", 0.3, -0.4) for i in range(4)])
     assert steady["volatility"] == 0.0 and steady["volatility_level"] == "low"
     assert steady["stability"] == 1.0

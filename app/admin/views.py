@@ -6,6 +6,7 @@ delete them but not edit them. Users and sessions allow the few edits that are s
 goes through the area that owns the data (on_model_delete), which also removes what depends
 on it; Flask-Admin's own delete of the document afterwards then finds nothing.
 """
+from flask import g
 from flask_admin.contrib.mongoengine import ModelView
 from flask_admin.form import SecureForm
 
@@ -31,6 +32,12 @@ def _ref(field):
     return lambda view, context, model, name: ref_id(model, field)
 
 
+def _owner(view, context, model, name):
+    # The owner's email, looked up once per page (get_list), else the id.
+    owner_id = ref_id(model, "owner")
+    return g.get("admin_owner_emails", {}).get(owner_id, owner_id)
+
+
 class AdminModelView(AdminOnlyMixin, ModelView):
     form_base_class = SecureForm  # CSRF tokens on create, edit, delete and bulk actions
     can_create = False
@@ -39,6 +46,14 @@ class AdminModelView(AdminOnlyMixin, ModelView):
     can_export = False
     page_size = 50
     column_default_sort = ("id", True)
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        rows = list(rows)
+        if "owner" in (self.column_list or ()):
+            owners = list({ref_id(row, "owner") for row in rows} - {None})
+            g.admin_owner_emails = {str(user.id): user.email for user in User.objects(id__in=owners).only("email")}
+        return count, rows
 
     def search_placeholder(self):
         # Flask-Admin's MongoEngine views would print "None" in the search box.
@@ -61,7 +76,7 @@ class UserView(AdminModelView):
 class SessionView(AdminModelView):
     can_edit = True
     column_list = ("owner", "name", "source", "status", "started_at", "ended_at")
-    column_formatters = {"owner": _ref("owner")}
+    column_formatters = {"owner": _owner}
     form_columns = ("name", "status")
     column_searchable_list = ("name",)
     column_filters = ("status", "source", "started_at")
@@ -73,7 +88,7 @@ class SessionView(AdminModelView):
 class ReadingView(AdminModelView):
     column_list = ("timestamp", "owner", "session", "source", "dominant", "confidence", "valence", "arousal",
                    "intensity", "silence", "model_version")
-    column_formatters = {"owner": _ref("owner"), "session": _ref("session")}
+    column_formatters = {"owner": _owner, "session": _ref("session")}
     column_filters = ("dominant", "source", "silence", "timestamp", "model_version")
 
     def on_model_delete(self, model):
@@ -82,7 +97,7 @@ class ReadingView(AdminModelView):
 
 class EnvironmentView(AdminModelView):
     column_list = ("created_at", "owner", "session", "reading")
-    column_formatters = {"owner": _ref("owner"), "session": _ref("session"), "reading": _ref("reading")}
+    column_formatters = {"owner": _owner, "session": _ref("session"), "reading": _ref("reading")}
     column_filters = ("created_at",)
 
     def on_model_delete(self, model):
@@ -98,7 +113,7 @@ class CollectiveView(AdminModelView):
 class JobView(AdminModelView):
     column_list = ("created_at", "owner", "session", "status", "progress", "filename", "duration_s", "attempts",
                    "finished_at")
-    column_formatters = {"owner": _ref("owner"), "session": _ref("session")}
+    column_formatters = {"owner": _owner, "session": _ref("session")}
     column_filters = ("status", "created_at")
 
 

@@ -1,4 +1,5 @@
-"""The upload job (queue `analysis`): decode an uploaded recording, analyse it window by
+"""The upload job (queue `analysis`): decode an uploaded recording, file it under a session
+(its own, named after the file, unless its owner attached it to one), analyse it window by
 window (each adapted to the owner's voice baseline as it was before the window, which the
 recording's speech then extends: app/auth/voice.py), store its readings, an environment
 response and the result.
@@ -7,11 +8,13 @@ Safe to retry: every window has a unique key, so a retried job finds the reading
 before and never writes it twice.
 """
 import io
+from datetime import timedelta
 
 import numpy as np
 from flask import current_app
 
 from app.analysis.model import model_version, predict_adapted
+from app.analysis.summary import breakdown
 from app.analysis.uploads import audio_error_status, pop_upload, upload_bytes
 from app.auth import voice
 from app.environment.mapping import environment_response
@@ -19,6 +22,7 @@ from app.environment.store import record_response
 from app.models import AnalysisJob
 from app.models.base import utcnow
 from app.readings.store import record_readings
+from app.sessions.store import discard_upload_session, finish_upload_session, upload_session
 from audio import SAMPLE_RATE
 from audio.decode import AudioError, decode
 from audio.windows import Windower
@@ -61,9 +65,11 @@ def analyze_upload(job_id):
         pop_upload(job_id)
         return None
 
-    owner, session = job.owner, job.session
+    owner, duration_s = job.owner, waveform.size / SAMPLE_RATE
+    session = upload_session(job, duration_s)
     speaker = str(owner.id)
-    started = job.created_at
+    # Each window is placed at its position in the recording, taken to end at the upload.
+    started = job.created_at - timedelta(seconds=duration_s)
     timeline, stored = [], []
     for first in range(0, len(windows), UPLOAD_BATCH):
         batch = windows[first:first + UPLOAD_BATCH]
@@ -73,7 +79,7 @@ def analyze_upload(job_id):
         readings = record_readings([
             (owner, session, prediction, "upload",
              {"window_key": f"{job_id}:{window.index}", "window_start": window.start_s, "window_end": window.end_s,
-              "timestamp": started, "model_version": model_version()})
+              "timestamp": started + timedelta(seconds=window.start_s), "model_version": model_version()})
             for window, prediction in zip(batch, predictions)
         ])
         stored += readings
@@ -88,14 +94,16 @@ def analyze_upload(job_id):
     spoken = [r for r in stored if not r.silence]
     if not spoken:
         _fail(job, "no_speech", "No speech was found in the recording", 422)
+        discard_upload_session(job)
         pop_upload(job_id)
         return None
     overall = reading_of([np.mean([r.probabilities[c] for r in spoken]) for c in CLASSES])
     environment = environment_response(overall)
     record_response(owner, session, spoken[-1], environment)
-    job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(),
-               set__duration_s=waveform.size / SAMPLE_RATE,
-               set__result={"overall": overall, "timeline": timeline, "environment": environment,
+    finish_upload_session(job)
+    job.update(set__status="finished", set__progress=1.0, set__finished_at=utcnow(), set__duration_s=duration_s,
+               set__result={"overall": overall, **breakdown(r.dominant for r in spoken),
+                            "timeline": timeline, "environment": environment,
                             "windows": len(windows), "silent_windows": len(stored) - len(spoken),
                             "model_version": model_version()})
     pop_upload(job_id)
@@ -109,3 +117,4 @@ def upload_failed(rq_job, connection, exc_type, exc_value, traceback):
     job = AnalysisJob.objects(id=rq_job.args[0]).first()
     if job is not None and job.status != "failed":
         _fail(job, "analysis_failed", f"Analysis failed after {job.attempts} attempts: {exc_type.__name__}", 500)
+        discard_upload_session(job)

@@ -80,7 +80,7 @@ def analyze(args):
         session = get_owned(EmotionSession, args["session_id"], "session_id", admin_may=False)
     data, filename, content_type = _uploaded_audio()
     if not data:
-        raise ApiError(422, "Invalid input: file", code="empty_audio",
+        raise ApiError(422, "The file is empty: choose a recording with sound in it", code="empty_audio",
                        details={"fields": {"file": ["The file is empty."]}})
     try:
         info = probe(io.BytesIO(data), max_seconds=current_app.config["MAX_AUDIO_SECONDS"])

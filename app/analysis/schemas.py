@@ -26,7 +26,9 @@ class JobSchema(ma.Schema):
     duration_s = ma.fields.Float(allow_none=True)
     attempts = ma.fields.Integer()
     error = ma.fields.Dict(metadata={"description": "code, message and the HTTP status it stands for, when failed"})
-    result = ma.fields.Dict(metadata={"description": "overall emotion, per-window timeline and environment response"})
+    result = ma.fields.Dict(metadata={"description": "overall emotion (mean probabilities), the share of windows per "
+                                                     "emotion (distribution, top, mixed), per-window timeline and "
+                                                     "environment response"})
     created_at = ma.fields.AwareDateTime()
     finished_at = ma.fields.AwareDateTime(allow_none=True)
 

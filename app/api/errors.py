@@ -1,7 +1,9 @@
 """One error shape for every 4xx and 5xx: {"error": {"code", "message", "details"}}."""
 import logging
+import time
 
 import marshmallow as ma
+from flask import current_app
 from flask_smorest import Api
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -91,9 +93,27 @@ class ErrorShapeApi(Api):
             message = data.get("message") or error.description or error.name
             details = data.get("errors") or {}
         headers = data.get("headers") or {}
+        if status == 413:
+            limit_mb = current_app.config["MAX_UPLOAD_MB"]
+            message = f"The upload is larger than {limit_mb} MB, the most this server accepts"
+            details = {"max_mb": limit_mb}
+        if status == 429:
+            message, details, headers = _rate_limited(error.description, headers)
         if status == 405 and getattr(error, "valid_methods", None):
             details = {"allowed": sorted(error.valid_methods)}
         return error_body(status, message, details=details), status, headers
+
+
+def _rate_limited(description, headers):
+    """What happened and when to retry, instead of Flask-Limiter's bare "5 per 1 minute"."""
+    from app.extensions import limiter
+
+    current = limiter.current_limit
+    # Rounded as Flask-Limiter rounds its Retry-After header, so both say the same.
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
+    limit = str(description).replace(" per 1 ", " per ")
+    message = f"Too many requests: the limit is {limit}. Try again in {wait} second{'s' if wait != 1 else ''}"
+    return message, {"retry_after": wait, "limit": limit}, {**headers, "Retry-After": str(wait)}
 
 
 def down_component(error):

@@ -9,16 +9,21 @@ from app.api.errors import ApiError, invalid_input
 from app.auth import voice
 from app.auth.accounts import authenticate, delete_account, hash_password
 from app.auth.guard import SignInGuard
+from app.auth.mail import enqueue_mail
+from app.auth.reset import ResetLinkInvalid, reset_token, user_for_reset
 from app.auth.schemas import (
     AccessTokenSchema,
     LoginSchema,
     LogoutSchema,
+    MessageSchema,
+    PasswordResetRequestSchema,
+    PasswordResetSchema,
     ProfileSchema,
     ProfileUpdateSchema,
     RegisterSchema,
     TokensSchema,
 )
-from app.auth.tokens import require_claims, revoke
+from app.auth.tokens import require_claims, revoke, revoke_all
 from app.extensions import bcrypt, limiter
 from app.models import User
 from app.models.base import utcnow
@@ -47,7 +52,8 @@ taken_emails_limited = limiter.limit(lambda: current_app.config["RATELIMIT_REGIS
 
 
 def too_many_failures(retry_after):
-    return ApiError(429, "Too many failed sign-ins to this account from this address; try again later",
+    return ApiError(429, "Too many failed sign-ins to this account from this address. "
+                         f"Try again in {retry_after} second{'s' if retry_after != 1 else ''}",
                     code="rate_limited", details={"retry_after": retry_after},
                     headers={"Retry-After": str(retry_after)})
 
@@ -135,6 +141,56 @@ def logout(data):
         revoke(refresh_payload)
 
 
+@bp.authenticated("/logout-all", methods=["POST"])
+@bp.response(204)
+@bp.errors(401)
+def logout_all():
+    """Sign out everywhere: revoke every access and refresh token of the account, this one too"""
+    revoke_all(current_user)
+
+
+RESET_ANSWER = ("If an account uses this address, an e-mail with a link to choose a new password is on its way. "
+                "The link works once, for {minutes} minutes.")
+
+
+@bp.route("/password-reset", methods=["POST"])
+@address_limited
+@account_limited
+@bp.arguments(PasswordResetRequestSchema)
+@bp.response(202, MessageSchema)
+@bp.errors(400, 413, 415, 429, d429="Too many attempts")
+def request_password_reset(data):
+    """E-mail a password reset link; the answer is the same whether or not the address has an account"""
+    user = User.objects(email=User.normalize_email(data["email"])).first()
+    minutes = current_app.config["PASSWORD_RESET_SECONDS"] // 60
+    if user is not None:
+        base = current_app.config["PUBLIC_BASE_URL"] or request.url_root
+        link = f"{base.rstrip('/')}/reset-password#token={reset_token(user)}"
+        enqueue_mail(user.email, "Reset your Mood Mirror password", (
+            f"Hello {user.display_name},\n\nsomeone, probably you, asked to reset the password of your Mood Mirror "
+            f"account. To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n"
+            "The link works once. Choosing a new password signs you out everywhere. If you did not ask for "
+            "this, ignore this e-mail: your password stays as it is.\n"))
+    return {"message": RESET_ANSWER.format(minutes=minutes)}
+
+
+@bp.route("/password-reset/confirm", methods=["POST"])
+@address_limited
+@bp.arguments(PasswordResetSchema)
+@bp.response(204)
+@bp.errors(400, 413, 415, 429, d400="The link is invalid, expired or already used")
+def confirm_password_reset(data):
+    """Set a new password with the token of a reset link; signs the account out everywhere"""
+    try:
+        user = user_for_reset(data["token"])
+    except ResetLinkInvalid as error:
+        raise ApiError(400, error.message, code=error.code, details={"field": "token"})
+    if data["new_password"].lower() == user.email:
+        raise invalid_input("json", "new_password", "Must not be the email.")
+    user.update(set__password_hash=hash_password(data["new_password"]))
+    revoke_all(user)
+
+
 @bp.authenticated("/profile", methods=["GET"])
 @bp.response(200, ProfileSchema)
 @bp.errors(401)
@@ -148,9 +204,11 @@ def get_profile():
 @bp.response(200, ProfileSchema)
 @bp.errors(400, 401, 403, 413, 415, d403="The current password is wrong")
 def update_profile(data):
-    """Change the display name, adaptation to your voice, or the password (needs the current password)"""
+    """Change the display name, adaptation to your voice, or the password (needs the current password;
+    revokes every token of the account and answers with a new pair for the caller)"""
     user = current_user
-    if "new_password" in data:
+    password_changed = "new_password" in data
+    if password_changed:
         if not bcrypt.check_password_hash(user.password_hash, data["current_password"]):
             raise ApiError(403, "The current password is wrong", code="wrong_password",
                            details={"field": "current_password"})
@@ -164,6 +222,10 @@ def update_profile(data):
     # After the save: a worker that reloads the user meanwhile must see the new setting.
     if switched:
         voice.set_adaptation(user, user.adapt_voice)
+    if password_changed:
+        revoke_all(user)
+        user.access_token = create_access_token(identity=user, fresh=True)
+        user.refresh_token = create_refresh_token(identity=user)
     return user
 
 

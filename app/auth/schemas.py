@@ -36,6 +36,23 @@ class LogoutSchema(StrictSchema):
                                                                   error="Not a JWT.")])
 
 
+class PasswordResetRequestSchema(StrictSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+
+
+class PasswordResetSchema(StrictSchema):
+    token = ma.fields.String(required=True, validate=[
+        ma.validate.Length(min=1, max=1024), ma.validate.Regexp(r"^[A-Za-z0-9_\-.]+$", error="Not a reset token.")])
+    new_password = ma.fields.String(
+        required=True, load_only=True,
+        validate=[ma.validate.Length(max=MAX_PASSWORD), plain_text, _check_password_policy],
+    )
+
+
+class MessageSchema(ma.Schema):
+    message = ma.fields.String()
+
+
 class JsonBoolean(ma.fields.Boolean):
     """true or false only: 1, "yes" and "true" are refused (a typo must not flip a setting)."""
 
@@ -81,6 +98,9 @@ class VoiceBaselineSchema(ma.Schema):
 class ProfileSchema(UserSchema):
     adapt_voice = ma.fields.Boolean()
     voice_baseline = ma.fields.Nested(VoiceBaselineSchema)
+    # Only after a password change, which revokes every earlier token: the caller's new pair.
+    access_token = ma.fields.String(metadata={"description": "After a password change only: a new access token"})
+    refresh_token = ma.fields.String(metadata={"description": "After a password change only: a new refresh token"})
 
     def get_attribute(self, obj, attr, default):
         # The document's field holds the statistics themselves; the profile shows their summary.

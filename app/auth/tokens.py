@@ -1,4 +1,5 @@
-"""JWT callbacks: identity, user lookup, revocation list in Redis, and error answers."""
+"""JWT callbacks: identity, user lookup, revocation (of one token: a list in Redis; of all of a
+user's tokens: the user's token version), and error answers."""
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -15,6 +16,8 @@ REVOKED_PREFIX = "jwt:revoked:"
 # A deleted account, for as long as one of its access tokens may still be in use: live streams
 # (app/live) and the workers' drain stop at it, without a MongoDB lookup.
 GONE_PREFIX = "auth:gone:"
+# The user's token version, cached: every request checks it, MongoDB only on a cache miss.
+VERSION_PREFIX = "jwt:version:"
 
 
 def _redis():
@@ -28,6 +31,33 @@ def revoke(token_payload):
         _redis().set(REVOKED_PREFIX + token_payload["jti"], 1, ex=ttl)
 
 
+def _version_ttl():
+    # No token lives longer than a refresh token: after that, the cache is not needed.
+    return int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+
+
+def token_version(user_id, cached=None):
+    """The user's current token version (`cached`: the Redis value, when already read): tokens
+    that carry a lower one are revoked."""
+    key = VERSION_PREFIX + user_id
+    if cached is None:
+        cached = _redis().get(key)
+    if cached is not None:
+        return int(cached)
+    user = User.objects(id=user_id).only("token_version").first()
+    version = user.token_version if user else 0
+    # NX: a revoke_all that ran since this read has already cached its newer version.
+    _redis().set(key, version, ex=_version_ttl(), nx=True)
+    return version
+
+
+def revoke_all(user):
+    """Revoke every token of the user issued so far; tokens created after this call are valid."""
+    User.objects(id=user.id).update_one(inc__token_version=1)
+    user.reload("token_version")
+    _redis().set(VERSION_PREFIX + str(user.id), user.token_version, ex=_version_ttl())
+
+
 @jwt.user_identity_loader
 def _identity(user):
     return str(user.id)
@@ -35,7 +65,7 @@ def _identity(user):
 
 @jwt.additional_claims_loader
 def _claims(user):
-    return {"role": user.role}
+    return {"role": user.role, "ver": user.token_version}
 
 
 def _user(payload):
@@ -68,7 +98,14 @@ def _is_revoked(_header, payload):
     # The first check flask-jwt-extended makes after decoding, on every request and Socket.IO
     # connect, so the one place to refuse tokens without the claims it relies on.
     require_claims(payload)
-    return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
+    subject = payload.get("sub")
+    if not isinstance(subject, str) or not ObjectId.is_valid(subject):
+        # No such user: the user lookup refuses it (user_not_found).
+        return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
+    # One round trip for both checks: this runs on every authenticated request.
+    revoked, version = _redis().pipeline(transaction=False).exists(REVOKED_PREFIX + payload["jti"]).get(
+        VERSION_PREFIX + subject).execute()
+    return bool(revoked) or payload.get("ver", 0) < token_version(subject, version)
 
 
 def revoked_key(payload):

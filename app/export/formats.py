@@ -9,7 +9,8 @@ import io
 import json
 from datetime import UTC, datetime
 
-from app.models import EmotionReading
+from app.models import EmotionReading, EmotionSession
+from app.models.base import ref_id
 from app.readings.schemas import ReadingSchema
 from ml.params import CLASSES
 
@@ -20,6 +21,7 @@ CHUNK_CHARS = 64 * 1024
 CSV_COLUMNS = (
     "id", "session_id", "source", "timestamp", "window_start", "window_end", "silence", "dominant",
     "confidence", "uncertain", "valence", "arousal", "intensity", *(f"p_{name}" for name in CLASSES), "model_version",
+    "session_name",
 )
 # Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -50,8 +52,29 @@ def neutralise(value):
     return value
 
 
-def csv_row(reading):
-    item = _reading_schema.dump(reading)
+class SessionNames:
+    """Each reading's session name (an upload's is its file name): one query per session, not
+    per reading."""
+
+    def __init__(self):
+        self.names = {}
+
+    def __call__(self, reading):
+        session_id = ref_id(reading, "session")
+        if session_id is None:
+            return ""
+        if session_id not in self.names:
+            session = EmotionSession.objects(id=session_id).only("name").first()
+            self.names[session_id] = session.name if session else ""
+        return self.names[session_id]
+
+
+def exported(reading, session_name):
+    return {**_reading_schema.dump(reading), "session_name": session_name}
+
+
+def csv_row(reading, session_name=""):
+    item = exported(reading, session_name)
     probabilities = item["probabilities"] or {}
     row = {**item, **{f"p_{name}": probabilities.get(name) for name in CLASSES}}
     row["silence"] = "true" if item["silence"] else "false"
@@ -63,8 +86,9 @@ def _csv_chunks(readings):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+    names = SessionNames()
     for reading in readings:
-        writer.writerow(csv_row(reading))
+        writer.writerow(csv_row(reading, names(reading)))
         if buffer.tell() >= CHUNK_CHARS:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -74,8 +98,9 @@ def _csv_chunks(readings):
 
 def _json_chunks(readings):
     parts, size, separator = ["["], 1, ""
+    names = SessionNames()
     for reading in readings:
-        text = separator + json.dumps(_reading_schema.dump(reading), separators=(",", ":"))
+        text = separator + json.dumps(exported(reading, names(reading)), separators=(",", ":"))
         parts.append(text)
         size += len(text)
         separator = ",\n"

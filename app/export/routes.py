@@ -4,9 +4,8 @@ from flask import Response, stream_with_context
 from app.api import ApiBlueprint
 from app.api.access import get_owned, owner_scope
 from app.export.formats import CSV_COLUMNS, FORMATS, export_chunks, export_filename, readings_for_export
-from app.export.schemas import ExportArgsSchema
+from app.export.schemas import ExportArgsSchema, ExportedReadingSchema
 from app.models import EmotionSession
-from app.readings.schemas import ReadingSchema
 
 bp = ApiBlueprint("export", __name__, url_prefix="/api/export",
                   description="Streamed exports of readings (CSV or JSON)")
@@ -22,7 +21,7 @@ CSV_DESCRIPTION = (
 @bp.errors(401, 403, 404)
 @bp.doc(responses={"200": {
     "description": "The readings, oldest first, streamed as an attachment",
-    "content": {"application/json": {"schema": ReadingSchema(many=True)},
+    "content": {"application/json": {"schema": ExportedReadingSchema(many=True)},
                 "text/csv": {"schema": {"type": "string", "description": CSV_DESCRIPTION}}},
 }})
 def export_readings(args):

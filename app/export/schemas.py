@@ -4,6 +4,7 @@ from app.api.schemas import AwareDateTime, StrictSchema
 from app.export.formats import FORMATS
 from app.models import SILENCE
 from app.models.session import SOURCES
+from app.readings.schemas import ReadingSchema
 from ml.params import CLASSES
 
 
@@ -15,3 +16,8 @@ class ExportArgsSchema(StrictSchema):
     source = ma.fields.String(validate=ma.validate.OneOf(SOURCES))
     dominant = ma.fields.String(validate=ma.validate.OneOf((*CLASSES, SILENCE)))
     user_id = ma.fields.String(validate=ma.validate.Length(equal=24), metadata={"description": "Admins only"})
+
+
+class ExportedReadingSchema(ReadingSchema):
+    session_name = ma.fields.String(
+        metadata={"description": "The name of the reading's session (an upload's: its file name); empty without one"})

@@ -18,6 +18,9 @@ class User(me.Document):
     adapt_voice = me.BooleanField(default=True)
     voice_baseline = me.ListField(me.FloatField())
     voice_baseline_updated_at = me.DateTimeField()
+    # Raised by a password change, a password reset and "sign out everywhere": every token
+    # issued with a lower version is refused (app/auth/tokens.py).
+    token_version = me.IntField(min_value=0, default=0)
 
     meta = {"collection": "users", "indexes": ["role"]}
 

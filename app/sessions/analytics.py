@@ -284,8 +284,12 @@ def _summary(readings: Sequence[Reading], insights: Mapping[str, Any]) -> str:
         f"per reading) and the same dominant emotion in {insights['stability']:.0%} of "
         f"consecutive readings.",
     ]
-    if insights["transitions"]:
-        top = insights["transitions"][0]
+    transitions = insights["transitions"]
+    if len(transitions) > 1 and transitions[1]["count"] == transitions[0]["count"]:
+        # A tie would otherwise be "won" by the alphabet.
+        sentences.append("No shift between emotions is more frequent than another.")
+    elif transitions:
+        top = transitions[0]
         sentences.append(f"Most frequent shift: {top['from']} to {top['to']} ({top['count']}x).")
     peak, low = insights["peaks"][0], insights["lows"][0]
     sentences.append(

@@ -1,5 +1,10 @@
 """A session's life cycle, shared by the REST API, the Socket.IO handlers, the admin and the
-workers: its readings for analytics, ending it, and deleting it with everything filed under it."""
+workers: its readings for analytics, an upload's own session, ending it, and deleting it with
+everything filed under it."""
+from datetime import timedelta
+
+from mongoengine.errors import NotUniqueError
+
 from app.environment.store import delete_responses
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse
 from app.models.base import utcnow
@@ -12,6 +17,39 @@ def session_readings(session):
     """The session's non-silent readings as plain dicts, oldest first (for app.sessions.analytics)."""
     query = EmotionReading.objects(session=session, silence=False).order_by("timestamp").only(*READING_FIELDS)
     return [{name: getattr(r, name) for name in READING_FIELDS} for r in query]
+
+
+def upload_session(job, duration_s):
+    """The session an upload's readings are filed under: the one its owner attached it to, else
+    its own (source `upload`, named after the file), active while it is analysed; it ends when the
+    upload was received and lasts as long as the recording (finish_upload_session). Its id is
+    the job's, so a retried job finds it again."""
+    if job.session is not None:
+        return job.session
+    started = job.created_at - timedelta(seconds=duration_s)
+    session = EmotionSession(id=job.id, owner=job.owner, name=(job.filename or "Uploaded recording")[:120],
+                             source="upload", started_at=started)
+    try:
+        session.save(force_insert=True)
+    except NotUniqueError:
+        session = EmotionSession.objects.get(id=job.id)
+    job.update(set__session=session)
+    job.session = session
+    return session
+
+
+def finish_upload_session(job):
+    if job.session is not None and job.session.id == job.id:
+        EmotionSession.objects(id=job.id).update(set__status="ended", set__ended_at=job.created_at)
+
+
+def discard_upload_session(job):
+    """A failed upload leaves no session behind: its own session goes with what is filed under
+    it (a session its owner attached it to stays). The job itself is kept, with its reason."""
+    session = job.session
+    if session is not None and session.id == job.id:
+        job.update(unset__session=True)
+        delete_session(session)
 
 
 def end_session(session_id):

@@ -153,6 +153,57 @@ export async function signOut() {
   forgetTokens();
 }
 
+/** Keep the signed-in user's shown details (the display name) up to date. */
+export function updateUser(user) {
+  const stored = currentUser() || {};
+  sessionStorage.setItem(USER_KEY, JSON.stringify({ ...stored, display_name: user.display_name, email: user.email }));
+}
+
+/** Change the password: every earlier token is revoked; the answer carries this tab's new pair. */
+export async function changePassword(current, next) {
+  const profile = await api("/api/auth/profile", { method: "PUT", body: { current_password: current, new_password: next } });
+  keepTokens(profile);
+  return profile;
+}
+
+/** Revoke every token of the account (this tab's too), then forget them here. */
+export async function signOutEverywhere() {
+  await api("/api/auth/logout-all", { method: "POST" });
+  forgetTokens();
+}
+
+/** Delete the account: a fresh sign-in with the password confirms it (the API needs a fresh token). */
+export async function deleteAccount(password) {
+  const user = currentUser();
+  const response = await fetch("/api/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ email: user.email, password }),
+  });
+  const data = await parse(response);
+  if (!response.ok) {
+    throw new ApiError(response.status, response.status === 401 ? { error: { message: "The password is wrong." } } : data);
+  }
+  keepTokens(data);
+  await api("/api/auth/profile", { method: "DELETE" });
+  forgetTokens();
+}
+
+async function publicPost(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await parse(response);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const requestPasswordReset = (email) => publicPost("/api/auth/password-reset", { email });
+export const confirmPasswordReset = (token, password) =>
+  publicPost("/api/auth/password-reset/confirm", { token, new_password: password });
+
 /** Download /api/export as a file: fetched with the bearer token, saved through a Blob URL. */
 export async function downloadExport(format, filters = {}) {
   const response = await authFetch(`/api/export?${new URLSearchParams({ format, ...filters })}`, {

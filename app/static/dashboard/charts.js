@@ -14,11 +14,18 @@ export const COLOURS = {
   surprised: "#8a7a00",
   silence: "#c4c8cf",
 };
+// Chart text and lines follow the page's colour scheme (light or dark: dashboard.css).
+const cssVar = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+export const TICK = cssVar("--chart-text", "#374151");
 export const VALENCE_COLOUR = "#7c3aed";
 export const AROUSAL_COLOUR = "#d55e00";
 
 export const label = (name) => (name ? name.charAt(0).toUpperCase() + name.slice(1) : "—");
 export const percent = (value) => (value == null ? "—" : `${Math.round(value * 100)} %`);
+// Two kinds of percentage, worded apart so they are never confused: how sure the model is of
+// one window ("84 % sure"), and how often an emotion came out on top ("in 35 % of readings").
+export const confidenceText = (value) => (value == null ? "—" : `${percent(value)} sure`);
+export const shareText = (value, of = "windows") => (value == null ? "—" : `in ${percent(value)} of ${of}`);
 export const signed = (value) => (value == null ? "—" : (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(2));
 
 const charts = new Map();
@@ -35,7 +42,8 @@ export function makeChart(canvas, config) {
     animation: false,
     ...config.options,
   };
-  config.options.plugins = { legend: { position: "bottom", labels: { boxWidth: 12, color: "#1f2937" } }, ...config.options.plugins };
+  config.options.plugins = { legend: { position: "bottom", labels: { boxWidth: 12, color: TICK } }, ...config.options.plugins };
+  Chart.defaults.borderColor = cssVar("--chart-grid", "rgba(0, 0, 0, 0.1)");
   const chart = new Chart(canvas, config);
   charts.set(canvas.id, chart);
   return chart;
@@ -45,8 +53,8 @@ export function lineOptions({ min, max, xTitle, yTitle } = {}) {
   return {
     interaction: { mode: "nearest", intersect: false },
     scales: {
-      x: { title: { display: Boolean(xTitle), text: xTitle }, ticks: { maxTicksLimit: 8, color: "#374151" } },
-      y: { min, max, title: { display: Boolean(yTitle), text: yTitle }, ticks: { color: "#374151" } },
+      x: { title: { display: Boolean(xTitle), text: xTitle }, ticks: { maxTicksLimit: 8, color: TICK } },
+      y: { min, max, title: { display: Boolean(yTitle), text: yTitle }, ticks: { color: TICK } },
     },
   };
 }
@@ -81,7 +89,7 @@ export function doughnut(canvas, distribution) {
     },
     options: {
       plugins: {
-        tooltip: { callbacks: { label: (ctx) => `${ctx.label}: ${percent(ctx.parsed)}` } },
+        tooltip: { callbacks: { label: (ctx) => `${ctx.label}: ${shareText(ctx.parsed, "readings")}` } },
       },
     },
   });
@@ -95,15 +103,4 @@ export function timeLabel(iso) {
 export function dateTimeLabel(iso) {
   const date = new Date(iso);
   return date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
-}
-
-/** A <div><dt>term</dt><dd>value</dd></div> row for a fact list. */
-export function fact(term, value) {
-  const row = document.createElement("div");
-  const dt = document.createElement("dt");
-  const dd = document.createElement("dd");
-  dt.textContent = term;
-  dd.textContent = value;
-  row.append(dt, dd);
-  return row;
 }

@@ -1,6 +1,6 @@
 // Collective view: the current snapshot and the last hour (REST), then live `collective` events.
 import { api } from "./api.js";
-import { AROUSAL_COLOUR, CLASSES, COLOURS, VALENCE_COLOUR, label, lineOptions, makeChart, percent, signed, timeLabel } from "./charts.js";
+import { AROUSAL_COLOUR, CLASSES, COLOURS, VALENCE_COLOUR, label, lineOptions, makeChart, percent, shareText, signed, timeLabel, TICK } from "./charts.js";
 import { getSocket, subscribe } from "./socket.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,7 +19,7 @@ function render(snapshot) {
     $("collective-dominant").textContent = snapshot.active_users ? "Too few people to show" : "Nobody is sharing right now";
   } else {
     $("collective-dominant").textContent = snapshot.dominant
-      ? `${label(snapshot.dominant)} · ${percent(snapshot.distribution[snapshot.dominant])}`
+      ? `${label(snapshot.dominant)} · ${shareText(snapshot.distribution[snapshot.dominant], "readings")}`
       : "Quiet";
   }
   $("collective-valence").textContent = signed(snapshot.mean_valence);
@@ -61,8 +61,8 @@ function charts() {
     },
     options: {
       indexAxis: "y",
-      plugins: { legend: { display: false }, tooltip: { callbacks: { label: (ctx) => percent(ctx.parsed.x) } } },
-      scales: { x: { min: 0, max: 1, ticks: { callback: (v) => percent(v), color: "#374151" } }, y: { ticks: { color: "#374151" } } },
+      plugins: { legend: { display: false }, tooltip: { callbacks: { label: (ctx) => shareText(ctx.parsed.x, "readings") } } },
+      scales: { x: { min: 0, max: 1, ticks: { callback: (v) => percent(v), color: TICK } }, y: { ticks: { color: TICK } } },
     },
   });
   historyChart = makeChart($("collective-history"), {
@@ -72,15 +72,15 @@ function charts() {
       datasets: [
         { label: "Mean valence", data: [], borderColor: VALENCE_COLOUR, backgroundColor: VALENCE_COLOUR, pointRadius: 0, tension: 0.25, spanGaps: true },
         { label: "Mean arousal", data: [], borderColor: AROUSAL_COLOUR, backgroundColor: AROUSAL_COLOUR, pointRadius: 0, borderDash: [6, 3], tension: 0.25, spanGaps: true },
-        { label: "Active people", data: [], borderColor: "#374151", backgroundColor: "#374151", pointRadius: 0, stepped: true, yAxisID: "people" },
+        { label: "Active people", data: [], borderColor: TICK, backgroundColor: TICK, pointRadius: 0, stepped: true, yAxisID: "people" },
       ],
     },
     options: {
       ...lineOptions({ min: -1, max: 1 }),
       scales: {
-        x: { ticks: { maxTicksLimit: 8, color: "#374151" } },
-        y: { min: -1, max: 1, ticks: { color: "#374151" } },
-        people: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, ticks: { precision: 0, color: "#374151" } },
+        x: { ticks: { maxTicksLimit: 8, color: TICK } },
+        y: { min: -1, max: 1, ticks: { color: TICK } },
+        people: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, ticks: { precision: 0, color: TICK } },
       },
     },
   });

@@ -1,18 +1,20 @@
 // History view (sessions list, trends, distribution) and one session's breakdown.
 import { api, downloadExport } from "./api.js";
+import { explainedFact } from "./explain.js";
 import {
   AROUSAL_COLOUR,
   CLASSES,
   VALENCE_COLOUR,
   dateTimeLabel,
   doughnut,
-  fact,
   label,
   lineOptions,
   makeChart,
-  percent,
+  confidenceText,
+  shareText,
   signed,
   timeLabel,
+  TICK,
 } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +22,9 @@ let initialised = false;
 let sessionsCursor = null;
 let readingsCursor = null;
 let currentSessionId = null;
+let shownSession = null;
 let notify = () => {};
+let navigate = () => {};
 // A 401 has already sent the user to sign in, with its own message.
 const report = (error, prefix = "") => {
   if (error.status !== 401) notify(prefix + error.message);
@@ -57,12 +61,38 @@ async function loadSessions(append) {
     cell(row, dateTimeLabel(session.started_at));
     cell(row, label(session.source));
     cell(row, label(session.status));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "button secondary small";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete session ${sessionName(session)}`);
+    remove.addEventListener("click", () => deleteSession(session, row));
+    cell(row, remove);
     row.dataset.sessionId = session.id;
     body.append(row);
   }
   sessionsCursor = page.next_cursor;
   $("sessions-more").hidden = !sessionsCursor;
   $("sessions-empty").hidden = body.children.length > 0;
+}
+
+/** Delete a session (with its readings) after the user confirms; true when it is gone. */
+async function deleteSession(session, row) {
+  if (!window.confirm(`Delete the session "${sessionName(session)}" and all its readings? This cannot be undone.`)) return false;
+  try {
+    await api(`/api/sessions/${session.id}`, { method: "DELETE" });
+  } catch (error) {
+    report(error, "Not deleted: ");
+    return false;
+  }
+  notify(`Deleted "${sessionName(session)}".`, "info");
+  if (row) {
+    const body = row.parentElement;
+    row.remove();
+    $("sessions-empty").hidden = body.children.length > 0;
+    loadTrends().catch((error) => report(error));
+  }
+  return true;
 }
 
 async function loadTrends() {
@@ -81,7 +111,7 @@ async function loadTrends() {
       datasets: [
         { label: "Valence", data: points.map((p) => p.valence), borderColor: VALENCE_COLOUR, backgroundColor: VALENCE_COLOUR, tension: 0.25 },
         { label: "Arousal", data: points.map((p) => p.arousal), borderColor: AROUSAL_COLOUR, backgroundColor: AROUSAL_COLOUR, borderDash: [6, 3], tension: 0.25 },
-        { label: "Intensity", data: points.map((p) => p.intensity), borderColor: "#374151", backgroundColor: "#374151", borderDash: [2, 3], tension: 0.25, hidden: true },
+        { label: "Intensity", data: points.map((p) => p.intensity), borderColor: TICK, backgroundColor: TICK, borderDash: [2, 3], tension: 0.25, hidden: true },
       ],
     },
     options: lineOptions({ min: -1, max: 1 }),
@@ -93,7 +123,7 @@ async function loadTrends() {
     (a, b) => distribution.distribution[b] - distribution.distribution[a],
   );
   $("distribution-summary").textContent = distribution.total
-    ? `${distribution.total} readings; most often ${label(top[0])} (${percent(distribution.distribution[top[0]])}).`
+    ? `${distribution.total} readings; most often ${label(top[0])} (${shareText(distribution.distribution[top[0]], "readings")}).`
     : "No readings in this period yet.";
 }
 
@@ -120,7 +150,7 @@ async function loadReadings(append) {
     cell(row, reading.window_start == null ? "—" : `${reading.window_start.toFixed(1)}–${reading.window_end.toFixed(1)} s`);
     cell(row, reading.uncertain ? `${label(reading.dominant)} (uncertain)` : label(reading.dominant));
     if (reading.uncertain) row.classList.add("uncertain");
-    cell(row, percent(reading.confidence));
+    cell(row, confidenceText(reading.confidence));
     cell(row, signed(reading.valence));
     cell(row, signed(reading.arousal));
     body.append(row);
@@ -159,8 +189,8 @@ function timelineChart(analytics, insights, startedAt) {
     options: {
       ...lineOptions({ min: -1, max: 1 }),
       scales: {
-        x: { type: "linear", title: { display: true, text: "seconds into the session" }, ticks: { color: "#374151" } },
-        y: { min: -1, max: 1, ticks: { color: "#374151" } },
+        x: { type: "linear", title: { display: true, text: "seconds into the session" }, ticks: { color: TICK } },
+        y: { min: -1, max: 1, ticks: { color: TICK } },
       },
       plugins: {
         tooltip: {
@@ -190,15 +220,17 @@ export async function showSession(sessionId) {
       api(`/api/sessions/${sessionId}/insights`),
     ]);
     $("session-title").textContent = sessionName(session);
+    shownSession = session;
     $("session-meta").textContent = `${label(session.source)} · started ${dateTimeLabel(session.started_at)} · ${session.status}`;
     $("session-summary").textContent = insights.summary || "Not enough readings for insights yet.";
     $("session-facts").replaceChildren(
-      fact("Readings", `${analytics.reading_count} (${analytics.silent_windows} silent)`),
-      fact("Duration", `${Math.round(analytics.duration_seconds)} s`),
-      fact("Dominant", label(analytics.dominant_emotion)),
-      fact("Mean valence", signed(analytics.valence && analytics.valence.mean)),
-      fact("Mean arousal", signed(analytics.arousal && analytics.arousal.mean)),
-      fact("Volatility", insights.volatility_level ? label(insights.volatility_level) : "—"),
+      explainedFact("Readings", `${analytics.reading_count} (${analytics.silent_windows} silent)`, "windows"),
+      explainedFact("Duration", `${Math.round(analytics.duration_seconds)} s`, "duration"),
+      explainedFact("Dominant", label(analytics.dominant_emotion), "dominant"),
+      explainedFact("Mean valence", signed(analytics.valence && analytics.valence.mean), "valence"),
+      explainedFact("Mean arousal", signed(analytics.arousal && analytics.arousal.mean), "arousal"),
+      explainedFact("Volatility", insights.volatility_level
+        ? `${label(insights.volatility_level)} (${insights.volatility.toFixed(2)})` : "—", "volatility"),
     );
     $("view-session").dataset.readings = String(analytics.reading_count);
     doughnut($("session-doughnut"), analytics.distribution);
@@ -215,6 +247,9 @@ function init() {
   initialised = true;
   $("history-range").addEventListener("change", () => loadTrends().catch((error) => report(error)));
   $("sessions-more").addEventListener("click", () => loadSessions(true).catch((error) => report(error)));
+  $("session-delete").addEventListener("click", async () => {
+    if (shownSession && (await deleteSession(shownSession, null))) navigate("/history");
+  });
   $("readings-more").addEventListener("click", () => loadReadings(true).catch((error) => report(error)));
   document.querySelectorAll("[data-export]").forEach((button) => {
     button.addEventListener("click", async () => {
@@ -232,6 +267,7 @@ function init() {
   });
 }
 
-export function setNotifier(fn) {
+export function setNotifier(fn, navigator) {
   notify = fn;
+  navigate = navigator;
 }

@@ -1,7 +1,7 @@
 // Live view: microphone -> AudioWorklet (16 kHz mono s16le, 250 ms frames: fewer messages cost the server less) -> Socket.IO
 // `audio` events; `emotion`, `environment`, `lag` and `error` events drawn as they arrive.
 import { AmbientTone, Particles, applyLight } from "./environment.js";
-import { CLASSES, label, lineOptions, makeChart, percent, probabilityDatasets, signed, vaDatasets } from "./charts.js";
+import { CLASSES, confidenceText, label, lineOptions, makeChart, probabilityDatasets, signed, vaDatasets } from "./charts.js";
 import { refreshAccess } from "./api.js";
 import { getSocket, subscribe } from "./socket.js";
 
@@ -71,7 +71,7 @@ function onEmotion(reading) {
   }
   push(probChart, at, CLASSES.map((name) => reading.probabilities[name]));
   push(vaChart, at, [reading.valence, reading.arousal]);
-  $("current-emotion").textContent = `${label(reading.dominant)} · ${percent(reading.confidence)}`;
+  $("current-emotion").textContent = `${label(reading.dominant)} · ${confidenceText(reading.confidence)}`;
   $("current-emotion").dataset.emotion = reading.dominant;
   // A low-confidence window is shown muted with a note, so a guess never reads as a finding.
   $("current-emotion").dataset.uncertain = String(Boolean(reading.uncertain));

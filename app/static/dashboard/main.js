@@ -1,16 +1,29 @@
 // The dashboard's entry module: client-side routing over the views of one document, the
 // sign-in and sign-up forms, sign-out, and the way back to sign-in whenever a token is refused.
-import { currentUser, isSignedIn, onSignOut, signIn, signOut, signUp } from "./api.js";
+import { showAccount } from "./account.js";
+import { confirmPasswordReset, currentUser, isSignedIn, onSignOut, requestPasswordReset, signIn, signOut, signUp } from "./api.js";
 import { showCollective } from "./collective.js";
 import { setNotifier, showHistory, showSession } from "./history.js";
 import { initLive, liveRunning } from "./live.js";
-import { showProfile } from "./profile.js";
+import { explainAll } from "./explain.js";
 import { closeSocket } from "./socket.js";
 import { initUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
-const PUBLIC = new Set(["login", "signup"]);
-const TITLES = { live: "Live", upload: "Upload", history: "History", session: "Session", collective: "Collective", profile: "Profile", login: "Sign in", signup: "Sign up" };
+const PUBLIC = new Set(["login", "signup", "forgot-password", "reset-password"]);
+const VIEWS = ["live", "upload", "history", "collective", "account", ...PUBLIC];
+const TITLES = {
+  live: "Live",
+  upload: "Upload",
+  history: "History",
+  session: "Session",
+  collective: "Collective",
+  account: "Account",
+  login: "Sign in",
+  signup: "Sign up",
+  "forgot-password": "Reset your password",
+  "reset-password": "Choose a new password",
+};
 
 function notice(message, kind = "error") {
   const box = $("notice");
@@ -24,7 +37,8 @@ function route(pathname) {
   const parts = pathname.replace(/\/+$/, "").split("/").filter(Boolean);
   if (parts.length === 0) return { view: "live" };
   if (parts[0] === "history" && parts[1]) return { view: "session", sessionId: decodeURIComponent(parts[1]) };
-  if (["live", "upload", "history", "collective", "profile", "login", "signup"].includes(parts[0])) return { view: parts[0] };
+  if (parts[0] === "profile") return { view: "account" };
+  if (VIEWS.includes(parts[0])) return { view: parts[0] };
   return { view: "live" };
 }
 
@@ -55,7 +69,7 @@ async function render({ focus = false } = {}) {
     const next = location.pathname + location.search;
     history.replaceState(null, "", `/login?next=${encodeURIComponent(next)}`);
     view = "login";
-  } else if (PUBLIC.has(view) && isSignedIn()) {
+  } else if (PUBLIC.has(view) && view !== "reset-password" && isSignedIn()) {
     history.replaceState(null, "", "/live");
     view = "live";
   }
@@ -72,13 +86,21 @@ async function render({ focus = false } = {}) {
   else if (view === "history") await showHistory();
   else if (view === "session") await showSession(sessionId);
   else if (view === "collective") await showCollective();
-  else if (view === "profile") await showProfile();
+  else if (view === "account") await showAccount(leave);
 }
 
 export function navigate(path) {
   if (path !== location.pathname + location.search) history.pushState(null, "", path);
   notice("");
   render({ focus: true });
+}
+
+/** Signed out on purpose (sign out, everywhere, account deleted): a fresh start at sign-in. */
+function leave(message) {
+  closeSocket();
+  sessionStorage.setItem("moodmirror.farewell", message);
+  // replace: Back must not return to a page of the account that was just left.
+  location.replace("/login");
 }
 
 function formError(form, error) {
@@ -115,6 +137,19 @@ function wireForms() {
     await signIn($("login-email").value.trim(), $("login-password").value);
     navigate(safeNext(new URLSearchParams(location.search).get("next")));
   });
+  onSubmit("forgot-form", async () => {
+    const answer = await requestPasswordReset($("forgot-email").value.trim());
+    $("forgot-sent").textContent = answer.message;
+  });
+  onSubmit("reset-form", async () => {
+    const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+    await confirmPasswordReset(token, $("reset-password").value);
+    // The token must not linger in the address bar or the history.
+    history.replaceState(null, "", "/reset-password");
+    $("reset-done").textContent = "";
+    sessionStorage.setItem("moodmirror.farewell", "Your password has been changed. Sign in with the new one.");
+    location.replace("/login");
+  });
   onSubmit("signup-form", async () => {
     await signUp($("signup-email").value.trim(), $("signup-password").value, $("signup-name").value.trim());
     navigate("/live");
@@ -123,7 +158,7 @@ function wireForms() {
     if (liveRunning() && !window.confirm("The microphone is on. Stop it and sign out?")) return;
     await signOut();
     // A full load drops every view's state, charts and the socket with it.
-    location.assign("/login");
+    leave("You are signed out.");
   });
 }
 
@@ -147,7 +182,13 @@ onSignOut((reason) => {
   notice(reason);
 });
 
-setNotifier(notice);
+setNotifier(notice, navigate);
+explainAll();
 wireForms();
 wireLinks();
 render();
+const farewell = sessionStorage.getItem("moodmirror.farewell");
+if (farewell) {
+  sessionStorage.removeItem("moodmirror.farewell");
+  notice(farewell, "info");
+}
