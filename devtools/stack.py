@@ -53,10 +53,26 @@ def stop_process(proc, timeout=10, group=False, sig=signal.SIGTERM):
 
     send(sig)
     try:
-        return proc.wait(timeout)
+        code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
-        return proc.wait()
+        code = proc.wait()
+    if group:  # the leader may be a shell that exits before what it started (rq's warm shutdown)
+        deadline = time.monotonic() + timeout
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        send(signal.SIGKILL)
+    return code
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def mongo_wire_command(port, engine="memory", path=None):

@@ -101,6 +101,22 @@ def test_a_revoked_token_ends_the_stream_and_a_fresh_token_resumes_its_session(s
     assert db.sessions.find_one({"_id": ObjectId(session_id)})["status"] == "ended"
 
 
+def test_signing_out_everywhere_ends_a_running_stream(stack, db):
+    """POST /api/auth/logout-all (as a password change) revokes every earlier token, including
+    the one a stream connected with: the stream ends within a window, as for one revoked token."""
+    client = signed_in(stack, "everywhere@example.com")
+    live = client.live_stream(wait_timeout=20).connect()
+    session_id = live.start(FORMAT)
+    live.stream_samples(voiced(3.0), realtime=True)
+    other = MoodMirrorClient(stack.base_url)
+    other.login("everywhere@example.com", PASSWORD)
+    other.json("POST", "/api/auth/logout-all")
+    stream_until(live, voiced(4.0), lambda: not live.sio.connected)
+    assert wait_until(lambda: not live.sio.connected, 5), "the server disconnects the stream"
+    error = live.errors[-1]
+    assert error["code"] == "token_revoked" and error["session_id"] == session_id
+
+
 def test_an_expired_token_ends_the_stream_and_the_client_resumes_with_a_refreshed_one(stack, db):
     client = signed_in(stack, "expiring@example.com")
     live = client.live_stream(wait_timeout=20).connect()

@@ -112,6 +112,10 @@ def revoked_key(payload):
     return REVOKED_PREFIX + payload["jti"]
 
 
+def version_key(user_id):
+    return VERSION_PREFIX + str(user_id)
+
+
 def gone_key(user_id):
     return GONE_PREFIX + str(user_id)
 

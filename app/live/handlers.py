@@ -25,7 +25,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
 
 from app.api.errors import down_component
 from app.api.schemas import text_problem
-from app.auth.tokens import TokenRejected, gone_key, revoked_key, user_from_access_token
+from app.auth.tokens import TokenRejected, gone_key, revoked_key, user_from_access_token, version_key
 from app.extensions import socketio
 from app.live import limits, ready
 from app.models import EmotionReading, EmotionSession, User
@@ -56,6 +56,7 @@ class Connection:
     user_id: str
     is_admin: bool
     revoked_key: str   # the token's entry in the revocation list, were it revoked
+    token_version: int  # revoked once the user's version is above it (app/auth/tokens.py revoke_all)
     expires_at: float  # the token's expiry, epoch seconds
     pace: limits.Pace  # shared by the user's connections to this process
     stream: LiveStream | None = None
@@ -119,15 +120,18 @@ def on_connect(auth=None):
     user_id = str(user.id)
     pace = paces.get(user_id) or paces.setdefault(user_id, limits.Pace(config["STREAM_USER_AUDIO_SPEED"], PACE_BURST_S))
     connections[request.sid] = Connection(user_id=user_id, is_admin=user.is_admin, revoked_key=revoked_key(claims),
-                                          expires_at=claims["exp"], pace=pace)
+                                          token_version=int(claims.get("ver", 0)), expires_at=claims["exp"], pace=pace)
 
 
 def _token_problem(conn):
     """Why this connection's token no longer holds (code, message), else None: one Redis round trip."""
     if time.time() >= conn.expires_at:
         return TOKEN_EXPIRED
-    revoked, gone = current_app.extensions["redis"].mget([conn.revoked_key, gone_key(conn.user_id)])
-    return STOPPED[ready.ACCOUNT_GONE] if gone else STOPPED[ready.TOKEN_REVOKED] if revoked else None
+    revoked, gone, version = current_app.extensions["redis"].mget([conn.revoked_key, gone_key(conn.user_id),
+                                                                   version_key(conn.user_id)])
+    if gone:
+        return STOPPED[ready.ACCOUNT_GONE]
+    return STOPPED[ready.TOKEN_REVOKED] if revoked or int(version or 0) > conn.token_version else None
 
 
 def _cut_off(sid, conn, problem):
@@ -227,7 +231,8 @@ def _enqueue(app, sid, conn, stream, windows, received_at):
                                  "start_s": window.start_s, "end_s": window.end_s, "received_at": received_at})
         stopped, more, claimed = ready.add_pending(redis, stream.session_id, conn.user_id, window.index,
                                                    app.config["STREAM_MAX_PENDING"], pcm, descriptor,
-                                                   conn.revoked_key, gone_key(conn.user_id))
+                                                   conn.revoked_key, gone_key(conn.user_id),
+                                                   version_key(conn.user_id), conn.token_version)
         if stopped:
             return STOPPED[stopped]
         dropped += more

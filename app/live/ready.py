@@ -69,7 +69,8 @@ def taken_key(job_id):
     return f"stream:taken:{job_id}"
 
 
-# Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]: the live check of
+# Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]; KEYS[12] with ARGV[11]: a
+# token version revoked by app/auth/tokens.py revoke_all; the live check of
 # app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip).
 # Else stores the window, scores it on the ready set (fair draining), drops the stream's
 # oldest windows beyond the limit, rings the bell for a waiting drain job (unless one lingers
@@ -80,6 +81,7 @@ def taken_key(job_id):
 _ADD = Script(None, b"""
 if KEYS[9] ~= '' and redis.call('EXISTS', KEYS[9]) == 1 then return {2, 0} end
 if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then return {1, 0} end
+if KEYS[12] ~= '' and tonumber(redis.call('GET', KEYS[12]) or '0') > tonumber(ARGV[11]) then return {1, 0} end
 local ttl = ARGV[2]
 redis.call('HSET', KEYS[1], 'd', ARGV[3], 'a', ARGV[4], 'u', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ttl)
@@ -110,17 +112,20 @@ return result
 """)
 
 
-def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor, revoked_key="", gone_key=""):
+def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor, revoked_key="", gone_key="",
+                version_key="", token_version=0):
     """Mark a window pending with its descriptor (bytes) and audio and put it on the ready set,
     unless revoked_key (the stream's token in the revocation list) or gone_key (its account
-    deleted) exists ('' for no check). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
+    deleted) exists, or version_key (the user's token version) holds a version above
+    token_version (all the user's earlier tokens revoked: password change, sign out everywhere)
+    ('' for no check). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
     ACCOUNT_GONE or 0; the indices dropped (oldest first) to stay within the limit, deleted
     with their audio; and whether the caller must enqueue a drain job (none waiting or queued)."""
     stopped, claimed, *dropped = _ADD(
         keys=[window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
-              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY, LINGER_KEY],
+              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY, LINGER_KEY, version_key],
         args=[index, PENDING_TTL_S, descriptor, pcm, max_pending, DRAIN_QUEUED_TTL_S, user_id, f"{session_id}:",
-              window_key(session_id, ""), READY_MAX], client=redis)
+              window_key(session_id, ""), READY_MAX, int(token_version)], client=redis)
     return stopped, dropped, bool(claimed)
 
 
