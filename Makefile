@@ -72,3 +72,8 @@ bench-uploads: install  ## another user's GET /api/sessions while 3 clients post
 
 bench-api: install-dev  ## REST load: ingest, analytics, mixed; p50/p99, rps, acknowledged writes found (bench/results/api.json)
 	$(BIN)/python -m bench.api
+
+.PHONY: bench-runtime
+
+bench-runtime: install-dev  ## a fresh virtualenv from requirements.txt alone: install time, size (bench/results/runtime.json)
+	$(BIN)/python -m bench.runtime
