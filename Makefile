@@ -39,8 +39,8 @@ $(DEV_STAMP): $(ML_STAMP) requirements-dev.txt
 run: install
 	$(BIN)/python -m devtools.devstack
 
-run-cluster: install  ## WEB web processes behind HAProxy (sticky), WORKERS workers, cron (devtools/cluster.py)
-	$(BIN)/python -m devtools.cluster
+run-cluster: install  ## WEB (2) web processes behind HAProxy (sticky), WORKERS (2) workers, cron (devtools/cluster.py)
+	WORKERS=$${WORKERS:-2} $(BIN)/python -m devtools.cluster
 
 test: install-dev
 	$(BIN)/ruff check .

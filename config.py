@@ -131,6 +131,8 @@ class Config:
     # A worker's heartbeat (the Procfile passes it to rq's --job-monitoring-interval): health
     # counts the workers that beat within the last 3 beats.
     WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
+    # `make run-cluster` (devtools/cluster.py): web processes behind HAProxy on PORT.
+    WEB = _env_int("WEB", 2)
 
     API_TITLE = "Mood Mirror API"
     API_VERSION = "1.0"

@@ -96,10 +96,11 @@ class Stack:
         # The Procfile's commands (flask, rq, python) are bin_dir's.
         self.env["PATH"] = os.pathsep.join([str(self.bin_dir), self.env.get("PATH", "")])
 
-    def start_process(self, name, command):
+    def start_process(self, name, command, **env):
         log = open(self.log_dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(command, shell=isinstance(command, str), cwd=ROOT, env=self.env,
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = subprocess.Popen(command, shell=isinstance(command, str), cwd=ROOT,
+                                                env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
 
     def start(self):
         subprocess.run(self.commands["release"], shell=True, cwd=ROOT, env=self.env, check=True,
