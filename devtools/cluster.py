@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from devtools.stack import ROOT, Stack, free_port, wait_for_port
@@ -60,15 +61,32 @@ backend web
 """
 
 
-def served(stats_socket):
-    """{web<n>: HTTP requests (or connections) it has been given} from HAProxy's stats socket."""
+def _servers(stats_socket):
+    """HAProxy's statistics row of each web process (its stats socket's `show stat`)."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(stats_socket))
         sock.sendall(b"show stat\n")
         data = b"".join(iter(lambda: sock.recv(65536), b""))
     rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
-    return {r["svname"]: int(r.get("req_tot") or r["stot"]) for r in rows
-            if r["pxname"] == "web" and r["svname"] not in ("BACKEND", "FRONTEND")}
+    return {r["svname"]: r for r in rows if r["pxname"] == "web" and r["svname"] not in ("BACKEND", "FRONTEND")}
+
+
+def served(stats_socket):
+    """{web<n>: HTTP requests it has been given}."""
+    return {name: int(row["req_tot"]) for name, row in _servers(stats_socket).items()}
+
+
+def wait_all_up(stats_socket, timeout=60):
+    """Return once the balancer sends to every web process (a stack answers as soon as one does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(row["status"] == "UP" for row in _servers(stats_socket).values()):
+                return
+        except OSError:  # the balancer is not up yet
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"not every web process is up behind the balancer within {timeout} s")
 
 
 class Cluster(Stack):
@@ -94,6 +112,7 @@ class Cluster(Stack):
         config.write_text(haproxy_config("127.0.0.1", self.port, self.web_ports, self.stats_socket))
         self.start_process("haproxy", [haproxy_path(), "-db", "-f", str(config)])
         wait_for_port(self.port, self.processes["haproxy"], 10, "haproxy")
+        wait_all_up(self.stats_socket)
         self.wait_healthy()
         return self
 

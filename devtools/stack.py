@@ -128,7 +128,7 @@ class Stack:
                 health = self.healthy(requests.get(f"{self.base_url}/api/system/health", timeout=2))
                 if health is not None:
                     return health
-            except (requests.ConnectionError, ValueError):
+            except (requests.RequestException, ValueError):  # not listening yet, or a balancer waiting for it
                 pass
             time.sleep(0.3)
         raise RuntimeError("stack not healthy:\n" + "\n".join(self.log(n)[-2000:] for n in self.processes))
