@@ -2,6 +2,7 @@
 import sys
 import tempfile
 
+from devtools.cluster import free_port_block
 from devtools.stack import DevStack
 
 
@@ -10,6 +11,8 @@ def bench_stack(workers, name, web=1, **env_overrides):
     `web` web processes), in a fresh var dir on free ports, with the embedded MongoDB-wire server
     on its memory engine (what is measured is the app, not SQLite)."""
     command = [sys.executable, "-m", "devtools.cluster" if web > 1 else "devtools.devstack"]
+    if web > 1:
+        env_overrides.setdefault("PORT", free_port_block(web + 1))
     return DevStack(workers, var_dir=tempfile.mkdtemp(prefix=f"bench-{name}-"), command=command, WEB=web,
                     LOG_LEVEL="WARNING",
                     EMBEDDED_MONGO_ENGINE="memory", RATELIMIT_ENABLED="false",

@@ -20,6 +20,25 @@ from devtools.stack import ROOT, Stack, free_port, wait_for_port
 COOKIE = "SERVERID"
 
 
+def free_port_block(count):
+    """A port p with p, p+1, ... p+count-1 free: `make run-cluster`'s balancer takes PORT and its
+    web processes the next ones."""
+    while True:
+        base = free_port()
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
 def haproxy_path():
     """The haproxy binary, or None where it is not installed (scripts/system-deps.sh installs it)."""
     return shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if os.access(p, os.X_OK)), None)

@@ -11,6 +11,8 @@ no acknowledged write (a window's `emotion`, a REST reading answered 201) is los
 """
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 
@@ -19,7 +21,8 @@ import pytest
 import redis as redis_lib
 from bson import ObjectId
 
-from devtools.cluster import COOKIE, Cluster, haproxy_path, web_name
+from devtools.cluster import COOKIE, Cluster, free_port_block, haproxy_path, served, wait_all_up, web_name
+from devtools.stack import DevStack
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
 from audio_fixtures import encode, speech_like
@@ -84,6 +87,30 @@ def stream_all(streams, seconds):
         thread.start()
     for thread in threads:
         thread.join(seconds + 30)
+
+
+def test_make_run_cluster_serves_through_the_balancer_and_stops_on_ctrl_c(tmp_path):
+    """`make run-cluster`'s process (python -m devtools.cluster) with its embedded servers."""
+    port = free_port_block(3)
+    stack = DevStack(workers=2, var_dir=tmp_path / "var", command=[sys.executable, "-m", "devtools.cluster"],
+                     PORT=port, WEB=2)
+    web_ports = [port + 1, port + 2]
+    try:
+        stack.wait_healthy(timeout=120)
+        wait_all_up(stack.log_dir / "haproxy.sock")
+        wait_until(lambda: MoodMirrorClient(stack.base_url).json("GET", "/api/system/health")
+                   ["components"]["workers"]["count"] == 2, 60, "both workers")
+        before = served(stack.log_dir / "haproxy.sock")
+        for _ in range(4):  # new clients, no cookie: round robin
+            assert MoodMirrorClient(stack.base_url).json("GET", "/api/system/health")["status"] == "ok"
+        after = served(stack.log_dir / "haproxy.sock")
+        assert {web: after[web] - before[web] for web in after} == {"web1": 2, "web2": 2}
+    finally:
+        stack.stop()  # Ctrl-C
+    assert f"http://127.0.0.1:{port}/" in stack.log("stack")
+    for p in [port, *web_ports]:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", p)) != 0, f"port {p} still open after Ctrl-C"
 
 
 def test_upload_posted_through_one_web_is_polled_through_the_other(cluster):
