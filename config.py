@@ -122,6 +122,10 @@ class Config:
     COLLECTIVE_WINDOW_MINUTES = _env_int("COLLECTIVE_WINDOW_MINUTES", 5)
     COLLECTIVE_MIN_USERS = _env_int("COLLECTIVE_MIN_USERS", 3)
 
+    # Proxies in front of the web process (a platform's router, a load balancer) whose
+    # X-Forwarded-For and X-Forwarded-Proto it trusts; 0 when clients reach it directly.
+    TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 0)
+
     RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", "true").lower() == "true"
     RATELIMIT_AUTH_IP = _env("RATELIMIT_AUTH_IP", "20 per minute")
     RATELIMIT_AUTH_ACCOUNT = _env("RATELIMIT_AUTH_ACCOUNT", "5 per minute")

@@ -121,7 +121,7 @@ class Cluster(Stack):
         subprocess.run(self.commands["release"], shell=True, cwd=ROOT, env=self.env, check=True,
                        capture_output=True)
         for n, port in enumerate(self.web_ports, 1):
-            self.start_process(f"web.{n}", self.commands["web"], PORT=str(port))
+            self.start_process(f"web.{n}", self.commands["web"], PORT=str(port), TRUSTED_PROXY_HOPS="1")
         for n in range(self.workers):
             self.start_process(f"worker.{n + 1}", self.commands["worker"])
         self.start_process("cron", self.commands["cron"])
@@ -169,8 +169,8 @@ def main():
 
         manager = Manager()
         for n, web_port in enumerate(web_ports, 1):
-            manager.add_process(f"web.{n}", processes["web"], env={**env, "HOST": "127.0.0.1", "PORT": str(web_port)},
-                                cwd=ROOT)
+            web_env = {**env, "HOST": "127.0.0.1", "PORT": str(web_port), "TRUSTED_PROXY_HOPS": "1"}
+            manager.add_process(f"web.{n}", processes["web"], env=web_env, cwd=ROOT)
         for n in range(1, Config.WORKERS + 1):
             manager.add_process(f"worker.{n}", processes["worker"], env=env, cwd=ROOT)
         manager.add_process("cron", processes["cron"], env=env, cwd=ROOT)
