@@ -3,7 +3,8 @@ web processes (sticky: a cookie names each client's web process; WebSocket conne
 theirs anyway), WORKERS workers and cron, with the embedded MongoDB-wire and Redis servers
 unless MONGO_URI / REDIS_URL are set. Everything but the balancer is the Procfile's.
 
-Cluster is the same topology for the tests and bench.stream --web N, each process on its own.
+Cluster is the same topology for the tests, each process started on its own so that one can be
+killed; bench.stream --web N runs main() as `make run-cluster` does.
 """
 import csv
 import io
