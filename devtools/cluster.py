@@ -142,13 +142,13 @@ class Cluster(Stack):
 
 def main():
     """make run-cluster: devtools.devstack's embedded servers and release step, then the cluster
-    under honcho until Ctrl-C."""
+    under honcho until Ctrl-C, each process kept running as `make run` keeps its own."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
 
     from config import VAR_DIR as VAR
     from config import Config
-    from devtools.devstack import start_mongo, start_redis, stop
+    from devtools.devstack import respawned, start_mongo, start_redis, stop
 
     if haproxy_path() is None:
         sys.exit("haproxy is not installed: run scripts/system-deps.sh (Debian: apt-get install haproxy)")
@@ -171,11 +171,11 @@ def main():
         manager = Manager()
         for n, web_port in enumerate(web_ports, 1):
             web_env = {**env, "HOST": "127.0.0.1", "PORT": str(web_port), "TRUSTED_PROXY_HOPS": "1"}
-            manager.add_process(f"web.{n}", processes["web"], env=web_env, cwd=ROOT)
+            manager.add_process(f"web.{n}", respawned(processes["web"]), env=web_env, cwd=ROOT)
         for n in range(1, Config.WORKERS + 1):
-            manager.add_process(f"worker.{n}", processes["worker"], env=env, cwd=ROOT)
-        manager.add_process("cron", processes["cron"], env=env, cwd=ROOT)
-        manager.add_process("haproxy", f"{haproxy_path()} -db -f {config}", env=env, cwd=ROOT)
+            manager.add_process(f"worker.{n}", respawned(processes["worker"]), env=env, cwd=ROOT)
+        manager.add_process("cron", respawned(processes["cron"]), env=env, cwd=ROOT)
+        manager.add_process("haproxy", respawned(f"{haproxy_path()} -db -f {config}"), env=env, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         print(f"\n  Mood Mirror behind HAProxy: {base}/  ({Config.WEB} web processes on ports "
               f"{', '.join(map(str, web_ports))}, {Config.WORKERS} workers, cron)\n"
