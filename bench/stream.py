@@ -296,7 +296,7 @@ def save(results, results_path, plot_path):
 
 
 def print_table(results):
-    roles = [name for name, _ in ROLES if any(name in r["cpu_ms_per_window"] for r in results)]
+    roles = [name for name in dict(ROLES) if any(name in r["cpu_ms_per_window"] for r in results)]
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
           + " ".join(f"{name:>10}" for name in [*roles, "stack"]) + "  (CPU ms per window)  load average")
     for r in results:

@@ -42,7 +42,10 @@ def cluster(mongo_uri, redis_url, tmp_path_factory):
     redis_lib.Redis.from_url(redis_url).flushdb()
     running = Cluster(mongo_uri.replace("/moodmirror_test", "/moodmirror_cluster"), redis_url,
                       tmp_path_factory.mktemp("cluster"), web=2, workers=2,
-                      extra_env={"COLLECTIVE_INTERVAL_SECONDS": "2", "COLLECTIVE_MIN_USERS": "1"})
+                      # Backpressure (dropping a lagging stream's oldest windows) is tested elsewhere;
+                      # here a host loaded by others must not make windows count as lost.
+                      extra_env={"COLLECTIVE_INTERVAL_SECONDS": "2", "COLLECTIVE_MIN_USERS": "1",
+                                 "STREAM_MAX_PENDING": "1000"})
     try:
         yield running.start()
     finally:
@@ -194,14 +197,14 @@ def test_streams_on_both_webs_survive_the_loss_of_one(cluster, db):
     stream_all(second, 4.0)
     summaries = [live.stop() for live in second]
     for live, summary in zip(second, summaries):
-        live.wait_for_emotions(summary["windows"], timeout=60)
+        live.wait_for_emotions(summary["windows"], timeout=120)
     stop_writing.set()
     writer.join(30)
     for live in first + list(resumed.values()):
         live.close()
 
     for n, (live, summary, session_id) in enumerate(zip(second, summaries, sessions)):
-        assert summary["dropped_total"] == 0 and live.errors == [], (n, live.errors)
+        assert summary["dropped_total"] == 0 and live.errors == [], (n, summary, live.errors, live.lags)
         assert {e["session_id"] for e in live.emotions} == {session_id}
         indices = sorted(e["window_index"] for e in live.emotions)
         if n in resumed:
