@@ -122,6 +122,10 @@ class Config:
     COLLECTIVE_WINDOW_MINUTES = _env_int("COLLECTIVE_WINDOW_MINUTES", 5)
     COLLECTIVE_MIN_USERS = _env_int("COLLECTIVE_MIN_USERS", 3)
 
+    # Proxies in front of the web process (a platform's router, a load balancer) whose
+    # X-Forwarded-For and X-Forwarded-Proto it trusts; 0 when clients reach it directly.
+    TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 0)
+
     RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", "true").lower() == "true"
     RATELIMIT_AUTH_IP = _env("RATELIMIT_AUTH_IP", "20 per minute")
     RATELIMIT_AUTH_ACCOUNT = _env("RATELIMIT_AUTH_ACCOUNT", "5 per minute")
@@ -131,6 +135,8 @@ class Config:
     # A worker's heartbeat (the Procfile passes it to rq's --job-monitoring-interval): health
     # counts the workers that beat within the last 3 beats.
     WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
+    # `make run-cluster` (devtools/cluster.py): web processes behind HAProxy on PORT.
+    WEB = _env_int("WEB", 2)
 
     API_TITLE = "Mood Mirror API"
     API_VERSION = "1.0"

@@ -1,6 +1,7 @@
 """make bench-stream: live-streaming latency under N concurrent real-time streams.
 
-Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers,
+Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers
+(--web N: as `make run-cluster` does, HAProxy in front of N web processes),
 then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
 each from its own point in the speech and starting at a random offset within the first second
 (--aligned: all at once on the same words, the worst case).
@@ -12,7 +13,7 @@ saves bench/results/stream.json and the plot docs/img/stream_latency.png.
 the others' latency and drops are what counts (issue 16: one user's flood costs that user);
 saved to bench/results/stream_flood.json.
 
-    python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned | --flood]
+    python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned | --flood] [--web N]
 """
 import argparse
 import gc
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from audio import SAMPLE_RATE
 from audio.pcm import to_s16
 from bench import bench_stack
+from devtools.cluster import served, wait_all_up
 from ml.inference import is_silent
 from mood_mirror.client import ApiClientError, MoodMirrorClient
 
@@ -42,7 +44,8 @@ FORMAT = {"encoding": "s16le", "sample_rate": SAMPLE_RATE, "channels": 1}
 TARGET_P99_MS = 150
 # The stack's processes by role, told apart by their command lines (first match wins).
 ROLES = (("web", "wsgi.py"), ("worker", "rq worker"), ("cron", "rq cron"), ("mongo_wire", "devtools.mongo_wire"),
-         ("redis", "redis-server"), ("supervisor", "devtools.devstack"))
+         ("redis", "redis-server"), ("haproxy", "haproxy"), ("supervisor", "devtools.devstack"),
+         ("supervisor", "devtools.cluster"))
 
 
 def speech(seconds):
@@ -225,6 +228,8 @@ def cpu_ms_per_window(before, after, windows):
 
 
 def measure(stack, n, pcm, chunk_ms, aligned=False):
+    balancer = stack.log_dir / "haproxy.sock"  # make run-cluster's: how it spread the clients
+    spread_before = served(balancer) if balancer.exists() else {}
     clients = []
     for i in range(n):
         client = MoodMirrorClient(stack.base_url)
@@ -240,6 +245,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     per_window = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
     lat = np.array(latencies) if latencies else np.array([np.nan])
+    spread = {web: count - spread_before[web] for web, count in served(balancer).items()} if spread_before else None
     return {
         "streams": n,
         "start": "aligned" if aligned else "staggered",
@@ -256,6 +262,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "chunk_ms": chunk_ms,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "wall_seconds": round(elapsed, 1),
+        **({"requests_by_web": spread} if spread else {}),
     }
 
 
@@ -273,7 +280,8 @@ def plot(results, path):
     ax.set_xlabel("concurrent real-time streams")
     ax.set_ylabel("window latency (ms)")
     ax.set_yscale("log")
-    ax.set_title(f"Live streaming latency (2 workers, 2 cores, {results[0]['start']} starts)")
+    web = results[0].get("web", 1)
+    ax.set_title(f"Live streaming latency ({web} web, 2 workers, 2 cores, {results[0]['start']} starts)")
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,7 +296,7 @@ def save(results, results_path, plot_path):
 
 
 def print_table(results):
-    roles = [name for name, _ in ROLES if any(name in r["cpu_ms_per_window"] for r in results)]
+    roles = [name for name in dict(ROLES) if any(name in r["cpu_ms_per_window"] for r in results)]
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
           + " ".join(f"{name:>10}" for name in [*roles, "stack"]) + "  (CPU ms per window)  load average")
     for r in results:
@@ -310,18 +318,24 @@ def main(argv=None):
                       help="start every stream at once (the worst case); saved to stream_aligned.json")
     mode.add_argument("--flood", action="store_true",
                       help="50 real-time users beside one user flooding 30 streams at 10x; saved to stream_flood.json")
+    parser.add_argument("--web", type=int,
+                        help="N web processes (N > 1: behind HAProxy, as make run-cluster starts them); "
+                             "saved to stream_web<N>.json, so that --web 1 and --web 2 compare")
     args = parser.parse_args(argv)
-    results_path, plot_path = ((RESULTS.with_name("stream_aligned.json"), PLOT.with_name("stream_latency_aligned.png"))
-                               if args.aligned else
-                               (RESULTS.with_name("stream_flood.json"), None) if args.flood else (RESULTS, PLOT))
+    suffix = ("_aligned" if args.aligned else "_flood" if args.flood else "") + (f"_web{args.web}" if args.web else "")
+    results_path = RESULTS.with_name(f"stream{suffix}.json")
+    plot_path = None if args.flood else PLOT.with_name(f"stream_latency{suffix}.png")
+    args.web = args.web or 1
 
     pcm = speech(args.seconds)
     # The flooder may hold its 30 streams: what is measured is fair draining, not the per-user limits.
-    stack = bench_stack(args.workers, "stream", STREAM_MAX_PENDING="10", STREAM_MAX_STREAMS_PER_USER="30",
+    stack = bench_stack(args.workers, "stream", web=args.web, STREAM_MAX_PENDING="10", STREAM_MAX_STREAMS_PER_USER="30",
                         STREAM_MAX_CONNECTIONS_PER_USER="30", STREAM_SESSIONS_PER_MINUTE="60")
     results = []
     try:
         stack.wait_healthy(timeout=180)
+        if args.web > 1:
+            wait_all_up(stack.log_dir / "haproxy.sock")
         for n in tqdm([50] if args.flood else args.streams, desc="stream counts", unit="run"):
             try:
                 result = (measure_flood(stack, pcm, args.chunk_ms) if args.flood
@@ -329,6 +343,7 @@ def main(argv=None):
             except ApiClientError as error:  # the stack could not take N streams: say so and stop
                 tqdm.write(f"{n} streams: run failed: {error}")
                 break
+            result = {"web": args.web, **result}
             results.append(result)
             tqdm.write(json.dumps(result))
             save(results, results_path, plot_path)  # a later N that fails leaves the earlier results saved

@@ -1,8 +1,9 @@
 """The stack driven from outside: the test suite and the benchmarks start it, wait until it is
 healthy and stop it; the process helpers here are shared with devtools.devstack.
 
-* Stack: the Procfile's processes (release, web, workers) against a MongoDB and a Redis that
-  the caller provides, as production runs them.
+* Stack: the Procfile's processes (release, web, workers, optionally cron) against a MongoDB
+  and a Redis that the caller provides, as production runs them, with this interpreter's
+  environment or another virtualenv's (bin_dir).
 * DevStack: `make run`'s stack (python -m devtools.devstack, or `make run` itself), which starts
   the embedded MongoDB-wire and Redis servers of its own.
 """
@@ -94,7 +95,8 @@ class Stack:
     STOP_SIGNAL = signal.SIGTERM
     STOP_TIMEOUT_S = 10
 
-    def __init__(self, mongo_uri, redis_url, log_dir, workers=1, extra_env=None):
+    def __init__(self, mongo_uri, redis_url, log_dir, workers=1, extra_env=None, cron=False, bin_dir=None):
+        self.bin_dir = Path(bin_dir or Path(sys.executable).parent)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.mongo_uri, self.redis_url = mongo_uri, redis_url
@@ -103,17 +105,18 @@ class Stack:
                     "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLED": "false", **(extra_env or {})}
         self._put_python_on_path()
         self.commands = parse_procfile((ROOT / "Procfile").read_text()).processes
-        self.log_dir, self.workers = log_dir, workers
+        self.log_dir, self.workers, self.cron = log_dir, workers, cron
         self.processes = {}
 
     def _put_python_on_path(self):
-        # The Procfile's commands (flask, rq, python) are this interpreter's environment's.
-        self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
+        # The Procfile's commands (flask, rq, python) are bin_dir's.
+        self.env["PATH"] = os.pathsep.join([str(self.bin_dir), self.env.get("PATH", "")])
 
-    def start_process(self, name, command):
+    def start_process(self, name, command, **env):
         log = open(self.log_dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(command, shell=isinstance(command, str), cwd=ROOT, env=self.env,
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = subprocess.Popen(command, shell=isinstance(command, str), cwd=ROOT,
+                                                env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
 
     def start(self):
         subprocess.run(self.commands["release"], shell=True, cwd=ROOT, env=self.env, check=True,
@@ -121,6 +124,8 @@ class Stack:
         self.start_process("web", self.commands["web"])
         for n in range(self.workers):
             self.start_process(f"worker.{n + 1}", self.commands["worker"])
+        if self.cron:
+            self.start_process("cron", self.commands["cron"])
         self.wait_healthy()
         return self
 
@@ -139,7 +144,7 @@ class Stack:
                 health = self.healthy(requests.get(f"{self.base_url}/api/system/health", timeout=2))
                 if health is not None:
                     return health
-            except (requests.ConnectionError, ValueError):
+            except (requests.RequestException, ValueError):  # not listening yet, or a balancer waiting for it
                 pass
             time.sleep(0.3)
         raise RuntimeError("stack not healthy:\n" + "\n".join(self.log(n)[-2000:] for n in self.processes))
@@ -172,6 +177,7 @@ class DevStack(Stack):
                         EMBEDDED_MONGO_PORT=str(mongo_port),
                         EMBEDDED_REDIS_PORT=str(env_overrides.get("EMBEDDED_REDIS_PORT") or free_port()))
         self.env.update({name: str(value) for name, value in env_overrides.items()})
+        self.bin_dir = Path(sys.executable).parent
         self._put_python_on_path()
         self.workers, self.processes = workers, {}
         self.start_process("stack", command or [sys.executable, "-m", "devtools.devstack"])

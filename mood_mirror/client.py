@@ -137,10 +137,13 @@ CUT_OFF = ("token_expired", "token_revoked", "user_not_found")
 class LiveStream:
     """One Socket.IO connection streaming PCM and collecting the events it gets back."""
 
-    def __init__(self, client, wait_timeout=30):
+    def __init__(self, client, wait_timeout=30, transports=("websocket",)):
         self.client = client
         self.wait_timeout = wait_timeout
-        self.sio = socketio.Client(reconnection=False)
+        self.transports = list(transports)
+        # The REST session's cookies go with the connection: a sticky load balancer's cookie
+        # keeps a client's REST calls and its stream on one web process.
+        self.sio = socketio.Client(reconnection=False, http_session=client.http)
         self.emotions, self.environments, self.collective, self.lags, self.errors = [], [], [], [], []
         self.received_at = {}  # window index -> time.time() when its emotion event arrived
         self.session_id = None
@@ -171,7 +174,7 @@ class LiveStream:
         self._disconnected.clear()
         try:
             self.sio.connect(self.client.base_url, auth={"token": self.client.access_token},
-                             transports=["websocket"], wait_timeout=self.wait_timeout)
+                             transports=self.transports, wait_timeout=self.wait_timeout)
         except socketio.exceptions.ConnectionError as exc:
             # The server refuses with {"message", "data": {"code", "message"}}.
             detail = self._refusal.get("data") if isinstance(self._refusal, dict) else None

@@ -131,17 +131,29 @@ def test_openapi_document_and_interactive_docs(client):
     assert script.status_code == 200 and len(script.data) > 100_000
 
 
-def test_web_process_never_imports_tensorflow():
-    code = (
-        "import os, sys; os.environ['ASYNC_MODE']='threading';"
-        "import wsgi; import app.api, app.models, audio.decode, audio.pcm, audio.windows;"
-        "print(json.dumps(sorted(m for m in sys.modules"
-        " if m.split('.')[0] in ('tensorflow','keras','ai_edge_litert'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120,
+# What the Procfile's processes load: web (wsgi), release (app.cli), worker (the worker class, its
+# jobs' modules and the model it loads at start) and cron (the file rq cron reads).
+ENTRY_POINTS = ("import os, sys; os.environ['ASYNC_MODE']='threading';"
+                "import wsgi, app.cli, app.worker, app.live.drain, app.analysis.jobs, app.collective.snapshot;"
+                "import runpy; runpy.run_path('app/collective/cron.py');"
+                "from app.analysis.model import recognizer; recognizer();")
+TRAINING_ONLY = {"tensorflow", "keras", "sklearn", "librosa", "opensmile", "matplotlib", "scipy", "ctranslate2"}
+
+
+def _imported_by_entry_points():
+    code = ENTRY_POINTS + "import json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={"APP_ENV": "testing", "MONGO_URI": "mongodb://127.0.0.1:1/x", "PATH": "/usr/bin"})
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_web_worker_and_cron_import_no_training_stack():
+    """The Procfile's processes import none of the training stack (installed here for the ML
+    tests). That requirements.txt alone runs them is shown by tests/test_lean_runtime.py."""
+    imported = _imported_by_entry_points()
+    assert imported & TRAINING_ONLY == set()
+    assert {"ai_edge_litert", "flask_socketio", "rq"} <= imported  # the check saw the real processes
 
 
 def test_web_and_worker_code_never_import_devtools():

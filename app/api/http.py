@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.api.errors import ApiError, register_error_handlers
 
@@ -56,7 +57,15 @@ def add_security_headers(response):
     return response
 
 
+def trust_proxies(wsgi_app, hops):
+    """Requests as the client sent them to the first of `hops` trusted proxies (its address from
+    X-Forwarded-For, its scheme from X-Forwarded-Proto): behind a balancer, per-address rate
+    limits then count clients, not the balancer. A client's own X-Forwarded-For is not believed."""
+    return ProxyFix(wsgi_app, x_for=hops, x_proto=hops) if hops else wsgi_app
+
+
 def init_app(app):
+    app.wsgi_app = trust_proxies(app.wsgi_app, app.config["TRUSTED_PROXY_HOPS"])
     app.json = IsoJSONProvider(app)
     register_error_handlers(app)
     app.before_request(require_json_bodies)
