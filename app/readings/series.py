@@ -12,6 +12,7 @@ A series is built from the readings on first use (under WATCH of the token, so a
 meanwhile is never lost), lives SERIES_TTL_S after its last use (its token and cache too), and the store adds each new
 reading to it only when it exists: a missing series is rebuilt, never partial.
 """
+import calendar
 import math
 import struct
 import uuid
@@ -65,14 +66,14 @@ def new_token():
 def pack(doc):
     """A stored reading (a dict of its fields) as a series entry."""
     moment = doc["timestamp"]
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    # To the millisecond, truncated, as MongoDB stores it.
+    milliseconds = calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
     prefix, _, index = (doc.get("window_key") or "").rpartition(":")
     silent = bool(doc.get("silence"))
     probabilities = [0.0] * len(CLASSES) if silent else [doc["probabilities"][c] for c in CLASSES]
     end = doc.get("window_end")
     values = [0.0] * 4 if silent else [doc[name] for name in ("valence", "arousal", "intensity", "confidence")]
-    return _ENTRY.pack(round(moment.timestamp() * 1000), int(index) if index.isdigit() else -1,
+    return _ENTRY.pack(milliseconds, int(index) if index.isdigit() else -1,
                        math.nan if end is None else end, silent, LABELS.index(doc["dominant"]),
                        *values, *probabilities) + prefix.encode()
 
