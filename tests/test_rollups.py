@@ -116,7 +116,8 @@ def check_buckets(app):
     for key, totals in expected.items():
         # A field whose readings were all subtracted stays, at 0.
         for field in set(stored[key]) | set(totals):
-            assert stored[key].get(field, 0.0) == pytest.approx(totals.get(field, 0.0), rel=1e-9, abs=1e-9), (key, field)
+            expected_value = pytest.approx(totals.get(field, 0.0), rel=1e-9, abs=1e-9)
+            assert stored[key].get(field, 0.0) == expected_value, (key, field)
     for owner in {owner for owner, _, _ in expected}:
         minutes = {int(m) for m in redis.zrange(buckets.minutes_key(owner), 0, -1)}
         assert minutes == {start for o, unit, start in expected if o == owner and unit == "minute"}

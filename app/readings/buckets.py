@@ -45,6 +45,38 @@ end
 """
 
 
+# KEYS: buckets; ARGV[i]: the group KEYS[i] is added to. Returns, per group with readings, the group
+# then its field, sum pairs: the sums travel once per group, not once per bucket.
+_SUM = """
+local groups, order = {}, {}
+for i, name in ipairs(KEYS) do
+  local fields = redis.call('HGETALL', name)
+  if #fields > 0 then
+    local g = ARGV[i]
+    local sums = groups[g]
+    if not sums then
+      sums = {}
+      groups[g] = sums
+      table.insert(order, g)
+    end
+    for j = 1, #fields, 2 do
+      sums[fields[j]] = (sums[fields[j]] or 0) + tonumber(fields[j + 1])
+    end
+  end
+end
+local out = {}
+for _, g in ipairs(order) do
+  local row = {g}
+  for field, value in pairs(groups[g]) do
+    table.insert(row, field)
+    table.insert(row, string.format('%.17g', value))
+  end
+  table.insert(out, row)
+end
+return out
+"""
+
+
 def _redis():
     return current_app.extensions["redis"]
 
@@ -149,17 +181,20 @@ def write_minutes(minutes):
     pipe.execute()
 
 
-def _parse(fields):
-    return {name.decode(): float(value) for name, value in fields.items()}
-
-
-def read(owner_id, pieces):
-    """Totals of the owner's buckets for `pieces`, a list of (unit, start epoch s), in order;
-    {} where a bucket holds nothing."""
-    pipe = _redis().pipeline(transaction=False)
-    for unit, start in pieces:
-        pipe.hgetall(key(owner_id, unit, start))
-    return [_parse(fields) for fields in pipe.execute()]
+def sums(owner_id, pieces):
+    """Sums of the owner's buckets by group: `pieces` is a list of (unit, start epoch s, group);
+    returns {group: totals} for the groups holding readings (added up in Redis, in one call)."""
+    if not pieces:
+        return {}
+    script = _redis().register_script(_SUM)
+    rows = script(keys=[key(owner_id, unit, start) for unit, start, _ in pieces],
+                  args=[group for _, _, group in pieces])
+    result = {}
+    for group, *fields in rows:
+        totals = empty()
+        totals.update({name.decode(): float(value) for name, value in zip(fields[::2], fields[1::2])})
+        result[int(group)] = totals
+    return result
 
 
 def period(since, until):
@@ -191,12 +226,11 @@ def _cover(start, end, units):
 
 def data_span(owner_id, start, end):
     """The first and last minute (epoch s) of [start, end) in which the owner has readings, or None."""
-    redis = _redis()
-    first = redis.zrangebyscore(minutes_key(owner_id), start, f"({end}", start=0, num=1)
-    if not first:
-        return None
-    last = redis.zrevrangebyscore(minutes_key(owner_id), f"({end}", start, start=0, num=1)
-    return int(first[0]), int(last[0])
+    pipe = _redis().pipeline(transaction=False)
+    pipe.zrangebyscore(minutes_key(owner_id), start, f"({end}", start=0, num=1)
+    pipe.zrevrangebyscore(minutes_key(owner_id), f"({end}", start, start=0, num=1)
+    first, last = pipe.execute()
+    return (int(first[0]), int(last[0])) if first else None
 
 
 def as_datetime(seconds_since_epoch):

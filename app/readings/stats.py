@@ -41,11 +41,17 @@ def _session_pieces(session, since, until):
     return pieces
 
 
-def _pieces(owner, session, since, until, unit):
+def _grouped(owner, session, since, until, bucket):
+    """{trend bucket start (epoch s): totals} over the period."""
     if session is not None:
-        return _session_pieces(session, since, until)
-    cover = buckets.cover(*buckets.period(since, until), unit)
-    return [(start, totals) for (_, start), totals in zip(cover, buckets.read(str(owner.id), cover)) if totals]
+        merged = {}
+        for moment, totals in _session_pieces(session, since, until):
+            target = merged.setdefault(bucket_start(moment, bucket), buckets.empty())
+            for field, value in totals.items():
+                target[field] += value
+        return merged
+    cover = buckets.cover(*buckets.period(since, until), SOURCE_UNIT[bucket])
+    return buckets.sums(str(owner.id), [(unit, start, bucket_start(start, bucket)) for unit, start in cover])
 
 
 def choose_bucket(owner, session, since, until):
@@ -67,11 +73,7 @@ def choose_bucket(owner, session, since, until):
 
 
 def trends(owner, session, since, until, bucket):
-    merged = {}
-    for start, totals in _pieces(owner, session, since, until, SOURCE_UNIT[bucket]):
-        target = merged.setdefault(bucket_start(start, bucket), buckets.empty())
-        for field, value in totals.items():
-            target[field] += value
+    merged = _grouped(owner, session, since, until, bucket)
     points = []
     for start in sorted(merged):
         totals = merged[start]
@@ -91,9 +93,13 @@ def trends(owner, session, since, until, bucket):
 
 def distribution(owner, session, since, until):
     totals = buckets.empty()
-    for _, piece in _pieces(owner, session, since, until, "day"):
-        for field, value in piece.items():
-            totals[field] += value
+    if session is not None:
+        for _, piece in _session_pieces(session, since, until):
+            for field, value in piece.items():
+                totals[field] += value
+    else:
+        cover = buckets.cover(*buckets.period(since, until), "day")
+        totals = buckets.sums(str(owner.id), [(unit, start, 0) for unit, start in cover]).get(0, totals)
     total = round(totals["n"])
     counts = {name: round(totals[f"d:{name}"]) for name in CLASSES}
     return {
