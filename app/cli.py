@@ -12,7 +12,7 @@ from app.api.errors import BACKING_SERVICE_ERRORS, down_component
 from app.auth.accounts import delete_account, hash_password
 from app.export.formats import FORMATS, export_chunks, readings_for_export
 from app.models import ALL_MODELS, User
-from app.readings.store import rebuild_rollups
+from app.readings.store import rebuild_rollups, rollups_built
 from app.system.retention import prune
 
 users_cli = AppGroup("users", help="Manage accounts.")
@@ -47,9 +47,13 @@ def ensure_indexes():
 
 
 @db_cli.command("rebuild-rollups")
-def rebuild_rollups_command():
+@click.option("--if-missing", is_flag=True, help="Only when Redis holds no rollups (a new or emptied Redis).")
+def rebuild_rollups_command(if_missing):
     """Recompute the analytics' rollups from the readings (after a Redis loss; run it while no
     readings are being written): each user's buckets now, each session's series on first use."""
+    if if_missing and rollups_built():
+        click.echo("rollups present")
+        return
     count = rebuild_rollups(progress=lambda n: click.echo(f"  {n} readings read", err=True))
     click.echo(f"rollups rebuilt from {count} readings")
 

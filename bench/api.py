@@ -143,7 +143,14 @@ def preload(stack, users, total, seed=7):
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     rebuild_s = time.perf_counter() - started
     return {"readings": loaded, "sessions": sessions_made, "load_s": round(load_s, 1),
-            "load_readings_per_s": round(loaded / load_s), "rebuild_rollups_s": round(rebuild_s, 1)}
+            "load_readings_per_s": round(loaded / load_s), "rebuild_rollups_s": round(rebuild_s, 1),
+            "redis_mb_after_rebuild": redis_mb(stack)}
+
+
+def redis_mb(stack):
+    import redis
+
+    return round(redis.Redis.from_url(stack.redis_url).info("memory")["used_memory"] / 2**20, 1)
 
 
 def cold_views(base_url, users):
@@ -367,6 +374,7 @@ def main(argv=None):
             cold = cold_views(stack.base_url, users)
             preloaded["cold_session_ms"] = {"p50": round(float(np.percentile(cold, 50)), 1),
                                             "max": round(max(cold), 1), "sessions": len(cold)}
+            preloaded["redis_mb_after_cold_views"] = redis_mb(stack)
         processes = stack.process_tree()
         for scenario in scenarios:
             load_before = os.getloadavg()

@@ -14,12 +14,15 @@ from flask import current_app
 from pymongo.errors import BulkWriteError
 
 from app.models import SILENCE, EmotionReading
+from app.models.base import utcnow
 from app.readings import buckets, rollups, series
 
 DUPLICATE_KEY = 11000
 # Deletions by id go in batches this size (the embedded MongoDB-wire server is slow on a large $in).
 DELETE_BATCH = 100
 ROLLUP_FIELDS = ("owner", *series.FIELDS)
+# Set by rebuild_rollups: the buckets in this Redis started from all the readings.
+BUILT_KEY = "rollup:built"
 
 
 def _reading(owner, session, prediction, source, fields):
@@ -128,4 +131,10 @@ def rebuild_rollups(progress=None):
         if progress and count % 10000 == 0:
             progress(count)
     buckets.write_minutes(minutes)
+    current_app.extensions["redis"].set(BUILT_KEY, utcnow().isoformat())
     return count
+
+
+def rollups_built():
+    """Whether the buckets were built in this Redis (a Redis lost or emptied since holds none)."""
+    return bool(current_app.extensions["redis"].exists(BUILT_KEY))
