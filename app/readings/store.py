@@ -92,14 +92,16 @@ def record_reading(owner, session, prediction, *, source, **fields):
 
 
 def delete_readings(queryset):
-    """Delete the readings `queryset` matches now (one stored meanwhile stays), taking them out
-    of everything kept from them; returns how many were deleted. Two deletions of the same
-    readings at once would take them out twice (`flask db rebuild-rollups` repairs that)."""
-    documents = list(queryset.only(*ROLLUP_FIELDS).as_pymongo())
-    for first in range(0, len(documents), DELETE_BATCH):
-        EmotionReading.objects(id__in=[doc["_id"] for doc in documents[first:first + DELETE_BATCH]]).delete()
-    _follow(documents, -1)
-    return len(documents)
+    """Delete the readings `queryset` matches, a batch at a time (retention may delete millions),
+    taking each batch out of everything kept from them; returns how many were deleted. Two
+    deletions of the same readings at once could take a batch out twice (`flask db
+    rebuild-rollups` repairs that)."""
+    deleted = 0
+    while documents := list(queryset.only(*ROLLUP_FIELDS).limit(DELETE_BATCH).as_pymongo()):
+        EmotionReading.objects(id__in=[doc["_id"] for doc in documents]).delete()
+        _follow(documents, -1)
+        deleted += len(documents)
+    return deleted
 
 
 def delete_owner_readings(owner, session_ids):
