@@ -10,10 +10,12 @@ They are derived only from readings actually inserted (a window key already stor
 retried job, adds nothing) and from readings actually deleted, so they stay exact.
 `rebuild_rollups` recomputes the buckets and drops the series (`flask db rebuild-rollups`).
 """
+from datetime import UTC, datetime, timedelta
+
 from flask import current_app
 from pymongo.errors import BulkWriteError
 
-from app.models import SILENCE, EmotionReading
+from app.models import SILENCE, EmotionReading, User
 from app.models.base import utcnow
 from app.readings import buckets, rollups, series
 
@@ -117,6 +119,23 @@ def delete_owner_readings(owner, session_ids):
     return deleted
 
 
+def _all_readings(fields):
+    """Every reading, a user and a day at a time: short queries on the (owner, timestamp) index,
+    where one cursor over the collection kept the embedded MongoDB-wire server busy for longer
+    than the driver waits for it."""
+    collection = EmotionReading._get_collection()
+    for owner in User.objects.scalar("id"):
+        first = collection.find_one({"owner": owner}, {"timestamp": 1}, sort=[("timestamp", 1)])
+        if first is None:
+            continue
+        last = collection.find_one({"owner": owner}, {"timestamp": 1}, sort=[("timestamp", -1)])
+        day = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=buckets.epoch(first["timestamp"]) // 86400)
+        while day <= last["timestamp"]:
+            query = {"owner": owner, "timestamp": {"$gte": day, "$lt": day + timedelta(days=1)}}
+            yield from collection.find(query, {name: 1 for name in fields})
+            day += timedelta(days=1)
+
+
 def rebuild_rollups(progress=None):
     """Recompute every user's buckets from the readings and drop every session's series (each is
     rebuilt from the readings on first use); returns how many readings were read. `progress`,
@@ -124,8 +143,7 @@ def rebuild_rollups(progress=None):
     buckets.forget_all()
     series.forget_all()
     minutes, count = {}, 0
-    fields = ("owner", "timestamp", "silence", "dominant", "probabilities", *buckets.FIELDS)
-    for doc in EmotionReading.objects.only(*fields).as_pymongo():
+    for doc in _all_readings(("owner", "timestamp", "silence", "dominant", "probabilities", *buckets.FIELDS)):
         owner = str(doc["owner"])
         buckets.add(minutes.setdefault((owner, buckets.floor(buckets.epoch(doc["timestamp"]), 60)),
                                        buckets.empty()), doc)
