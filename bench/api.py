@@ -83,6 +83,15 @@ def sign_up(base_url, n):
     return users
 
 
+def sign_in_again(base_url, users):
+    """Fresh access tokens (a long pre-load outlives the first ones)."""
+    for user in users:
+        answer = requests.post(f"{base_url}/api/auth/login", timeout=30,
+                               json={"email": user["email"], "password": PASSWORD})
+        answer.raise_for_status()
+        user["token"] = answer.json()["access_token"]
+
+
 def _prediction_pool(rng, size=512):
     from ml.inference import reading
 
@@ -371,6 +380,7 @@ def main(argv=None):
         run_scenario(stack.base_url, users, "ingest", USERS, 2)
         if scale:
             preloaded = preload(stack, users, args.readings)
+            sign_in_again(stack.base_url, users)
             cold = cold_views(stack.base_url, users)
             preloaded["cold_session_ms"] = {"p50": round(float(np.percentile(cold, 50)), 1),
                                             "max": round(max(cold), 1), "sessions": len(cold)}
