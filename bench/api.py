@@ -202,15 +202,19 @@ def next_request(scenario, user, n):
     return reads[k % len(reads)]
 
 
-def cpu_seconds(processes):
-    total = 0.0
+def cpu_by_process(processes):
+    """CPU seconds so far of each process, by a short name (web, worker, mongo-wire, redis...)."""
+    seconds = {}
     for proc in processes:
         try:
-            times = proc.cpu_times()
-            total += times.user + times.system
+            times, command = proc.cpu_times(), " ".join(proc.cmdline())
         except Exception:  # noqa: BLE001 - a process that ended meanwhile counts for nothing more
-            pass
-    return total
+            continue
+        name = next((label for key, label in (("mongo_wire", "mongo-wire"), ("redis-server", "redis"),
+                                               ("wsgi.py", "web"), ("rq worker", "worker"), ("rq cron", "cron"))
+                     if key in command), "other")
+        seconds[name] = seconds.get(name, 0.0) + times.user + times.system
+    return seconds
 
 
 def run_scenario(base_url, users, scenario, clients, seconds):
@@ -296,10 +300,11 @@ def plot(results, path):
     fig.savefig(path, dpi=110)
 
 
-def summarise(scenario, clients, run, cpu_s, client_cpu_s, load_before, stack):
+def summarise(scenario, clients, run, cpu_spent, client_cpu_s, load_before, stack):
     latencies, errors, acknowledged, elapsed = run
     lat = np.array(latencies) if latencies else np.array([np.nan])
     requests_made = max(1, len(latencies))
+    cpu_s = sum(cpu_spent.values())
     return {
         "scenario": scenario, "clients": clients, "seconds": round(elapsed, 1),
         "requests": len(latencies), "errors": len(errors),
@@ -308,6 +313,8 @@ def summarise(scenario, clients, run, cpu_s, client_cpu_s, load_before, stack):
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "server_cpu_ms_per_request": round(cpu_s * 1000 / requests_made, 2),
+        "server_cpu_ms_per_request_by_process": {name: round(seconds * 1000 / requests_made, 2)
+                                                 for name, seconds in sorted(cpu_spent.items())},
         "client_cpu_ms_per_request": round(client_cpu_s * 1000 / requests_made, 2),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -388,10 +395,11 @@ def main(argv=None):
         processes = stack.process_tree()
         for scenario in scenarios:
             load_before = os.getloadavg()
-            cpu, client_cpu = cpu_seconds(processes), time.process_time()
+            cpu, client_cpu = cpu_by_process(processes), time.process_time()
             run = run_scenario(stack.base_url, users, scenario, args.clients, args.seconds)
-            results.append(summarise(scenario, args.clients, run, cpu_seconds(processes) - cpu,
-                                     time.process_time() - client_cpu, load_before, stack))
+            spent = {name: seconds - cpu.get(name, 0.0) for name, seconds in cpu_by_process(processes).items()}
+            results.append(summarise(scenario, args.clients, run, spent, time.process_time() - client_cpu,
+                                     load_before, stack))
     finally:
         stack.stop()
 
