@@ -1,4 +1,4 @@
-"""Flask commands: `flask users create-admin`, `flask db ensure-indexes`, `flask export`,
+"""Flask commands: `flask users create-admin`, `flask db ensure-indexes`, `flask db rebuild-rollups`, `flask export`,
 `flask seed-demo`, `flask prune`, `flask aggregate-collective`. Each is a thin wrapper over its
 area's code."""
 import functools
@@ -12,6 +12,7 @@ from app.api.errors import BACKING_SERVICE_ERRORS, down_component
 from app.auth.accounts import delete_account, hash_password
 from app.export.formats import FORMATS, export_chunks, readings_for_export
 from app.models import ALL_MODELS, User
+from app.readings.store import rebuild_rollups, rollups_built
 from app.system.retention import prune
 
 users_cli = AppGroup("users", help="Manage accounts.")
@@ -43,6 +44,18 @@ def ensure_indexes():
     for model in ALL_MODELS:
         model.ensure_indexes()
         click.echo(f"indexes ensured: {model._get_collection_name()}")
+
+
+@db_cli.command("rebuild-rollups")
+@click.option("--if-missing", is_flag=True, help="Only when Redis holds no rollups (a new or emptied Redis).")
+def rebuild_rollups_command(if_missing):
+    """Recompute the analytics' rollups from the readings (after a Redis loss; run it while no
+    readings are being written): each user's buckets now, each session's series on first use."""
+    if if_missing and rollups_built():
+        click.echo("rollups present")
+        return
+    count = rebuild_rollups(progress=lambda n: click.echo(f"  {n} readings read", err=True))
+    click.echo(f"rollups rebuilt from {count} readings")
 
 
 @click.command("export")

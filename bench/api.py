@@ -12,8 +12,19 @@ sending its next request as soon as the last one is answered (closed loop, keep-
 
 Per scenario: requests, errors (anything but the expected 200/201, or no answer), rps, p50_ms,
 p99_ms, acknowledged_writes (201s) and writes_found (those readings' ids counted in MongoDB
-afterwards: every acknowledged write must be there). Prints a table and, last, a JSON summary;
-saves bench/results/api.json and the plot docs/img/api_latency.png.
+afterwards: every acknowledged write must be there), the CPU time the stack's processes spent per
+request (server_cpu_ms_per_request: comparable across machines and loads, unlike latencies) and
+the load average before and after. Prints a table and, last, a JSON summary; saves
+bench/results/api.json and the plot docs/img/api_latency.png.
+
+With --readings N it measures analytics as data grows: N readings are first bulk-loaded straight
+into MongoDB, spread over the USERS users, the last 30 days and sessions of 5 to 25 minutes
+(one reading a second, one in twenty silent), and the rollups are built from them with
+`flask db rebuild-rollups`, timed. The first view of each analysed session (its series built
+from the readings, its summary computed) is timed apart as cold_session_ms, then the scenarios
+run, analytics asking also for 30-day trends and distribution and for an old session's analytics
+and insights. Results are added to bench/results/api_scale.json (one entry per engine and N,
+replacing an earlier one) and plotted in docs/img/api_scale.png.
 
 The clients are threads with one requests.Session each, not locust: locust would bring gevent
 (and geventhttpclient, pyzmq) into the shared virtualenv beside the web process's eventlet, and
@@ -22,13 +33,17 @@ the same things with no new dependency. The clients share the machine (and its 2
 the server, which the numbers include.
 
     python -m bench.api [--clients 16] [--seconds 25] [--scenarios ingest analytics mixed]
+                        [--engine memory|sqlite] [--readings N]
 """
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +57,11 @@ from bench import bench_stack
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
 PLOT = ROOT / "docs" / "img" / "api_latency.png"
+SCALE_RESULTS = ROOT / "bench" / "results" / "api_scale.json"
+SCALE_PLOT = ROOT / "docs" / "img" / "api_scale.png"
+DAYS = 30
+LOAD_BATCH = 100  # the embedded MongoDB-wire server's bulk-write size (docs/ARCHITECTURE.md)
+ANALYSED_SESSIONS = 4  # per user: the analytics scenario reads the latest few pre-loaded sessions
 USERS = 8
 PASSWORD = "benchmark password"
 PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
@@ -59,27 +79,142 @@ def sign_up(base_url, n):
         session = requests.post(f"{base_url}/api/sessions", json={"name": f"bench {i}"}, timeout=30,
                                 headers={"Authorization": f"Bearer {token}"})
         session.raise_for_status()
-        users.append({"token": token, "session_id": session.json()["id"]})
+        users.append({"token": token, "session_id": session.json()["id"], "email": f"bench-api-{i}@example.com"})
     return users
+
+
+def sign_in_again(base_url, users):
+    """Fresh access tokens (a long pre-load outlives the first ones)."""
+    for user in users:
+        answer = requests.post(f"{base_url}/api/auth/login", timeout=30,
+                               json={"email": user["email"], "password": PASSWORD})
+        answer.raise_for_status()
+        user["token"] = answer.json()["access_token"]
+
+
+def _prediction_pool(rng, size=512):
+    from ml.inference import reading
+
+    return [reading(rng.dirichlet(np.full(8, 0.5))) for _ in range(size)]
+
+
+def preload(stack, users, total, seed=7):
+    """Bulk-load `total` readings into MongoDB (see the module's docstring); adds each user's
+    `old_sessions` (the latest ANALYSED_SESSIONS) and returns the load's figures."""
+    rng = np.random.default_rng(seed)
+    pool = _prediction_pool(rng)
+    db = pymongo.MongoClient(stack.mongo_uri).get_default_database()
+    now = datetime.now(UTC)
+    started, sessions_made, loaded = time.perf_counter(), 0, 0
+    progress = tqdm(total=total, desc="pre-load", unit="reading", leave=False)
+    for u, user in enumerate(users):
+        owner = db.users.find_one({"email": user["email"]})["_id"]
+        share = total // len(users) + (1 if u < total % len(users) else 0)
+        sizes = []
+        while sum(sizes) < share:
+            sizes.append(min(int(rng.integers(300, 1501)), share - sum(sizes)))
+        starts = sorted(now - timedelta(seconds=float(s)) for s in rng.uniform(3600, DAYS * 86400, len(sizes)))
+        batch, mine = [], []
+        for size, start in zip(sizes, starts):
+            sid = ObjectId()
+            mine.append((start, sid))
+            db.sessions.insert_one({"_id": sid, "owner": owner, "name": "pre-loaded", "source": "stream",
+                                    "status": "ended", "started_at": start,
+                                    "ended_at": start + timedelta(seconds=size + 3), "audio_format": {}})
+            sessions_made += 1
+            for k in range(size):
+                silent = rng.random() < 0.05
+                p = pool[int(rng.integers(len(pool)))]
+                doc = {"owner": owner, "session": sid, "source": "stream", "timestamp": start + timedelta(seconds=k),
+                       "window_start": float(max(0, k - 2)), "window_end": float(k + 1), "window_key": f"{sid}:{k}",
+                       "silence": silent, "dominant": "silence" if silent else p["dominant"],
+                       "model_version": "bench", "created_at": start + timedelta(seconds=k)}
+                if not silent:
+                    doc.update(probabilities=p["probabilities"], uncertain=p["uncertain"],
+                               **{name: p[name] for name in ("confidence", "valence", "arousal", "intensity")})
+                batch.append(doc)
+                if len(batch) == LOAD_BATCH:
+                    db.readings.insert_many(batch, ordered=False)
+                    loaded += len(batch)
+                    progress.update(len(batch))
+                    batch = []
+        if batch:
+            db.readings.insert_many(batch, ordered=False)
+            loaded += len(batch)
+            progress.update(len(batch))
+        user["old_sessions"] = [str(sid) for _, sid in sorted(mine)[-ANALYSED_SESSIONS:]]
+    progress.close()
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    env = {**os.environ, "APP_ENV": "development", "MONGO_URI": stack.mongo_uri, "REDIS_URL": stack.redis_url,
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app:create_app", "db", "rebuild-rollups"], env=env,
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    rebuild_s = time.perf_counter() - started
+    return {"readings": loaded, "sessions": sessions_made, "load_s": round(load_s, 1),
+            "load_readings_per_s": round(loaded / load_s), "rebuild_rollups_s": round(rebuild_s, 1),
+            "redis_mb_after_rebuild": redis_mb(stack)}
+
+
+def redis_mb(stack):
+    import redis
+
+    return round(redis.Redis.from_url(stack.redis_url).info("memory")["used_memory"] / 2**20, 1)
+
+
+def cold_views(base_url, users):
+    """Milliseconds of each analysed session's first analytics request (series and summary built)."""
+    times = []
+    for user in users:
+        for sid in user["old_sessions"]:
+            started = time.perf_counter()
+            answer = requests.get(f"{base_url}/api/sessions/{sid}/analytics", timeout=120,
+                                  headers={"Authorization": f"Bearer {user['token']}"})
+            answer.raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 def ingest(user):
     return "POST", "/api/readings", {"session_id": user["session_id"], "probabilities": PROBABILITIES}, 201
 
 
-def analytics_requests(user):
+def analytics_requests(user, n):
     sid = user["session_id"]
-    return [("GET", "/api/readings/trends?hours=24&bucket=hour", None, 200),
-            ("GET", "/api/readings/distribution?hours=24", None, 200),
-            ("GET", f"/api/sessions/{sid}/analytics", None, 200),
-            ("GET", f"/api/sessions/{sid}/insights", None, 200)]
+    reads = [("GET", "/api/readings/trends?hours=24&bucket=hour", None, 200),
+             ("GET", "/api/readings/distribution?hours=24", None, 200),
+             ("GET", f"/api/sessions/{sid}/analytics", None, 200),
+             ("GET", f"/api/sessions/{sid}/insights", None, 200)]
+    if user.get("old_sessions"):
+        old = user["old_sessions"][n % len(user["old_sessions"])]
+        reads += [("GET", "/api/readings/trends?hours=720&bucket=day", None, 200),
+                  ("GET", "/api/readings/distribution?hours=720", None, 200),
+                  ("GET", f"/api/sessions/{old}/analytics", None, 200),
+                  ("GET", f"/api/sessions/{old}/insights", None, 200)]
+    return reads
 
 
 def next_request(scenario, user, n):
     if scenario == "ingest" or (scenario == "mixed" and n % 2 == 0):
         return ingest(user)
-    reads = analytics_requests(user)
-    return reads[(n // (2 if scenario == "mixed" else 1)) % len(reads)]
+    k = n // (2 if scenario == "mixed" else 1)
+    reads = analytics_requests(user, k // 8)
+    return reads[k % len(reads)]
+
+
+def cpu_by_process(processes):
+    """CPU seconds so far of each process, by a short name (web, worker, mongo-wire, redis...)."""
+    seconds = {}
+    for proc in processes:
+        try:
+            times, command = proc.cpu_times(), " ".join(proc.cmdline())
+        except Exception:  # noqa: BLE001 - a process that ended meanwhile counts for nothing more
+            continue
+        name = next((label for key, label in (("mongo_wire", "mongo-wire"), ("redis-server", "redis"),
+                                               ("wsgi.py", "web"), ("rq worker", "worker"), ("rq cron", "cron"))
+                     if key in command), "other")
+        seconds[name] = seconds.get(name, 0.0) + times.user + times.system
+    return seconds
 
 
 def run_scenario(base_url, users, scenario, clients, seconds):
@@ -165,54 +300,132 @@ def plot(results, path):
     fig.savefig(path, dpi=110)
 
 
+def summarise(scenario, clients, run, cpu_spent, client_cpu_s, load_before, stack):
+    latencies, errors, acknowledged, elapsed = run
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    requests_made = max(1, len(latencies))
+    cpu_s = sum(cpu_spent.values())
+    return {
+        "scenario": scenario, "clients": clients, "seconds": round(elapsed, 1),
+        "requests": len(latencies), "errors": len(errors),
+        "error_kinds": {str(k): errors.count(k) for k in sorted(set(map(str, errors)))},
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "server_cpu_ms_per_request": round(cpu_s * 1000 / requests_made, 2),
+        "server_cpu_ms_per_request_by_process": {name: round(seconds * 1000 / requests_made, 2)
+                                                 for name, seconds in sorted(cpu_spent.items())},
+        "client_cpu_ms_per_request": round(client_cpu_s * 1000 / requests_made, 2),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "acknowledged_writes": len(acknowledged),
+        "writes_found": count_found(stack.mongo_uri, acknowledged),
+    }
+
+
+def save_scale(entry, path):
+    """Add this run to the results file, replacing an earlier run of the same engine and size."""
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs = [r for r in runs if (r["engine"], r["readings"]) != (entry["engine"], entry["readings"])] + [entry]
+    runs.sort(key=lambda r: (r["engine"], r["readings"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(runs, indent=2) + "\n")
+    return runs
+
+
+def plot_scale(runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, scenario in zip(axes, ("analytics", "mixed")):
+        for engine, marker in (("sqlite", "o"), ("memory", "s")):
+            mine = [(r["readings"], s) for r in runs if r["engine"] == engine
+                    for s in r["scenarios"] if s["scenario"] == scenario]
+            if not mine:
+                continue
+            x = [n for n, _ in mine]
+            ax.plot(x, [s["p50_ms"] for _, s in mine], marker=marker, label=f"{engine} p50")
+            ax.plot(x, [s["p99_ms"] for _, s in mine], marker=marker, linestyle="--", label=f"{engine} p99")
+        ax.axhline(100 if scenario == "analytics" else 150, color="grey", linewidth=0.8, label="p99 target")
+        ax.set_xscale("log")
+        ax.set_xlabel("readings stored")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(f"{scenario}, {runs[0]['clients']} clients")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=25)
-    parser.add_argument("--scenarios", nargs="+", default=["ingest", "analytics", "mixed"],
-                        choices=["ingest", "analytics", "mixed"])
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--scenarios", nargs="+", default=None, choices=["ingest", "analytics", "mixed"],
+                        help="default: ingest analytics mixed; with --readings, analytics mixed")
+    parser.add_argument("--engine", choices=["memory", "sqlite"], default="memory",
+                        help="the embedded MongoDB-wire server's engine (sqlite is `make run`'s default)")
+    parser.add_argument("--readings", type=int, default=0, help="bulk-load this many readings first")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args(argv)
+    scale = args.readings > 0
+    scenarios = args.scenarios or (["analytics", "mixed"] if scale else ["ingest", "analytics", "mixed"])
+    output = args.output or (SCALE_RESULTS if scale else RESULTS)
+    plot_path = args.plot or (SCALE_PLOT if scale else PLOT)
 
-    stack = bench_stack(1, "api")
-    results = []
+    stack = bench_stack(1, "api", engine=args.engine)
+    stack.redis_url = f"redis://127.0.0.1:{stack.env['EMBEDDED_REDIS_PORT']}/0"
+    results, preloaded = [], None
     try:
         stack.wait_healthy(timeout=180)
         users = sign_up(stack.base_url, USERS)
         # The analytics read something: a few readings per session before any scenario.
         run_scenario(stack.base_url, users, "ingest", USERS, 2)
-        for scenario in args.scenarios:
-            latencies, errors, acknowledged, elapsed = run_scenario(stack.base_url, users, scenario,
-                                                                    args.clients, args.seconds)
-            lat = np.array(latencies) if latencies else np.array([np.nan])
-            results.append({
-                "scenario": scenario, "clients": args.clients, "seconds": round(elapsed, 1),
-                "requests": len(latencies), "errors": len(errors),
-                "error_kinds": {str(k): errors.count(k) for k in sorted(set(map(str, errors)))},
-                "rps": round(len(latencies) / elapsed, 1),
-                "p50_ms": round(float(np.percentile(lat, 50)), 1),
-                "p99_ms": round(float(np.percentile(lat, 99)), 1),
-                "acknowledged_writes": len(acknowledged),
-                "writes_found": count_found(stack.mongo_uri, acknowledged),
-            })
+        if scale:
+            preloaded = preload(stack, users, args.readings)
+            sign_in_again(stack.base_url, users)
+            cold = cold_views(stack.base_url, users)
+            preloaded["cold_session_ms"] = {"p50": round(float(np.percentile(cold, 50)), 1),
+                                            "max": round(max(cold), 1), "sessions": len(cold)}
+            preloaded["redis_mb_after_cold_views"] = redis_mb(stack)
+        processes = stack.process_tree()
+        for scenario in scenarios:
+            load_before = os.getloadavg()
+            cpu, client_cpu = cpu_by_process(processes), time.process_time()
+            run = run_scenario(stack.base_url, users, scenario, args.clients, args.seconds)
+            spent = {name: seconds - cpu.get(name, 0.0) for name, seconds in cpu_by_process(processes).items()}
+            results.append(summarise(scenario, args.clients, run, spent, time.process_time() - client_cpu,
+                                     load_before, stack))
     finally:
         stack.stop()
 
     header = (f"{'scenario':<10} {'requests':>8} {'errors':>6} {'rps':>7} {'p50_ms':>7} {'p99_ms':>7} "
-              f"{'acked':>6} {'found':>6}")
+              f"{'cpu_ms':>7} {'acked':>6} {'found':>6}")
     print(header)
     for r in results:
         print(f"{r['scenario']:<10} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7} {r['p50_ms']:>7} "
-              f"{r['p99_ms']:>7} {r['acknowledged_writes']:>6} {r['writes_found']:>6}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, args.plot)
+              f"{r['p99_ms']:>7} {r['server_cpu_ms_per_request']:>7} {r['acknowledged_writes']:>6} "
+              f"{r['writes_found']:>6}")
+    if scale:
+        entry = {"engine": args.engine, "readings": args.readings, "clients": args.clients, "users": USERS,
+                 "days": DAYS, "cpu_count": os.cpu_count(), "preload": preloaded, "scenarios": results,
+                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "versions": versions()}
+        print(json.dumps(preloaded))
+        plot_scale(save_scale(entry, output), plot_path)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        plot(results, plot_path)
     lost = sum(r["acknowledged_writes"] - r["writes_found"] for r in results)
-    output = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-    print(json.dumps({"results": str(output),
-                      "plot": str(args.plot), "clients": args.clients, "versions": versions(), "writes_lost": lost,
-                      "scenarios": {r["scenario"]: {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors")}
+    shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+    print(json.dumps({"results": str(shown), "engine": args.engine, "readings": args.readings,
+                      "plot": str(plot_path), "clients": args.clients, "versions": versions(), "writes_lost": lost,
+                      "scenarios": {r["scenario"]: {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors",
+                                                                      "server_cpu_ms_per_request")}
                                     for r in results}}))
     return 1 if lost else 0
 

@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +288,23 @@ def test_stream_file_fast_loses_no_window(signed_in, audio):
     assert result.returncode == 0, result.stderr
     summary = check_stream_events(jsonl(result.stdout))
     assert summary["windows"] >= 13
+
+
+def test_fast_stream_session_is_timed_by_its_audio(stack, signed_in, audio):
+    """A 14 s file sent in about a second lasts 14 s of audio in its analytics, and its time line
+    goes forward by the windows' audio, not back and forth by their arrival."""
+    result = run(signed_in, "stream", "--file", str(audio / "long.flac"), "--fast", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = check_stream_events(jsonl(result.stdout))
+    client = MoodMirrorClient(stack.base_url)
+    client.login(EMAIL, PASSWORD)
+    analytics = client.json("GET", f"/api/sessions/{summary['session_id']}/analytics")
+    assert analytics["duration_seconds"] == pytest.approx(14.0, abs=0.5)
+    times = [datetime.fromisoformat(point["timestamp"]) for point in analytics["timeline"]]
+    assert times == sorted(times) and (times[-1] - times[0]).total_seconds() >= 10
+    insights = client.json("GET", f"/api/sessions/{summary['session_id']}/insights")
+    span = re.search(r"readings over (\d+) s", insights["summary"])
+    assert span and int(span.group(1)) >= 8, insights["summary"]  # not "over 1 s"
 
 
 def test_stream_file_plain_lines_when_not_a_terminal(signed_in, audio):

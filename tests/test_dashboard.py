@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
+PROBABILITIES = {"neutral": 0.1, "calm": 0.1, "happy": 0.4, "sad": 0.1, "angry": 0.1, "fearful": 0.1,
+                 "disgust": 0.05, "surprised": 0.05}
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="playwright is not installed (pip install -r requirements-dev.txt)")
@@ -279,6 +282,27 @@ def test_live_microphone_then_history_with_readings_and_export(tab, stack):
         page.get_by_role("button", name="Export JSON").click()
     exported = __import__("json").loads(Path(download_info.value.path()).read_text())
     assert exported and {r["session_id"] for r in exported} == {session_id}
+
+
+def test_new_account_trends_have_a_point_per_minute(tab, stack):
+    """Eight minutes of readings on a new account: the 24-hour trend chooses minutes (one point
+    each), not one hourly dot."""
+    sign_up(tab, "fresh@example.com")
+    token = requests.post(f"{stack.base_url}/api/auth/login", timeout=30,
+                          json={"email": "fresh@example.com", "password": PASSWORD}).json()["access_token"]
+    now = datetime.now(UTC)
+    for minutes in range(8):
+        answer = requests.post(f"{stack.base_url}/api/readings", headers={"Authorization": f"Bearer {token}"},
+                               timeout=30, json={"probabilities": PROBABILITIES,
+                                                 "timestamp": (now - timedelta(minutes=minutes)).isoformat()})
+        assert answer.status_code == 201, answer.text
+    page = tab.page
+    page.get_by_role("link", name="History").click()
+    page.locator("#history-range").select_option(label="Last 24 hours")
+    wait_until(page, "+document.getElementById('distribution-chart').dataset.total === 8")
+    wait_until(page, "+document.getElementById('trend-chart').dataset.points === 8")
+    assert chart_points(page, "trend-chart") == 8
+    tab.shot("history-new-account")
 
 
 def test_upload_analyses_a_file_and_shows_its_timeline(tab, stack, tmp_path):

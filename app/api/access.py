@@ -7,6 +7,7 @@ from flask_jwt_extended import current_user, jwt_required
 
 from app.api.errors import ApiError, invalid_input
 from app.models import User
+from app.models.base import ref_id
 
 
 def object_id(value, field="id"):
@@ -22,7 +23,8 @@ def get_owned(model, doc_id, field="id", admin_may=True):
     admin_may=False for writes that file new data under the document (a reading into a session):
     an admin reads and manages anyone's data but never adds to another user's."""
     doc = model.objects(id=object_id(doc_id, field)).first()
-    if doc is None or (doc.owner.id != current_user.id and not (admin_may and current_user.is_admin)):
+    # ref_id, not doc.owner.id: that would load the owner, one more MongoDB query per request.
+    if doc is None or (ref_id(doc, "owner") != str(current_user.id) and not (admin_may and current_user.is_admin)):
         raise ApiError(404, f"No such {model.__name__}", details={"field": field})
     return doc
 

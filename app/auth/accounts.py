@@ -6,8 +6,8 @@ from app.auth import voice
 from app.auth.tokens import mark_account_gone
 from app.environment.store import delete_responses
 from app.extensions import bcrypt
-from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse, User
-from app.readings.store import delete_readings
+from app.models import AnalysisJob, EmotionSession, EnvironmentResponse, User
+from app.readings.store import delete_owner_readings
 
 
 def delete_account(user):
@@ -16,7 +16,7 @@ def delete_account(user):
     nothing more for them (app/live/drain.py removes what a batch stored meanwhile)."""
     mark_account_gone(user.id)
     delete_responses(EnvironmentResponse.objects(owner=user))
-    delete_readings(EmotionReading.objects(owner=user))
+    delete_owner_readings(user, EmotionSession.objects(owner=user).scalar("id"))
     for model in (AnalysisJob, EmotionSession):
         model.objects(owner=user).delete()
     user.delete()

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from app.models.base import ref_id, utcnow
+from app.models.base import utcnow
 
 SUMS = ("valence", "arousal", "intensity")
 # A second's totals outlive the window by this much, for snapshots taken a little late.
@@ -31,28 +31,26 @@ def _second(timestamp):
     return calendar.timegm(timestamp.utctimetuple())
 
 
-def tally(readings, sign=1):
-    """Add stored readings (sign=-1: remove deleted ones) to the running totals; silent
-    readings and readings older than the window (and its slack) count for nothing."""
+def tally(pipe, documents, sign=1):
+    """Queue on `pipe` the addition of stored readings (dicts of their stored fields; sign=-1:
+    the removal of deleted ones) to the running totals; silent readings and readings older than
+    the window (and its slack) count for nothing."""
     window_s = 60 * current_app.config["COLLECTIVE_WINDOW_MINUTES"] + BUCKET_SLACK_S
     horizon = time.time() - window_s
     seconds = {}
-    for reading in readings:
-        second = _second(reading.timestamp)
-        if reading.silence or second < horizon:
+    for doc in documents:
+        second = _second(doc["timestamp"])
+        if doc.get("silence") or second < horizon:
             continue
         total = seconds.setdefault(second, {"count": 0, "dominant": Counter(), "sums": Counter(),
                                             "users": Counter(), "sessions": Counter()})
         total["count"] += 1
-        total["dominant"][reading.dominant] += 1
-        total["sums"].update({name: getattr(reading, name) for name in SUMS})
-        total["sums"].update({f"p:{name}": p for name, p in reading.probabilities.items()})
-        total["users"][ref_id(reading, "owner")] += 1
-        if ref_id(reading, "session") is not None:
-            total["sessions"][ref_id(reading, "session")] += 1
-    if not seconds:
-        return
-    pipe = current_app.extensions["redis"].pipeline(transaction=False)
+        total["dominant"][doc["dominant"]] += 1
+        total["sums"].update({name: doc[name] for name in SUMS})
+        total["sums"].update({f"p:{name}": p for name, p in doc["probabilities"].items()})
+        total["users"][str(doc["owner"])] += 1
+        if doc.get("session") is not None:
+            total["sessions"][str(doc["session"])] += 1
     for second, total in seconds.items():
         key, users_key, sessions_key = _bucket_keys(second)
         pipe.hincrby(key, "count", sign * total["count"])
@@ -65,14 +63,13 @@ def tally(readings, sign=1):
                 pipe.hincrby(ids_key, member, sign * n)
         for name in (key, users_key, sessions_key):
             pipe.expireat(name, int(second + window_s))
-    pipe.execute()
 
 
-def untally(queryset):
-    """Remove readings about to be deleted from the running totals (the recent ones only:
-    older readings are in no window any more)."""
+def recent(queryset):
+    """The readings of `queryset` still inside a collective window (those whose removal changes
+    the running totals)."""
     cutoff = utcnow() - timedelta(minutes=current_app.config["COLLECTIVE_WINDOW_MINUTES"], seconds=BUCKET_SLACK_S)
-    tally(queryset.filter(silence=False, timestamp__gte=cutoff), sign=-1)
+    return queryset.filter(silence=False, timestamp__gte=cutoff)
 
 
 def window_totals(since, until):

@@ -21,7 +21,7 @@ from app.readings.schemas import (
     TrendsSchema,
     WindowArgsSchema,
 )
-from app.readings.stats import distribution, trends
+from app.readings.stats import choose_bucket, distribution, trends
 from app.readings.store import record_reading
 from ml.inference import reading as reading_of
 from ml.params import CLASSES
@@ -109,8 +109,8 @@ def reading_trends(args):
     """Per time bucket: mean probabilities, valence, arousal, intensity and count (silence excluded)"""
     owner, session = _scope(args)
     since, until = _window(args)
-    return {"bucket": args["bucket"], "since": since, "until": until,
-            "points": trends(owner, session, since, until, args["bucket"])}
+    bucket = choose_bucket(owner, session, since, until) if args["bucket"] == "auto" else args["bucket"]
+    return {"bucket": bucket, "since": since, "until": until, "points": trends(owner, session, since, until, bucket)}
 
 
 @bp.authenticated("/distribution", methods=["GET"])

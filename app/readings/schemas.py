@@ -80,7 +80,9 @@ class WindowArgsSchema(StrictSchema):
 
 
 class TrendArgsSchema(WindowArgsSchema):
-    bucket = ma.fields.String(load_default="hour", validate=ma.validate.OneOf(BUCKETS))
+    bucket = ma.fields.String(load_default="auto", validate=ma.validate.OneOf(("auto", *BUCKETS)), metadata={
+        "description": "auto (the default): the coarsest bucket that gives at least 12 points over the span of "
+                       "the readings in the period; minutes for a new account's few minutes of readings"})
 
 
 class TrendPointSchema(ma.Schema):
@@ -93,7 +95,7 @@ class TrendPointSchema(ma.Schema):
 
 
 class TrendsSchema(ma.Schema):
-    bucket = ma.fields.String()
+    bucket = ma.fields.String(metadata={"description": "The bucket used (the one chosen, for auto)"})
     since = AwareDateTime()
     until = AwareDateTime()
     points = ma.fields.List(ma.fields.Nested(TrendPointSchema))

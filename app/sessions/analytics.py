@@ -5,15 +5,17 @@ formula is defined in docs/analytics.md. The collective mood's formulas, which s
 helpers below, are in app/collective/formulas.py.
 
 A reading is a mapping with ``timestamp`` (datetime), ``probabilities`` (class -> float),
-``dominant``, ``confidence``, ``valence``, ``arousal`` and ``intensity``. Returned timestamps
-are timezone-aware UTC datetimes; the caller serialises them.
+``dominant``, ``confidence``, ``valence``, ``arousal`` and ``intensity``; a streamed or uploaded
+window also has ``window_end`` (seconds of audio), ``index`` and ``segment`` (the stream or
+upload), which ``on_audio_clock`` uses. Returned timestamps are timezone-aware UTC datetimes;
+the caller serialises them.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 
@@ -93,6 +95,39 @@ def _moment(reading: Reading) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------- audio time
+
+
+def on_audio_clock(readings: Iterable[Reading], started_at: datetime) -> tuple[list[Reading], float | None]:
+    """The readings in stream order, each window timed by its audio: started_at plus the end of
+    its window in the session's audio, and that audio's length (None when no reading is a window).
+
+    Windows arrive when a worker gets to them, which for a file streamed faster than real time
+    (`mood-mirror stream --fast`) or an upload is nothing like when their audio was spoken; their
+    positions are. Stream order is (arrival, window index); a stream resumed in the same session,
+    or another upload into it, starts its windows at 0 again and is placed after what came before.
+    Readings that are no window (posted by a detector) keep their time.
+    """
+    start = as_utc(started_at)
+    ordered = sorted(readings, key=lambda r: (as_utc(r["timestamp"]), -1 if r.get("index") is None else r["index"]))
+    offset = previous_end = 0.0
+    segment: Any = None
+    audio_end: float | None = None
+    placed = []
+    for reading in ordered:
+        end = reading.get("window_end")
+        if end is not None:
+            if reading.get("segment") != segment or end < previous_end:
+                offset += previous_end
+                segment = reading.get("segment")
+            previous_end = end
+            position = offset + end
+            audio_end = position if audio_end is None else max(audio_end, position)
+            reading = {**reading, "timestamp": start + timedelta(seconds=position)}
+        placed.append(reading)
+    return placed, audio_end
+
+
 # ---------------------------------------------------------------------------- session analytics
 
 
@@ -136,16 +171,20 @@ def session_analytics(
     ended_at: datetime | None = None,
     *,
     max_points: int | None = None,
+    audio_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Duration, counts, distribution, valence/arousal statistics and the time line.
 
-    An open session (``ended_at`` None) lasts until its latest reading; pass the current
-    time as ``ended_at`` to count the time since. ``max_points`` caps the time line by
+    With ``audio_seconds`` (the session's audio, from ``on_audio_clock``) that is the duration.
+    Otherwise an open session (``ended_at`` None) lasts until its latest reading; pass the
+    current time as ``ended_at`` to count the time since. ``max_points`` caps the time line by
     averaging equal-count chunks of consecutive readings.
     """
     ordered = _sorted(readings)
     start = as_utc(started_at)
-    if ended_at is not None:
+    if audio_seconds is not None:
+        end = start + timedelta(seconds=audio_seconds)
+    elif ended_at is not None:
         end = as_utc(ended_at)
     else:
         end = as_utc(ordered[-1]["timestamp"]) if ordered else start

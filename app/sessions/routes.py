@@ -4,8 +4,7 @@ from flask_jwt_extended import current_user
 from app.api import ApiBlueprint
 from app.api.access import get_owned, owner_scope
 from app.api.pagination import page_schema, paginate
-from app.models import EmotionReading, EmotionSession
-from app.sessions.analytics import session_analytics, session_insights
+from app.models import EmotionSession
 from app.sessions.schemas import (
     AnalyticsSchema,
     InsightsSchema,
@@ -13,13 +12,11 @@ from app.sessions.schemas import (
     SessionListArgsSchema,
     SessionSchema,
 )
-from app.sessions.store import delete_session, end_session, session_readings
+from app.sessions.store import delete_session, end_session
+from app.sessions.summary import session_summary
 
 bp = ApiBlueprint("sessions", __name__, url_prefix="/api/sessions",
                   description="Emotion sessions, analytics and insights")
-
-# A session's time line is averaged down to at most this many points.
-TIMELINE_POINTS = 200
 
 
 @bp.authenticated("", methods=["GET"])
@@ -88,10 +85,7 @@ def end(session_id):
 def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
     session = get_owned(EmotionSession, session_id, "session_id")
-    readings = session_readings(session)
-    result = session_analytics(readings, session.started_at, session.ended_at, max_points=TIMELINE_POINTS)
-    silent = EmotionReading.objects(session=session, silence=True).count()
-    return {"session_id": str(session.id), "silent_windows": silent, **result}
+    return {"session_id": str(session.id), **session_summary(session)["analytics"]}
 
 
 @bp.authenticated("/<session_id>/insights", methods=["GET"])
@@ -100,4 +94,4 @@ def analytics(session_id):
 def insights(session_id):
     """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""
     session = get_owned(EmotionSession, session_id, "session_id")
-    return {"session_id": str(session.id), **session_insights(session_readings(session))}
+    return {"session_id": str(session.id), **session_summary(session)["insights"]}

@@ -1,6 +1,5 @@
 """A session's life cycle, shared by the REST API, the Socket.IO handlers, the admin and the
-workers: its readings for analytics, an upload's own session, ending it, and deleting it with
-everything filed under it."""
+workers: an upload's own session, ending it, and deleting it with everything filed under it."""
 from datetime import timedelta
 
 from mongoengine.errors import NotUniqueError
@@ -8,15 +7,8 @@ from mongoengine.errors import NotUniqueError
 from app.environment.store import delete_responses
 from app.models import AnalysisJob, EmotionReading, EmotionSession, EnvironmentResponse
 from app.models.base import utcnow
+from app.readings import series
 from app.readings.store import delete_readings
-
-READING_FIELDS = ("timestamp", "probabilities", "dominant", "confidence", "valence", "arousal", "intensity")
-
-
-def session_readings(session):
-    """The session's non-silent readings as plain dicts, oldest first (for app.sessions.analytics)."""
-    query = EmotionReading.objects(session=session, silence=False).order_by("timestamp").only(*READING_FIELDS)
-    return [{name: getattr(r, name) for name in READING_FIELDS} for r in query]
 
 
 def upload_session(job, duration_s):
@@ -64,3 +56,4 @@ def delete_session(session):
     delete_readings(EmotionReading.objects(session=session))
     AnalysisJob.objects(session=session).delete()
     session.delete()
+    series.forget([str(session.id)])
