@@ -143,28 +143,18 @@ class Cluster(Stack):
 def main():
     """make run-cluster: devtools.devstack's embedded servers and release step, then the cluster
     under honcho until Ctrl-C, each process kept running as `make run` keeps its own."""
-    from honcho.environ import parse_procfile
     from honcho.manager import Manager
 
     from config import VAR_DIR as VAR
     from config import Config
-    from devtools.devstack import respawned, start_mongo, start_redis, stop
+    from devtools.devstack import add_workers_and_cron, process_env, released, respawned
 
     if haproxy_path() is None:
         sys.exit("haproxy is not installed: run scripts/system-deps.sh (Debian: apt-get install haproxy)")
-    VAR.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = process_env()
     port = int(env.get("PORT") or Config.PORT)
     web_ports = [port + n for n in range(1, Config.WEB + 1)]
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    infra = []
-    try:
-        if not env.get("MONGO_URI"):
-            infra.append(start_mongo(env))
-        if not env.get("REDIS_URL"):
-            infra.append(start_redis(env))
-        processes = parse_procfile((ROOT / "Procfile").read_text()).processes
-        subprocess.run(processes["release"], shell=True, env=env, cwd=ROOT, check=True)
+    with released(env) as processes:
         config = VAR / "haproxy.cfg"
         config.write_text(haproxy_config(Config.HOST, port, web_ports, VAR / "haproxy.sock"))
 
@@ -172,9 +162,7 @@ def main():
         for n, web_port in enumerate(web_ports, 1):
             web_env = {**env, "HOST": "127.0.0.1", "PORT": str(web_port), "TRUSTED_PROXY_HOPS": "1"}
             manager.add_process(f"web.{n}", respawned(processes["web"]), env=web_env, cwd=ROOT)
-        for n in range(1, Config.WORKERS + 1):
-            manager.add_process(f"worker.{n}", respawned(processes["worker"]), env=env, cwd=ROOT)
-        manager.add_process("cron", respawned(processes["cron"]), env=env, cwd=ROOT)
+        add_workers_and_cron(manager, processes, env)
         manager.add_process("haproxy", respawned(f"{haproxy_path()} -db -f {config}"), env=env, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         print(f"\n  Mood Mirror behind HAProxy: {base}/  ({Config.WEB} web processes on ports "
@@ -183,8 +171,6 @@ def main():
               flush=True)
         manager.loop()
         return manager.returncode or 0
-    finally:
-        stop(infra)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from honcho.environ import parse_procfile
@@ -67,12 +68,19 @@ def stop(procs):
             stop_process(proc)
 
 
-def main():
-    VAR.mkdir(parents=True, exist_ok=True)
+def process_env():
+    """The environment of the Procfile's processes: this one's, with the virtualenv's commands
+    (flask, rq, python) first on PATH."""
     env = dict(os.environ)
-    env.setdefault("PORT", str(Config.PORT))
-    # The Procfile's commands (flask, rq, python) are the virtualenv's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+@contextmanager
+def released(env):
+    """The embedded servers where MONGO_URI / REDIS_URL are unset (stopped on exit, after the
+    processes), then the Procfile's release step; yields the Procfile's commands."""
+    VAR.mkdir(parents=True, exist_ok=True)
     infra = []
     try:
         if not env.get("MONGO_URI"):
@@ -81,19 +89,29 @@ def main():
             infra.append(start_redis(env))
         processes = parse_procfile((ROOT / "Procfile").read_text()).processes
         subprocess.run(processes["release"], shell=True, env=env, cwd=ROOT, check=True)
+        yield processes
+    finally:
+        stop(infra)
 
+
+def add_workers_and_cron(manager, processes, env):
+    for n in range(1, Config.WORKERS + 1):
+        manager.add_process(f"worker.{n}", respawned(processes["worker"]), env=env, cwd=ROOT)
+    manager.add_process("cron", respawned(processes["cron"]), env=env, cwd=ROOT)
+
+
+def main():
+    env = process_env()
+    env.setdefault("PORT", str(Config.PORT))
+    with released(env) as processes:
         manager = Manager()
         manager.add_process("web", respawned(processes["web"]), env=env, cwd=ROOT)
-        for n in range(1, Config.WORKERS + 1):
-            manager.add_process(f"worker.{n}", respawned(processes["worker"]), env=env, cwd=ROOT)
-        manager.add_process("cron", respawned(processes["cron"]), env=env, cwd=ROOT)
+        add_workers_and_cron(manager, processes, env)
         base = f"http://127.0.0.1:{env['PORT']}"
         print(f"\n  Mood Mirror dashboard: {base}/\n  API docs:              {base}/api/docs\n"
               f"  Health:                {base}/api/system/health\n  Ctrl-C stops everything.\n", flush=True)
         manager.loop()
         return manager.returncode or 0
-    finally:
-        stop(infra)
 
 
 if __name__ == "__main__":
