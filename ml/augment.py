@@ -1,8 +1,8 @@
-"""Training-time augmentation on cached log-mel features (numpy, cheap on CPU).
+"""Training-time augmentation on cached frame features (numpy, cheap on CPU).
 
 Waveform-level speed perturbation and lossy codec round trips are applied once when
-the feature cache is built (ml/cache.py); everything here works on log-mel frames:
-random crop (time shift), additive noise mixed in the power domain at a random SNR and
+the feature cache is built (ml/cache.py); random crop (time shift) works on whole
+frames, everything else on the log-mel part of a frame: additive noise mixed in the power domain at a random SNR and
 spectral tilt, a random smooth equaliser, a mel-axis warp (vocal-tract length),
 SpecAugment time and frequency masks, and mixup (ml.train mixes within a corpus).
 """
@@ -12,14 +12,16 @@ import numpy as np
 
 from ml import params
 
-_PAD_VALUE = float(np.log(params.LOG_OFFSET))   # log-mel of digital silence
+# a frame of digital silence: log-mel at the floor, log F0 and periodicity 0
+_PAD_FRAME = np.zeros(params.FRAME_FEATURES, np.float32)
+_PAD_FRAME[:params.MEL_BANDS] = np.log(params.LOG_OFFSET)
 
 
 def crop(feat: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
     """A window of n frames: random position if rng is given, else centred."""
     t = feat.shape[0]
     if t <= n:
-        out = np.full((n, feat.shape[1]), _PAD_VALUE, dtype=np.float32)
+        out = np.tile(_PAD_FRAME[:feat.shape[1]], (n, 1))
         out[:t] = feat
         return out
     start = rng.integers(0, t - n + 1) if rng is not None else (t - n) // 2

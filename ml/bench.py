@@ -83,7 +83,7 @@ def _child_ours(n, data_path):
     rec.predict_batch(list(wins[32:64]))
     batch32 = (time.perf_counter() - t) / 32
     lat = np.array(lat) * 1000
-    return {"name": "ours: LiteRT .tflite with in-graph log-mel",
+    return {"name": "ours: LiteRT .tflite with in-graph log-mel and pitch",
             "median_ms": round(float(np.median(lat)), 3),
             "p99_ms": round(float(np.percentile(lat, 99)), 3),
             "cpu_ms_per_window": round(cpu_ms, 3),

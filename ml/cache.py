@@ -1,8 +1,8 @@
-"""Log-mel features of every corpus clip, computed once and cached in ml/.cache.
+"""Frame features (log-mel, log F0, periodicity) of every corpus clip, computed once and cached in ml/.cache.
 
 Each clip is cached in VERSIONS: the original, and augmented copies made on the
 waveform (a random speed factor, then a random lossy codec round trip, see
-ml/codec.py).  Features come from the model's own ``features.LogMel`` layer, so
+ml/codec.py).  Features come from the model's own ``features.Frontend`` layer, so
 training sees what serving computes.  Built in parallel processes with a progress
 bar; a finished cache is reused as long as the front end, the clip list and the
 augmentation recipe are unchanged.
@@ -37,8 +37,8 @@ def _logmel(w: np.ndarray) -> np.ndarray:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from ml.features import LogMel
-        layer = LogMel()
+        from ml.features import Frontend
+        layer = Frontend()
         _layer_fn = tf.function(lambda x: layer(x),
                                 input_signature=[tf.TensorSpec([1, None], tf.float32)])
     if len(w) < params.WINDOW_SAMPLES:          # pad at the end, as serving does
@@ -68,7 +68,8 @@ def _features(job) -> list[np.ndarray]:
 def cache_key(clips) -> str:
     h = hashlib.sha1()
     for k in ("SAMPLE_RATE", "STFT_WINDOW_SAMPLES", "STFT_HOP_SAMPLES", "FFT_LENGTH",
-              "MEL_BANDS", "MEL_MIN_HZ", "MEL_MAX_HZ", "LOG_OFFSET", "WINDOW_SAMPLES"):
+              "MEL_BANDS", "MEL_MIN_HZ", "MEL_MAX_HZ", "LOG_OFFSET", "WINDOW_SAMPLES",
+              "PITCH_MIN_HZ", "PITCH_MAX_HZ", "PITCH_LAGS", "FRAME_FEATURES"):
         h.update(f"{k}={getattr(params, k)};".encode())
     h.update(f"{VERSIONS}{RECIPE}".encode())
     h.update("|".join(f"{c.corpus}/{c.path.name}" for c in clips).encode())
@@ -76,9 +77,9 @@ def cache_key(clips) -> str:
 
 
 def load(clips, jobs: int = 2, progress: bool = True) -> dict[str, list[np.ndarray]]:
-    """{version: [log-mel (T, MEL_BANDS) float16 per clip]}, built if not cached."""
+    """{version: [frame features (T, FRAME_FEATURES) float16 per clip]}, built if not cached."""
     CACHE.mkdir(exist_ok=True)
-    f = CACHE / f"logmel_{cache_key(clips)}.npz"
+    f = CACHE / f"frames_{cache_key(clips)}.npz"
     if not f.exists():
         _build(clips, f, jobs, progress)
     z = np.load(f)
@@ -97,7 +98,7 @@ def _build(clips, path: Path, jobs: int, progress: bool):
     feats = {v: [None] * len(clips) for v in VERSIONS}
     with mp.get_context("spawn").Pool(jobs) as pool:
         it = pool.imap(_features, work, chunksize=16)
-        for i, versions in enumerate(tqdm(it, total=len(work), desc="log-mel cache",
+        for i, versions in enumerate(tqdm(it, total=len(work), desc="feature cache",
                                           file=sys.stderr, mininterval=5, disable=not progress)):
             for v, x in zip(VERSIONS, versions):
                 feats[v][i] = x

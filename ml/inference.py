@@ -12,7 +12,7 @@ statistics learned from their earlier speech (``adapt.empty()`` or None: cold st
 a recording adds to that history (``adapt.merge``), so callers keep it without TensorFlow.
 
 The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tflite,
-which contains the same in-graph log-mel front end as the Keras model; TensorFlow
+which contains the same in-graph front end (log-mel and pitch) as the Keras model; TensorFlow
 is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
 Every reading carries probabilities over params.CLASSES (calibrated: the model's softmax
 has a fitted temperature), the dominant class, its confidence, ``uncertain`` (confidence
@@ -283,7 +283,7 @@ class EmotionRecognizer:
         from the same model calls."""
         x = to_mono_float(waveform, sample_rate)
         probs, added = self.clip_probabilities(x, history)
-        out = silence_result() if added[-1] == 0 else reading(probs)
+        out = silence_result() if added[adapt.MEL_COUNT] == 0 else reading(probs)
         return (out, added) if with_stats else out
 
     def speech_stats(self, waveform, sample_rate) -> np.ndarray:

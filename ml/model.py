@@ -1,10 +1,11 @@
 """The emotion classifier (Keras 3 on TensorFlow).
 
 Two views of one set of weights:
-  * ``build_classifier()`` maps log-mel frames (batch, T, MEL_BANDS) and the speaker's
-    statistics (batch, adapt.STATS_SIZE) to class logits; training runs on it with
-    features cached once by the SAME ``features.LogMel`` layer that serving uses.
-  * ``build_serving(classifier, temperature)`` prepends ``LogMel`` and appends the
+  * ``build_classifier()`` maps frame features (batch, T, FRAME_FEATURES: log-mel, log F0,
+    periodicity) and the speaker's statistics (batch, adapt.STATS_SIZE) to class logits;
+    training runs on it with features cached once by the SAME ``features.Frontend`` layer
+    that serving uses.
+  * ``build_serving(classifier, temperature)`` prepends ``Frontend`` and appends the
     calibrated softmax: inputs the raw 16 kHz waveform (batch, WINDOW_SAMPLES) and the
     speaker statistics; outputs the probabilities and the window's own statistics
     (to update the speaker's history).  Saved as ``ml/emotion_model.keras`` and
@@ -15,7 +16,11 @@ normalisation (the loudest frame at 0 dB: level-free, keeps the spectral shape) 
 speaker normalisation (``SpeakerNorm``: each band standardised by the speaker's
 statistics blended with the window's own); a small VGG-style 2-D CNN (4 conv blocks,
 16-32-64-128 channels), attentive statistics pooling over time (weighted mean and
-standard deviation), then a dropout-regularised dense head.
+standard deviation).  Beside it a prosody branch: contours of speaker-relative pitch,
+voicing and loudness (``ProsodyContours``) through a small 1-D CNN with attentive pooling,
+and their window functionals (pitch level, range and movement relative to the speaker,
+voicing, loudness dynamics), the cues that carried furthest across languages in our
+measurements (ml/MODEL_CARD.md).  Then a dropout-regularised dense head.
 """
 from __future__ import annotations
 
@@ -24,19 +29,54 @@ import tensorflow as tf
 from keras import layers
 
 from ml import adapt, params
-from ml.features import LogMel
+from ml.features import Frontend
+
+
+def _speech_mask(x):
+    """(B, T, 1) 1.0 on the speech frames of (B, T, MEL_BANDS) log-mel: the same frames as
+    ``adapt.active_frames``."""
+    energy = tf.reduce_mean(x, axis=2)
+    return tf.expand_dims(tf.cast(
+        energy > tf.reduce_max(energy, axis=1, keepdims=True) - adapt.ACTIVE_RANGE, x.dtype), 2)
+
+
+def _voiced_mask(feats):
+    """(B, T, 1) 1.0 on the voiced speech frames: ``adapt.voiced_frames``."""
+    periodic = tf.cast(feats[:, :, params.PERIODICITY:] > params.VOICED_PERIODICITY, feats.dtype)
+    return _speech_mask(feats[:, :, :params.MEL_BANDS]) * periodic
+
+
+def _moments(x, mask):
+    """Count (B, 1), mean and second moment (B, C) of (B, T, C) over the masked frames."""
+    n = tf.reduce_sum(mask, axis=1)
+    safe = tf.maximum(n, 1.0)
+    return n, tf.reduce_sum(mask * x, axis=1) / safe, tf.reduce_sum(mask * tf.square(x), axis=1) / safe
 
 
 def _window_moments(x):
-    """Speech-frame mask, count, mean and second moment of (B, T, MEL_BANDS) log-mel:
-    the same frames as ``adapt.active_frames``."""
-    energy = tf.reduce_mean(x, axis=2)
-    mask = tf.expand_dims(tf.cast(
-        energy > tf.reduce_max(energy, axis=1, keepdims=True) - adapt.ACTIVE_RANGE, x.dtype), 2)
-    n = tf.reduce_sum(mask, axis=1)                                  # (B, 1)
-    mean = tf.reduce_sum(mask * x, axis=1) / n
-    second = tf.reduce_sum(mask * tf.square(x), axis=1) / n
-    return n, mean, second
+    """Count, mean and second moment of the speech frames of (B, T, MEL_BANDS) log-mel."""
+    return _moments(x, _speech_mask(x))
+
+
+def _blend(spk, mean_i, var_i, count_i, n_w, mu_w, second_w):
+    """Reference mean and variance: the speaker's history (weight: its frame count)
+    blended with the window's own statistics (weight: adapt.WINDOW_WEIGHT, or fewer when
+    the window has fewer frames of that kind)."""
+    n_h = spk[:, count_i:count_i + 1]
+    mu_h, var_h = spk[:, mean_i], spk[:, var_i]
+    w = tf.minimum(n_w, adapt.WINDOW_WEIGHT)
+    total = tf.maximum(n_h + w, 1.0)
+    mean = (n_h * mu_h + w * mu_w) / total
+    second = (n_h * (var_h + tf.square(mu_h)) + w * second_w) / total
+    return mean, tf.maximum(second - tf.square(mean), 0.0)
+
+
+@keras.saving.register_keras_serializable(package="ml")
+class LogMelColumns(layers.Layer):
+    """(B, T, FRAME_FEATURES) -> (B, T, MEL_BANDS): the log-mel part of the frame features."""
+
+    def call(self, feats):
+        return feats[:, :, :params.MEL_BANDS]
 
 
 @keras.saving.register_keras_serializable(package="ml")
@@ -51,25 +91,63 @@ class SpeakerNorm(layers.Layer):
     def call(self, inputs):
         x, spk = inputs
         b = params.MEL_BANDS
-        n_h = spk[:, -1:]
-        mu_h, var_h = spk[:, :b], spk[:, b:2 * b]
-        _, mu_w, second_w = _window_moments(x)
-        w = adapt.WINDOW_WEIGHT
-        mean = (n_h * mu_h + w * mu_w) / (n_h + w)
-        second = (n_h * (var_h + tf.square(mu_h)) + w * second_w) / (n_h + w)
-        var = tf.maximum(second - tf.square(mean), 0.0)
+        mean, var = _blend(spk, slice(0, b), slice(b, 2 * b), adapt.MEL_COUNT, *_window_moments(x))
         # expand_dims, not [:, None, :]: a new-axis slice is no TFLite builtin
         return (x - tf.expand_dims(mean, 1)) * tf.expand_dims(tf.math.rsqrt(var + 1e-2), 1)
 
 
 @keras.saving.register_keras_serializable(package="ml")
-class WindowStats(layers.Layer):
-    """(B, T, F) log-mel -> (B, 2F+1) [mean, variance, count] of its speech frames:
-    what ``adapt.frame_stats`` computes, returned by the serving model."""
+class ProsodyContours(layers.Layer):
+    """[frame features (B, T, FRAME_FEATURES), speaker stats] -> [contours (B, T, 4),
+    functionals (B, 7)].
 
-    def call(self, x):
-        n, mean, second = _window_moments(x)
-        return tf.concat([mean, tf.maximum(second - tf.square(mean), 0.0), n], axis=1)
+    Contours per frame: log F0 standardised by the speaker's pitch (history blended with
+    the window's voiced frames; 0 where unvoiced), voicing, periodicity and loudness
+    relative to the window's loudest frame (speech frames only).  Functionals of the
+    window: mean and standard deviation of the relative pitch (level and range against
+    the speaker's own), mean absolute pitch movement, voiced share of speech, mean
+    periodicity, and the spread and mean absolute change of loudness."""
+
+    def call(self, inputs):
+        feats, spk = inputs
+        b = params.MEL_BANDS
+        speech = _speech_mask(feats[:, :, :b])
+        voiced = _voiced_mask(feats)
+        f0 = feats[:, :, params.LOG_F0:params.LOG_F0 + 1]
+        mean, var = _blend(spk, slice(adapt.F0_MEAN, adapt.F0_MEAN + 1),
+                           slice(adapt.F0_VAR, adapt.F0_VAR + 1), adapt.F0_COUNT, *_moments(f0, voiced))
+        rel_f0 = voiced * (f0 - tf.expand_dims(mean, 1)) * tf.expand_dims(tf.math.rsqrt(var + 1e-3), 1)
+        energy = tf.reduce_mean(feats[:, :, :b], axis=2, keepdims=True)
+        loud = speech * (energy - tf.reduce_max(energy, axis=1, keepdims=True)) / adapt.ACTIVE_RANGE
+        periodicity = speech * feats[:, :, params.PERIODICITY:]
+        contours = tf.concat([rel_f0, voiced, periodicity, loud], axis=2)
+
+        n_v, f0_mean, f0_second = _moments(rel_f0, voiced)
+        n_s, loud_mean, loud_second = _moments(loud, speech)
+        both = voiced[:, 1:] * voiced[:, :-1]
+        f0_move = tf.reduce_sum(both * tf.abs(rel_f0[:, 1:] - rel_f0[:, :-1]), axis=1) / tf.maximum(
+            tf.reduce_sum(both, axis=1), 1.0)
+        pairs = speech[:, 1:] * speech[:, :-1]
+        loud_move = tf.reduce_sum(pairs * tf.abs(loud[:, 1:] - loud[:, :-1]), axis=1) / tf.maximum(
+            tf.reduce_sum(pairs, axis=1), 1.0)
+        functionals = tf.concat([
+            f0_mean, tf.sqrt(tf.maximum(f0_second - tf.square(f0_mean), 0.0) + 1e-6), f0_move,
+            n_v / tf.maximum(n_s, 1.0), tf.reduce_sum(periodicity, axis=1) / tf.maximum(n_s, 1.0),
+            tf.sqrt(tf.maximum(loud_second - tf.square(loud_mean), 0.0) + 1e-6), loud_move], axis=1)
+        return contours, functionals
+
+
+@keras.saving.register_keras_serializable(package="ml")
+class WindowStats(layers.Layer):
+    """(B, T, FRAME_FEATURES) -> (B, STATS_SIZE): the statistics of the window's speech
+    frames that ``adapt.frame_stats`` computes, returned by the serving model."""
+
+    def call(self, feats):
+        n, mean, second = _window_moments(feats[:, :, :params.MEL_BANDS])
+        f0 = feats[:, :, params.LOG_F0:params.LOG_F0 + 1]
+        n_v, f0_mean, f0_second = _moments(f0, _voiced_mask(feats))
+        return tf.concat([mean, tf.maximum(second - tf.square(mean), 0.0), n,
+                          f0_mean, tf.maximum(f0_second - tf.square(f0_mean), 0.0), n_v], axis=1)
 
 
 @keras.saving.register_keras_serializable(package="ml")
@@ -148,10 +226,24 @@ def _block(x, ch, pool, name, l2):
     return x
 
 
+def _prosody_branch(contours, functionals, l2):
+    reg = keras.regularizers.l2(l2) if l2 else None
+    x = contours
+    for i, ch in enumerate((32, 64)):
+        x = layers.Conv1D(ch, 5, padding="same", use_bias=False, kernel_regularizer=reg,
+                          name=f"p{i + 1}_conv")(x)
+        x = layers.BatchNormalization(name=f"p{i + 1}_bn")(x)
+        x = layers.ReLU(name=f"p{i + 1}_relu")(x)
+        x = layers.MaxPooling1D(2, name=f"p{i + 1}_pool")(x)
+    x = AttentiveStatsPool(32, name="p_att_pool")(x)
+    return layers.Concatenate(name="prosody")([x, layers.BatchNormalization(name="func_bn")(functionals)])
+
+
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None) -> keras.Model:
-    inp = keras.Input((n_frames, params.MEL_BANDS), name="logmel")
+    feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
+    inp = LogMelColumns(name="logmel")(feats)
     g = UtteranceNorm(norm, name="utt_norm")(inp)
     g = layers.BatchNormalization(name="in_bn")(g)          # per-band scale
     s = SpeakerNorm(name="speaker_norm")([inp, spk])
@@ -167,13 +259,15 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     x = layers.BatchNormalization(name="frame_bn")(x)
     x = layers.ReLU(name="frame_relu")(x)
     x = AttentiveStatsPool(64, name="att_pool")(x)
+    x = layers.Concatenate(name="spectral_prosody")(
+        [x, _prosody_branch(*ProsodyContours(name="prosody_contours")([feats, spk]), l2)])
     x = layers.Dropout(dropout, name="drop1")(x)
     x = layers.Dense(128, use_bias=False, name="fc")(x)
     x = layers.BatchNormalization(name="fc_bn")(x)
     x = layers.ReLU(name="fc_relu")(x)
     x = layers.Dropout(dropout, name="drop2")(x)
     out = layers.Dense(params.NUM_CLASSES, name="logits")(x)
-    return keras.Model([inp, spk], out, name="emotion_classifier")
+    return keras.Model([feats, spk], out, name="emotion_classifier")
 
 
 def build_serving(classifier: keras.Model, temperature: float = 1.0) -> keras.Model:
@@ -181,9 +275,9 @@ def build_serving(classifier: keras.Model, temperature: float = 1.0) -> keras.Mo
     -> [probabilities (batch, NUM_CLASSES), the window's stats (batch, STATS_SIZE)]."""
     wav = keras.Input((params.WINDOW_SAMPLES,), name="waveform")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
-    mel = LogMel(name="logmel")(wav)
-    probs = Temperature(temperature, name="probs")(classifier([mel, spk]))
-    stats = WindowStats(name="window_stats")(mel)
+    feats = Frontend(name="frontend")(wav)
+    probs = Temperature(temperature, name="probs")(classifier([feats, spk]))
+    stats = WindowStats(name="window_stats")(feats)
     return keras.Model([wav, spk], [probs, stats], name="emotion_model")
 
 

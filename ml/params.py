@@ -20,6 +20,22 @@ MEL_MAX_HZ = 7800.0
 LOG_OFFSET = 1e-6
 FRAMES_PER_WINDOW = 1 + (WINDOW_SAMPLES - STFT_WINDOW_SAMPLES) // STFT_HOP_SAMPLES  # 149
 
+# Pitch view (same frames, same power spectrum): the normalised autocorrelation of each
+# frame on a log-spaced grid of lags (PITCH_MIN_HZ..PITCH_MAX_HZ); its peak gives the frame's
+# log F0 and periodicity.  The FFT's circular autocorrelation adds the lag FFT_LENGTH - lag,
+# where the Hann window leaves little; a zero-padded FFT would avoid it at 1.5x the front
+# end's cost.  Speaker-relative pitch and loudness dynamics carry emotion across languages
+# better than the spectrum does (ml/MODEL_CARD.md).
+PITCH_MIN_HZ = 65.0          # the longest lag must stay under FFT_LENGTH / 2
+PITCH_MAX_HZ = 400.0
+PITCH_LAGS = 64              # about half a semitone apart
+VOICED_PERIODICITY = 0.5     # a speech frame whose periodicity exceeds this is voiced
+
+# One frame's features: MEL_BANDS log-mel values, then log F0 (ln Hz), then periodicity.
+LOG_F0 = MEL_BANDS
+PERIODICITY = MEL_BANDS + 1
+FRAME_FEATURES = MEL_BANDS + 2
+
 # Silence gate: a window whose active-frame share is below MIN_ACTIVE_FRACTION
 # (frames of 32 ms whose RMS exceeds SILENCE_RMS_DBFS) is labelled "silence".
 SILENCE_RMS_DBFS = -50.0

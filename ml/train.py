@@ -13,8 +13,8 @@ over several sessions (ml.evaluate reuses every run made with the current recipe
 Seeded (numpy + keras); a tqdm progress bar per run.
 
 Recipe:
-  * features: log-mel from the model's own front end, cached once per clip in three
-    versions (original and two speed + lossy-codec round trips, ml/cache.py);
+  * features: log-mel, log F0 and periodicity per frame from the model's own front end,
+    cached once per clip in three versions (original and two speed + lossy-codec round trips, ml/cache.py);
   * speaker adaptation: each example comes with its speaker's statistics pooled from a
     random number (sometimes none: cold start) of that speaker's OTHER clips;
   * loss: a masked (partial-label) softmax cross-entropy: a clip's softmax runs over the
@@ -45,7 +45,7 @@ RUN_REPORTS = ML_DIR / "reports" / "runs"
 SHIPPED_KERAS = ML_DIR / "emotion_model.keras"
 SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
-RECIPE_VERSION = "multicorpus-masked-adapt/3"
+RECIPE_VERSION = "multicorpus-masked-adapt-prosody/4"
 
 DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
@@ -167,7 +167,7 @@ def _predict_fn(classifier):
     fn = _PREDICT_FNS.get(id(classifier))
     if fn is None:
         fn = tf.function(lambda x, s: classifier([x, s], training=False), input_signature=[
-            tf.TensorSpec([None, params.FRAMES_PER_WINDOW, params.MEL_BANDS], tf.float32),
+            tf.TensorSpec([None, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES], tf.float32),
             tf.TensorSpec([None, adapt.STATS_SIZE], tf.float32)])
         _PREDICT_FNS[id(classifier)] = fn
     return fn
@@ -200,7 +200,7 @@ def window_stats_of(feats) -> list[list[np.ndarray]]:
 
 def score_clips(classifier, clips, idx, feats) -> dict[str, np.ndarray]:
     """Logits of clips[idx] cold and adapted online (per speaker, earlier clips only);
-    feats[i] is clip i's log-mel (a list over all clips, or a dict over idx)."""
+    feats[i] is clip i's frame features (a list over all clips, or a dict over idx)."""
     fs = [feats[i] for i in idx]
     hist = online_histories(clips, idx, dict(zip(map(int, idx), window_stats_of(fs))))
     return {"cold": predict_logits(classifier, fs, [adapt.empty()] * len(fs)),
@@ -223,26 +223,29 @@ def example_weights(clips, idx, cfg) -> np.ndarray:
 
 def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng, cfg, mel_gain):
     n = cfg["crop_frames"]      # shorter than a serving window: cheaper, and pooling is length-free
-    xs = np.empty((len(order), n, params.MEL_BANDS), np.float32)
+    xs = np.empty((len(order), n, params.FRAME_FEATURES), np.float32)
+    b = params.MEL_BANDS        # the augmentations below change the log-mel part only
     hs = np.empty((len(order), adapt.STATS_SIZE), np.float32)
     aug_versions = cache.VERSIONS[1:]
     for j, i in enumerate(order):
         v = aug_versions[rng.integers(len(aug_versions))] if rng.random() < cfg["aug_prob"] else "orig"
-        x = augment.crop(feats[v][i], n, rng)
+        frames = augment.crop(feats[v][i], n, rng)
+        x = frames[:, :b]
         if rng.random() < cfg["noise_prob"]:
             x = augment.add_noise(x, rng, mel_gain, snr_db=(cfg["snr_low"], 40.0))
         h = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
         if cfg["eq_db"] > 0:     # one channel for the clip and the speaker's history
             curve = augment.eq_curve(rng, cfg["eq_db"])
             x = x + curve
-            if h[-1] > 0:
-                h[:params.MEL_BANDS] += curve
+            if h[adapt.MEL_COUNT] > 0:
+                h[:b] += curve
         if cfg["warp"] > 0:      # the same speaker's voice, history included
             a = rng.uniform(1 - cfg["warp"], 1 + cfg["warp"])
             x = augment.freq_warp(x, a)
-            if h[-1] > 0:
-                h[:-1] = augment.freq_warp(h[:-1].reshape(2, params.MEL_BANDS), a).reshape(-1)
-        xs[j] = augment.spec_augment(x, rng, max_t=cfg["max_t"], max_f=cfg["max_f"])
+            if h[adapt.MEL_COUNT] > 0:
+                h[:2 * b] = augment.freq_warp(h[:2 * b].reshape(2, b), a).reshape(-1)
+        xs[j, :, :b] = augment.spec_augment(x, rng, max_t=cfg["max_t"], max_f=cfg["max_f"])
+        xs[j, :, b:] = frames[:, b:]
         hs[j] = h
     labels = np.array([clips[i].label for i in order])
     ys = np.eye(params.NUM_CLASSES, dtype=np.float32)[labels]

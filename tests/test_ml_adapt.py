@@ -11,43 +11,65 @@ from ml import adapt, params
 B = params.MEL_BANDS
 
 
-def frames(n, mean, sd, seed=0):
-    return np.random.default_rng(seed).normal(mean, sd, size=(n, B)).astype(np.float32)
+def frames(n, mean, sd, seed=0, f0=150.0, periodicity=0.9):
+    """n frames of speech: log-mel ~ N(mean, sd), log F0 around f0 Hz, periodic."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((n, params.FRAME_FEATURES), np.float32)
+    x[:, :B] = rng.normal(mean, sd, size=(n, B))
+    x[:, params.LOG_F0] = np.log(f0) + rng.normal(0, 0.1, n)
+    x[:, params.PERIODICITY] = periodicity
+    return x
 
 
-def test_frame_stats_keep_only_speech_frames():
-    x = np.concatenate([frames(50, 0.0, 0.5), np.full((30, B), np.log(params.LOG_OFFSET), np.float32)])
+def silence(n):
+    x = np.zeros((n, params.FRAME_FEATURES), np.float32)
+    x[:, :B] = np.log(params.LOG_OFFSET)
+    return x
+
+
+def test_frame_stats_keep_only_speech_frames_and_pitch_of_voiced_ones():
+    voiced, unvoiced = frames(50, 0.0, 0.5), frames(20, 0.0, 0.5, seed=1, f0=390, periodicity=0.2)
+    x = np.concatenate([voiced, unvoiced, silence(30)])
     s = adapt.frame_stats(x)
-    assert s[-1] == 50
-    np.testing.assert_allclose(s[:B], x[:50].mean(axis=0), atol=1e-5)
-    np.testing.assert_allclose(s[B:-1], x[:50].var(axis=0), atol=1e-4)
+    assert s[adapt.MEL_COUNT] == 70 and s[adapt.F0_COUNT] == 50
+    np.testing.assert_allclose(s[:B], x[:70, :B].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(s[B:2 * B], x[:70, :B].var(axis=0), atol=1e-4)
+    assert s[adapt.F0_MEAN] == pytest.approx(voiced[:, params.LOG_F0].mean(), abs=1e-5)
+    assert s[adapt.F0_VAR] == pytest.approx(voiced[:, params.LOG_F0].var(), abs=1e-5)
 
 
 def test_merge_equals_pooled_statistics():
-    a, b = frames(40, 1.0, 1.0, seed=1), frames(70, -2.0, 0.3, seed=2)
+    a, b = frames(40, 1.0, 1.0, seed=1, f0=120), frames(70, -2.0, 0.3, seed=2, f0=220)
+    b[:10, params.PERIODICITY] = 0.1        # unvoiced: in the spectrum's statistics, not the pitch's
     merged = adapt.merge(adapt.frame_stats(a), adapt.frame_stats(b))
     both = np.concatenate([a, b])
-    np.testing.assert_allclose(merged[:B], both.mean(axis=0), atol=1e-4)
-    np.testing.assert_allclose(merged[B:-1], both.var(axis=0), atol=1e-3)
-    assert merged[-1] == 110
+    np.testing.assert_allclose(merged[:B], both[:, :B].mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(merged[B:2 * B], both[:, :B].var(axis=0), atol=1e-3)
+    assert merged[adapt.MEL_COUNT] == 110 and merged[adapt.F0_COUNT] == 100
+    f0 = np.concatenate([a[:, params.LOG_F0], b[10:, params.LOG_F0]])
+    assert merged[adapt.F0_MEAN] == pytest.approx(f0.mean(), abs=1e-4)
+    assert merged[adapt.F0_VAR] == pytest.approx(f0.var(), abs=1e-4)
     assert np.array_equal(adapt.merge(adapt.empty(), adapt.frame_stats(a)), adapt.frame_stats(a))
     assert np.array_equal(adapt.merge(adapt.frame_stats(a), adapt.empty()), adapt.frame_stats(a))
 
 
 def test_history_is_capped_so_it_follows_a_changing_voice():
     h = adapt.empty()
-    old = adapt.frame_stats(frames(100, 0.0, 1.0))
+    old = adapt.frame_stats(frames(100, 0.0, 1.0, f0=120))
     for _ in range(int(adapt.MAX_FRAMES / 100) + 50):
         h = adapt.merge(h, old)
-    assert h[-1] == adapt.MAX_FRAMES
-    new = adapt.frame_stats(frames(100, 3.0, 1.0, seed=3))
+    assert h[adapt.MEL_COUNT] == adapt.MAX_FRAMES and h[adapt.F0_COUNT] == adapt.MAX_FRAMES
+    new = adapt.frame_stats(frames(100, 3.0, 1.0, seed=3, f0=240))
     for _ in range(int(adapt.MAX_FRAMES / 100)):
         h = adapt.merge(h, new)
     assert h[:B].mean() > 1.5          # the newer voice dominates
+    assert np.exp(h[adapt.F0_MEAN]) > 180
 
 
 @pytest.mark.parametrize("bad", [np.zeros(5), np.full(adapt.STATS_SIZE, np.inf), "x",
-                                 np.concatenate([np.zeros(B), -np.ones(B), [1.0]])])
+                                 np.concatenate([np.zeros(B), -np.ones(B), [1.0, 5.0, 0.1, 1.0]]),
+                                 np.concatenate([np.zeros(2 * B), [1.0, 5.0, -0.1, 1.0]]),
+                                 np.concatenate([np.zeros(2 * B), [1.0, 5.0, 0.1, -1.0]])])
 def test_invalid_statistics_are_refused(bad):
     assert not adapt.valid(bad)
     assert adapt.valid(adapt.empty())
@@ -64,9 +86,9 @@ def test_online_histories_use_only_earlier_clips():
     idx = np.arange(6)
     stats = {i: [adapt.frame_stats(frames(30, float(i), 1.0, seed=i))] for i in idx}
     h = online_histories(clips, idx, stats)
-    order_a = sorted(range(4), key=lambda i: h[i][-1])
-    assert h[order_a[0]][-1] == 0                       # the first clip is cold
-    assert [h[i][-1] for i in order_a] == [0, 30, 60, 90]
+    order_a = sorted(range(4), key=lambda i: h[i][adapt.MEL_COUNT])
+    assert h[order_a[0]][adapt.MEL_COUNT] == 0          # the first clip is cold
+    assert [h[i][adapt.MEL_COUNT] for i in order_a] == [0, 30, 60, 90]
     for k, i in enumerate(order_a):                     # history = pooled earlier clips
         if k:
             want = adapt.merge_all(stats[j][0] for j in order_a[:k])

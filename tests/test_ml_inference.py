@@ -180,19 +180,22 @@ def test_serving_does_not_import_tensorflow():
 
 
 def test_saved_keras_model_loads_and_matches_the_shipped_tflite(rec):
-    """The .keras next to the .tflite is the same model: it loads (its in-graph log-mel layer
+    """The .keras next to the .tflite is the same model: it loads (its in-graph front end
     rebuilds from its saved config) and gives the same probabilities. In a child process, so
     that TensorFlow stays out of this one."""
     window = voice(3.0)
-    code = ("import sys, json, numpy as np, keras; from ml import model; from ml.inference import ML_DIR; "
+    code = ("import sys, json, numpy as np, keras; from ml import adapt, model; from ml.inference import ML_DIR; "
             "m = keras.models.load_model(ML_DIR / 'emotion_model.keras'); "
             "x = np.array(json.loads(sys.stdin.read()), np.float32)[None, :]; "
-            "print(json.dumps(m([x, np.zeros((1, 129), np.float32)])[0].numpy()[0].tolist()))")
+            "print(json.dumps(m([x, adapt.empty()[None]])[0].numpy()[0].tolist()))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(window.tolist()), capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     keras_probs = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=1e-4)
+    # Not bit-exact: float rounding can move a frame's pitch peak to a neighbouring lag or across
+    # the voicing threshold (argmax and a comparison in the graph), which shifts the output by
+    # a few 1e-4; a different model would differ by far more.
+    np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=2e-3)
 
 
 def test_history_changes_the_reading_and_is_validated(rec):
@@ -201,7 +204,7 @@ def test_history_changes_the_reading_and_is_validated(rec):
     cold = rec.probabilities([w])[0]
     assert np.allclose(cold, rec.probabilities([w], adapt.empty())[0])
     other = adapt.merge(adapt.empty(), rec.speech_stats(voice(3.0, f0=300, seed=5), SR))
-    assert other[-1] > 0
+    assert other[adapt.MEL_COUNT] > 0 and other[adapt.F0_COUNT] > 0
     assert not np.allclose(cold, rec.probabilities([w], other)[0], atol=1e-4)
     with pytest.raises(InvalidAudioError):
         rec.predict(w, SR, history=np.full(adapt.STATS_SIZE, np.nan))
@@ -210,11 +213,12 @@ def test_history_changes_the_reading_and_is_validated(rec):
 
 
 def test_window_stats_from_the_model_match_numpy(rec):
-    """The serving graph's window statistics are adapt.frame_stats of its log-mel."""
+    """The serving graph's window statistics are adapt.frame_stats of its frame features."""
     from ml import adapt
     readings, stats = rec.predict_batch([voice(3.0, seed=6), np.zeros(SR * 3, np.float32)],
                                         with_stats=True)
     assert stats[1] is None and readings[1]["silence"] is True
     s = stats[0]
-    assert adapt.valid(s) and 0 < s[-1] <= params.FRAMES_PER_WINDOW
-    assert np.all(s[params.MEL_BANDS:-1] >= 0)
+    assert adapt.valid(s) and 0 < s[adapt.MEL_COUNT] <= params.FRAMES_PER_WINDOW
+    assert 0 <= s[adapt.F0_COUNT] <= s[adapt.MEL_COUNT]
+    assert np.all(s[params.MEL_BANDS:adapt.MEL_COUNT] >= 0)

@@ -36,7 +36,7 @@ def redis_frames(app, user_id):
     value = app.extensions["redis"].get(voice.key(user_id))
     if value is None or value == voice.OFF:
         return None if value is None else "off"
-    return float(np.frombuffer(value[:adapt.STATS_SIZE * 4], "<f4")[-1])
+    return float(np.frombuffer(value[:adapt.STATS_SIZE * 4], "<f4")[adapt.MEL_COUNT])
 
 
 def stored_baseline(user_id):
@@ -67,7 +67,7 @@ def test_windows_of_one_speaker_each_get_the_history_before_them(app):
         _, added = recognizer().predict_batch(windows, with_stats=True)
         assert added[1] is None and readings[1]["silence"]
         before_third = adapt.merge(adapt.empty(), added[0])
-        assert added[0][-1] > 0
+        assert added[0][adapt.MEL_COUNT] > 0
         # The third window was scored with the first window's statistics, not cold.
         expected = recognizer().predict_batch([windows[2]], [before_third])[0]
         cold = recognizer().predict_batch([windows[2]])[0]
@@ -75,7 +75,8 @@ def test_windows_of_one_speaker_each_get_the_history_before_them(app):
         assert readings[2]["probabilities"] != pytest.approx(cold["probabilities"], abs=1e-6)
         cold_first = recognizer().predict_batch([windows[0]])[0]["probabilities"]
         assert readings[0]["probabilities"] == pytest.approx(cold_first, abs=1e-6)
-        assert voices["a"].history[-1] == pytest.approx(added[0][-1] + added[2][-1])
+        n = adapt.MEL_COUNT
+        assert voices["a"].history[n] == pytest.approx(added[0][n] + added[2][n])
         # Off: cold, and the history stays None.
         off = {"b": Voice(None, None)}
         assert predict_adapted(windows[:1], ["b"], off)[0]["probabilities"] == pytest.approx(
@@ -106,10 +107,10 @@ def test_a_stream_builds_the_baseline_from_its_speech_windows_only(app):
         assert EmotionReading.objects(session=session).count() == 3
         _, added = recognizer().predict_batch(
             [(np.clip(w, -1, 1) * 32767).astype("<i2").astype(np.float32) / 32768 for w in windows], with_stats=True)
-        speech_frames = added[0][-1] + added[2][-1]
+        speech_frames = added[0][adapt.MEL_COUNT] + added[2][adapt.MEL_COUNT]
         assert redis_frames(app, uid) == pytest.approx(speech_frames)
         # The first write of a baseline goes to MongoDB at once.
-        assert stored_baseline(uid)[-1] == pytest.approx(speech_frames)
+        assert stored_baseline(uid)[adapt.MEL_COUNT] == pytest.approx(speech_frames)
         assert owner.reload().voice_baseline_updated_at is not None
 
 
@@ -122,7 +123,7 @@ def test_uploads_use_and_extend_the_baseline_and_the_profile_shows_it(app, api, 
     run_worker(app)
     with app.app_context():
         first = redis_frames(app, user_id)
-    assert first > 0 and stored_baseline(user_id)[-1] == pytest.approx(first)
+    assert first > 0 and stored_baseline(user_id)[adapt.MEL_COUNT] == pytest.approx(first)
     shown = profile(api, ada)["voice_baseline"]
     assert shown["exists"] and shown["speech_seconds"] == pytest.approx(first / 50, abs=0.01) and shown["updated_at"]
 
@@ -178,7 +179,7 @@ def test_adaptation_off_scores_cold_and_leaves_the_baseline_alone(app, api, ada)
     upload(api, ada, data)
     run_worker(app)
     with app.app_context():
-        assert redis_frames(app, user_id) > before[-1]
+        assert redis_frames(app, user_id) > before[adapt.MEL_COUNT]
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None, "true"])

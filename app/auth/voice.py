@@ -26,7 +26,7 @@ from redis.commands.core import Script
 from app.models import User
 from ml import adapt, params
 
-# Every write of a baseline to MongoDB (129 numbers) cost the embedded MongoDB-wire server as
+# Every write of a baseline to MongoDB (132 numbers) cost the embedded MongoDB-wire server as
 # much as a reading's insert when it was every 5 s per streaming user (docs/BENCHMARKS.md); a
 # baseline summarises minutes of speech, so the last 30 s matter little if Redis is lost.
 PERSIST_EVERY_S = 30.0
@@ -168,7 +168,7 @@ def summary(user):
         history, updated_at = unpacked[0], (datetime.fromtimestamp(unpacked[1], UTC) if unpacked[1] else None)
     else:
         history, updated_at = _from_document(user.voice_baseline), user.voice_baseline_updated_at
-    frames = float(history[-1])
+    frames = float(history[adapt.MEL_COUNT])
     return {"exists": frames > 0, "speech_seconds": round(frames / FRAMES_PER_SECOND, 2),
             "updated_at": updated_at if frames > 0 else None}
 
