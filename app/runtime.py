@@ -1,17 +1,11 @@
-"""Process tuning and the one patch of a third-party library (eventlet's WebSocket frame
-reader), in one place.
+"""Process tuning and the one patch of a third-party library, in one place.
 
 * eventlet's WebSocket unmasking. Every frame a client sends is XOR-masked (RFC 6455, 5.3).
   eventlet 0.41 unmasks it one byte at a time in a Python generator: for live audio (3.2 kB per
   100 ms chunk) that was a third of the web process's CPU time under load (py-spy,
   docs/BENCHMARKS.md). XOR-ing the frame as one big integer does the same work in C, as the
-  websockets library's pure-Python fallback does.
-* eventlet's WebSocket reads. eventlet reads each piece of a frame (its header, length, mask,
-  payload) with a recv of its own, a system call and a trip through the event hub each: eight
-  or more for one audio chunk (Socket.IO sends a binary event as two frames). Reading ahead
-  into a buffer of the connection's own takes what has arrived in one call.
-  Both are installed only on the eventlet release they were written for; tests/test_runtime.py
-  fails when another one is installed.
+  websockets library's pure-Python fallback does. The patch is installed only on the eventlet
+  release it was written for; tests/test_runtime.py fails when another one is installed.
 * Garbage-collector pauses. CPython's full collection walks every tracked object. A web process
   holds about 135,000 of them once its app is built, a worker about 115,000 with its model
   loaded, and each full collection of such a heap took about 95 ms here: a stall of every
@@ -24,8 +18,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-# The eventlet release whose RFC6455WebSocket the patch was written for (its _apply_mask, and its
-# reads of the socket, which ReadAheadSocket serves).
+# The eventlet release whose RFC6455WebSocket._apply_mask apply_mask replaces.
 PATCHED_EVENTLET_VERSION = "0.41.3"
 
 
@@ -40,54 +33,17 @@ def apply_mask(data, mask, length=None, offset=0):
     return masked.to_bytes(length, "big")
 
 
-# How much a WebSocket connection reads at once: several frames of live audio.
-READ_AHEAD_BYTES = 65536
-
-
-class ReadAheadSocket:
-    """A connection's socket for eventlet's frame reader: recv(n) gives at most n bytes, as a
-    socket's does, from what one larger recv read ahead; everything else is the socket's."""
-
-    def __init__(self, sock):
-        self._sock = sock
-        self._ahead = bytearray()
-
-    def recv(self, size, *flags):
-        if not self._ahead:
-            data = self._sock.recv(max(size, READ_AHEAD_BYTES), *flags)
-            if len(data) <= size:
-                return data
-            self._ahead += memoryview(data)[size:]
-            return data[:size]
-        data = bytes(self._ahead[:size])
-        del self._ahead[:size]
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-
-def _reading_ahead(init):
-    def __init__(self, sock, *args, **kwargs):
-        init(self, ReadAheadSocket(sock), *args, **kwargs)
-
-    __init__.reads_ahead = True
-    return __init__
-
-
 def patch_eventlet_websocket():
-    """Install apply_mask and ReadAheadSocket in eventlet's WebSocket server (the web process,
-    under eventlet). On another eventlet release eventlet's own reader stays, and a warning says so."""
+    """Install apply_mask in eventlet's WebSocket server (the web process, under eventlet).
+    On another eventlet release eventlet's own unmasking stays, and a warning says so."""
     import eventlet
     from eventlet.websocket import RFC6455WebSocket
 
     if eventlet.__version__ != PATCHED_EVENTLET_VERSION:
-        log.warning("eventlet %s is not %s: its WebSocket frame reader is left unpatched (see app/runtime.py)",
+        log.warning("eventlet %s is not %s: its WebSocket unmasking is left unpatched (see app/runtime.py)",
                     eventlet.__version__, PATCHED_EVENTLET_VERSION)
         return False
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
-    if not getattr(RFC6455WebSocket.__init__, "reads_ahead", False):
-        RFC6455WebSocket.__init__ = _reading_ahead(RFC6455WebSocket.__init__)
     return True
 
 
