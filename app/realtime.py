@@ -19,8 +19,9 @@ CHANNEL = "flask-socketio"
 
 class BatchingRedisManager(python_socketio.RedisManager):
     """The write-only message-queue client of workers and cron, which can publish a batch of
-    events in one Redis round trip (`_publish` is the method a message-queue manager
-    implements; each message is the one the library builds, published as it would)."""
+    events in one Redis round trip, or queue them on a caller's pipeline to the same Redis
+    (`_publish` is the method a message-queue manager implements; each message is the one the
+    library builds, published as it would)."""
 
     def __init__(self, url):
         super().__init__(url, channel=CHANNEL, write_only=True)
@@ -32,17 +33,20 @@ class BatchingRedisManager(python_socketio.RedisManager):
         self._batch.append(data)
 
     @contextmanager
-    def batch(self):
+    def batch(self, pipe=None):
         self._batch = []
         try:
             yield
             if self._batch:
-                if not self.connected:
-                    self._redis_connect()
-                pipe = self.redis.pipeline(transaction=False)
+                own = pipe is None
+                if own:
+                    if not self.connected:
+                        self._redis_connect()
+                    pipe = self.redis.pipeline(transaction=False)
                 for data in self._batch:
                     pipe.publish(self.channel, self.json.dumps(data))
-                pipe.execute()
+                if own:
+                    pipe.execute()
         finally:
             self._batch = None
 
@@ -66,10 +70,11 @@ def emit(event, payload, room):
     emitter().emit(event, payload, to=room)
 
 
-def emit_many(events):
-    """Emit (event, payload, room) triples in order; from a worker, in one Redis round trip."""
+def emit_many(events, pipe=None):
+    """Emit (event, payload, room) triples in order; from a worker, in one Redis round trip, or
+    queued on `pipe` (a pipeline to the app's Redis, the message queue's) for the caller to execute."""
     instance = emitter()
     manager = instance.server.manager
-    with manager.batch() if isinstance(manager, BatchingRedisManager) else nullcontext():
+    with manager.batch(pipe) if isinstance(manager, BatchingRedisManager) else nullcontext():
         for event, payload, room in events:
             instance.emit(event, payload, to=room)

@@ -117,9 +117,10 @@ def to_mono_float(waveform, sample_rate) -> np.ndarray:
     if x.shape[0] == 0:
         raise EmptyAudioError("waveform is empty")
     if x.dtype.kind == "f":
-        x = x.astype(np.float64, copy=False)
         if not np.all(np.isfinite(x)):
             raise NonFiniteAudioError("waveform contains NaN or infinite samples")
+        if x.ndim == 2 or sample_rate != params.SAMPLE_RATE:  # mixed or resampled in float64
+            x = x.astype(np.float64, copy=False)
     elif x.dtype.kind == "u":
         info = np.iinfo(x.dtype)
         mid = (int(info.max) + 1) / 2

@@ -127,9 +127,12 @@ def load(user_ids):
     return voices
 
 
-def save(voices):
+def save(voices, pipe=None):
     """Write back what a batch changed, and cache in Redis what was loaded from MongoDB. A
-    baseline goes to MongoDB when it changed and its last write there is PERSIST_EVERY_S old."""
+    baseline goes to MongoDB when it changed and its last write there is PERSIST_EVERY_S old.
+    Given a Redis pipeline, the write is queued on it, and save returns what the caller must
+    call with the pipeline's results once it has executed it (the writes to MongoDB follow the
+    ones that succeeded in Redis)."""
     now = time.time()
     keys, argv, persist = [], [], []
     for user_id, voice in voices.items():
@@ -145,9 +148,18 @@ def save(voices):
         keys.append(key(user_id))
         argv += [voice.read or b"", value]
     if not keys:
-        return
-    done = dict(zip(keys, _COMPARE_AND_SET(keys, [TTL_S, *argv], client=current_app.extensions["redis"])))
-    _persist([(user_id, voice.history, voice.updated_at) for user_id, voice in persist if done[key(user_id)]])
+        return lambda _results: None
+
+    def written(done):
+        done = dict(zip(keys, done))
+        _persist([(user_id, voice.history, voice.updated_at) for user_id, voice in persist if done[key(user_id)]])
+
+    if pipe is None:
+        return written(_COMPARE_AND_SET(keys, [TTL_S, *argv], client=current_app.extensions["redis"]))
+    index = len(pipe)
+    # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+    pipe.eval(_COMPARE_AND_SET.script, len(keys), *keys, TTL_S, *argv)
+    return lambda results: written(results[index])
 
 
 def _persist(items):

@@ -22,6 +22,16 @@ class EnvironmentResponseSchema(ma.Schema):
         "description": "temperature_c, humidity_pct, ventilation, co2_limit_ppm, advice"})
 
 
+def payload(son):
+    """What EnvironmentResponseSchema dumps of a response, from its stored document (a dict): the
+    workers emit a response without building its MongoEngine object (tests/test_payloads.py checks
+    that both say the same)."""
+    reference = {name: None if son.get(name) is None else str(son[name]) for name in ("owner", "session", "reading")}
+    return {"id": str(son["_id"]), "user_id": reference["owner"], "session_id": reference["session"],
+            "reading_id": reference["reading"], "created_at": son["created_at"].isoformat(),
+            **{name: son[name] for name in ("state", "lighting", "audio", "visual", "smart_home")}}
+
+
 class EnvironmentListArgsSchema(PageArgsSchema):
     session_id = ma.fields.String(validate=ma.validate.Length(equal=24))
     user_id = ma.fields.String(validate=ma.validate.Length(equal=24), metadata={"description": "Admins only"})

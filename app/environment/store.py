@@ -7,8 +7,9 @@ import json
 from flask import current_app
 
 from app.environment.mapping import environment_response, should_emit, smooth_state
-from app.environment.schemas import EnvironmentResponseSchema
+from app.environment.schemas import payload
 from app.models import EnvironmentResponse
+from app.models.base import check_son, utcnow
 from app.realtime import emit_many, session_room
 
 # Smoothing state lives in Redis for a day after the last reading of its session (or user).
@@ -17,55 +18,69 @@ STATE_TTL_S = 24 * 3600
 OBSERVED_FIELDS = ("probabilities", "valence", "arousal", "intensity", "timestamp")
 
 
+def _id(reference):
+    """A reference given as a document or as its id (None stays None)."""
+    return getattr(reference, "id", reference)
+
+
 def _state_key(owner, session):
-    return f"env:state:{session.id}" if session is not None else f"env:state:user:{owner.id}"
+    return f"env:state:{_id(session)}" if session is not None else f"env:state:user:{_id(owner)}"
 
 
-def update_environments(items, pipe=None):
-    """Smooth each reading's state with it, in order; items are (owner, session, reading).
-    Returns, per item, the response stored when it should change (hysteresis against the
-    last one emitted), else None. Silent windows change nothing. One Redis read, one bulk
-    insert and one Redis write for the lot, so a worker's batch costs about what one does;
-    given a Redis pipeline, the write is queued on it for the caller to execute (a round trip
-    fewer)."""
-    spoken = [(index, item) for index, item in enumerate(items) if not item[2].silence]
+def state_keys(items):
+    """The Redis keys of the smoothing states that update_environments(items) reads."""
+    return list(dict.fromkeys(_state_key(owner, session) for owner, session, reading in items
+                              if not reading.get("silence")))
+
+
+def update_environments(items, pipe=None, states=None):
+    """Smooth each reading's state with it, in order; items are (owner, session, reading), owner
+    and session documents or ids, the reading a stored document (a dict with its `_id`, as
+    app/readings/store.py store_readings returns). Returns, per item, the response stored when it
+    should change (hysteresis against the last one emitted), as a stored document, else None.
+    Silent windows change nothing. One Redis read, one bulk insert of raw documents and one
+    Redis write for the lot, so a worker's batch costs about what one does. Given a Redis
+    pipeline, the `environment` events and the states' write are queued on it for the caller
+    to execute, and `states` may be what the caller read from state_keys(items) already
+    (round trips fewer)."""
+    spoken = [(index, item) for index, item in enumerate(items) if not item[2].get("silence")]
     if not spoken:
         return [None] * len(items)
     redis = current_app.extensions["redis"]
-    keys = list(dict.fromkeys(_state_key(owner, session) for _, (owner, session, _) in spoken))
-    states = {key: json.loads(stored) if stored else {} for key, stored in zip(keys, redis.mget(keys))}
+    keys = state_keys(items)
+    states = {key: json.loads(stored) if stored else {}
+              for key, stored in zip(keys, redis.mget(keys) if states is None else states)}
     responses = {}
     for index, (owner, session, reading) in spoken:
         key = _state_key(owner, session)
-        observed = {name: getattr(reading, name) for name in OBSERVED_FIELDS}
+        observed = {name: reading[name] for name in OBSERVED_FIELDS}
         state = smooth_state(states[key].get("state"), observed)
         proposal = environment_response(state)
         emitted = states[key].get("emitted")
         if should_emit(emitted, proposal):
-            responses[index] = EnvironmentResponse(owner=owner, session=session, reading=reading, **proposal)
+            responses[index] = check_son(EnvironmentResponse, {
+                "owner": _id(owner), **({"session": _id(session)} if session is not None else {}),
+                "reading": reading["_id"], "created_at": utcnow(), **proposal})
             emitted = proposal
         states[key] = {"state": state, "emitted": emitted}
+    own = pipe is None
+    if own:
+        pipe = redis.pipeline(transaction=False)
     if responses:
         new = list(responses.values())
-        for response in new:
-            response.validate()
-        ids = EnvironmentResponse._get_collection().insert_many([r.to_mongo() for r in new]).inserted_ids
-        schema = EnvironmentResponseSchema()
-        for response, new_id in zip(new, ids):
-            response.id = new_id
-        emit_many([("environment", schema.dump(response), session_room(response.session.id))
-                   for response in new if response.session is not None])
-    writes = pipe if pipe is not None else redis.pipeline(transaction=False)
+        EnvironmentResponse._get_collection().insert_many(new)  # sets each document's _id
+        emit_many([("environment", payload(response), session_room(response["session"]))
+                   for response in new if "session" in response], pipe)
     for key in keys:
-        writes.set(key, json.dumps(states[key]), ex=STATE_TTL_S)
-    if pipe is None:
-        writes.execute()
+        pipe.set(key, json.dumps(states[key]), ex=STATE_TTL_S)
+    if own:
+        pipe.execute()
     return [responses.get(index) for index in range(len(items))]
 
 
 def update_environment(owner, session, reading):
-    """Smooth the state with one reading (see update_environments)."""
-    return update_environments([(owner, session, reading)])[0]
+    """Smooth the state with one reading, an EmotionReading (see update_environments)."""
+    return update_environments([(owner, session, reading.to_mongo().to_dict())])[0]
 
 
 def record_response(owner, session, reading, response):

@@ -8,17 +8,18 @@ import json
 import time
 from datetime import UTC, datetime
 
+from bson import ObjectId
 from flask import current_app
 from rq import get_current_job
 
 from app.analysis.model import model_version, predict_adapted
 from app.auth import voice
 from app.auth.tokens import GONE_PREFIX, gone_key
-from app.environment.store import delete_responses, update_environments
+from app.environment.store import delete_responses, state_keys, update_environments
 from app.live import ready
-from app.models import EmotionReading, EmotionSession, EnvironmentResponse, User
-from app.readings.schemas import ReadingSchema
-from app.readings.store import delete_readings, record_readings
+from app.models import EmotionReading, EnvironmentResponse
+from app.readings.schemas import payload
+from app.readings.store import delete_readings, store_readings
 from app.realtime import emit_many, session_room
 from audio.pcm import from_s16
 
@@ -82,40 +83,47 @@ def _analyze_windows(job_id, taken):
     this batch stored for it is deleted again."""
     redis = current_app.extensions["redis"]
     live = [(json.loads(descriptor), pcm) for descriptor, pcm in taken if descriptor is not None]
-    pipe = redis.pipeline(transaction=False)
-    ready.taken_done(pipe, job_id)
     if not live:
-        pipe.execute()
+        redis.delete(ready.taken_key(job_id))
         return
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
     voices = voice.load(speakers)
     predictions = predict_adapted([from_s16(pcm) for _, pcm in live], speakers, voices)
     version = model_version()
-    owners = {user_id: User(id=user_id) for user_id in speakers}
-    sessions = {w["session_id"]: EmotionSession(id=w["session_id"]) for w in windows}
-    readings = record_readings([
-        (owners[w["user_id"]], sessions[w["session_id"]], prediction, "stream",
+    ids = {value: ObjectId(value) for w in windows for value in (w["user_id"], w["session_id"])}
+    # Three round trips after the model, whatever the batch's size: the readings' insert, then one
+    # Redis pipeline (their rollups, their `emotion` events, the environment states to smooth), the
+    # environment responses' insert, then another pipeline that ends the batch.
+    pipe = redis.pipeline(transaction=False)
+    readings = store_readings([
+        (ids[w["user_id"]], ids[w["session_id"]], prediction, "stream",
          {"window_key": f"{w['session_id']}:{w['index']}", "window_start": w["start_s"], "window_end": w["end_s"],
           "timestamp": datetime.fromtimestamp(w["received_at"], UTC), "model_version": version})
         for w, prediction in zip(windows, predictions)
-    ])
-    schema = ReadingSchema()
-    emit_many([("emotion", schema.dump(reading) | {"window_index": w["index"], "received_at": w["received_at"]},
-                session_room(w["session_id"])) for w, reading in zip(windows, readings)])
+    ], pipe)
+    emit_many([("emotion", payload(reading) | {"window_index": w["index"], "received_at": w["received_at"]},
+                session_room(w["session_id"])) for w, reading in zip(windows, readings)], pipe)
+    items = [(ids[w["user_id"]], ids[w["session_id"]], reading) for w, reading in zip(windows, readings)]
+    pipe.mget(state_keys(items) or ["-"])  # MGET needs a key
+    states = pipe.execute()[-1]
     stored_at = time.time()
-    # The baselines and environment responses follow every `emotion` of the batch, which they must not delay.
-    voice.save(voices)
-    update_environments([(owners[w["user_id"]], sessions[w["session_id"]], reading)
-                         for w, reading in zip(windows, readings)], pipe)
-    # One round trip ends the batch: the environment states, the windows done, their latencies,
-    # and whether an account was deleted meanwhile (then what was stored for it goes again).
+    # The environment responses and the baselines follow every `emotion` of the batch, which they must not delay.
+    pipe = redis.pipeline(transaction=False)
+    update_environments(items, pipe, states)
+    # The same round trip ends the batch: the environment events and states, the baselines, the
+    # windows done, their latencies, and whether an account was deleted meanwhile (then what was
+    # stored for it goes again).
+    saved = voice.save(voices, pipe)
+    ready.taken_done(pipe, job_id)
     for w in windows:
         ready.done(pipe, w["session_id"], w["index"])
     ready.record_window_latencies(pipe, [(stored_at - w["received_at"]) * 1000 for w in windows])
-    user_ids = list(owners)
+    user_ids = list(dict.fromkeys(speakers))
     pipe.mget([gone_key(u) for u in user_ids])
-    gone = [user_id for user_id, marked in zip(user_ids, pipe.execute()[-1]) if marked]
+    results = pipe.execute()
+    saved(results)
+    gone = [user_id for user_id, marked in zip(user_ids, results[-1]) if marked]
     if gone:
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))

@@ -201,11 +201,11 @@ def wait_for_window(redis, job_id, timeout_s):
     pipe = redis.pipeline(transaction=False)
     pipe.eval(_WAIT, 1, WAITING_KEY, job_id, int(timeout_s) + 2)
     pipe.blpop([BELL_KEY], timeout_s)
-    rang = pipe.execute()[-1] is not None
-    # A window added after the pop gave up but before this job stopped counting as waiting
-    # queued no job: the caller takes it after this.
-    redis.zrem(WAITING_KEY, job_id)
-    return rang
+    # Redis runs a connection's commands in order, so this one runs as the pop returns, in the
+    # same round trip. A window added after the pop returned but before this job stopped
+    # counting as waiting queued no job: the caller takes it after this.
+    pipe.zrem(WAITING_KEY, job_id)
+    return pipe.execute()[1] is not None
 
 
 def linger(redis, seconds):

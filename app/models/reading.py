@@ -45,16 +45,22 @@ class EmotionReading(me.Document):
     }
 
     def clean(self):
-        if self.silence:
-            if self.dominant != SILENCE:
-                raise me.ValidationError("a silent window's dominant is 'silence'")
-            return
-        probs = self.probabilities or {}
-        if set(probs) != set(CLASSES):
-            raise me.ValidationError(f"probabilities must name exactly: {', '.join(CLASSES)}")
-        if any(not math.isfinite(p) or p < 0 or p > 1 for p in probs.values()):
-            raise me.ValidationError("each probability must be in [0, 1]")
-        if abs(sum(probs.values()) - 1) > SUM_TOLERANCE:
-            raise me.ValidationError("probabilities must sum to 1")
-        if self.dominant == SILENCE:
-            raise me.ValidationError("only a silent window has dominant 'silence'")
+        check_reading(self.silence, self.dominant, self.probabilities)
+
+
+def check_reading(silence, dominant, probabilities):
+    """The rules between a reading's fields (each field's own are its field's): also applied to the
+    raw documents that app/readings/store.py writes without building an EmotionReading."""
+    if silence:
+        if dominant != SILENCE:
+            raise me.ValidationError("a silent window's dominant is 'silence'")
+        return
+    probs = probabilities or {}
+    if set(probs) != set(CLASSES):
+        raise me.ValidationError(f"probabilities must name exactly: {', '.join(CLASSES)}")
+    if any(not math.isfinite(p) or p < 0 or p > 1 for p in probs.values()):
+        raise me.ValidationError("each probability must be in [0, 1]")
+    if abs(sum(probs.values()) - 1) > SUM_TOLERANCE:
+        raise me.ValidationError("probabilities must sum to 1")
+    if dominant == SILENCE:
+        raise me.ValidationError("only a silent window has dominant 'silence'")

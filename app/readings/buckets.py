@@ -14,35 +14,82 @@ week from days. `rollup:{<owner>}:minutes` is the sorted set of the minutes that
 Why Redis and not a MongoDB collection: the embedded MongoDB-wire server costs 6 ms (memory
 engine) to 29 ms (SQLite) per pair of bucket upserts, as much as or more than the reading's own
 insert; adding them to every write would have cut the ingest throughput by a third or more.
-Here a write costs one script call per (user, minute) in the pipeline the store already sends.
+Here a write costs one script call for the whole batch, in the pipeline the store already sends.
 """
 import calendar
+import struct
 from collections import defaultdict
 from datetime import UTC, datetime
 
 from flask import current_app
 
+from ml.params import CLASSES
+
 UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 FIELDS = ("valence", "arousal", "intensity", "confidence")
 PREFIX = "rollup:"
 
-# KEYS: the minute, hour and day buckets, the owner's set of minutes; ARGV: the minute's start,
-# then field, increment pairs. A bucket left with no reading (after a deletion) is removed.
+# KEYS: per (owner, minute), its minute, hour and day buckets and the owner's set of minutes;
+# ARGV: the sign, the class names (space-separated), then per (owner, minute): the minute's start
+# and how many readings, then per reading its dominant ('' for a silent one) and its valence,
+# arousal, intensity, confidence and probabilities (in the class names' order) packed as
+# little-endian doubles ('' for a silent one). The sums are made here, as add() makes them:
+# one call for a batch, where one command per field and bucket cost the worker more (redis-py
+# packs each argument and parses each reply in Python) than the reading's insert. A bucket left
+# with no reading (after a deletion) is removed.
 _APPLY = """
-for k = 1, 3 do
-  for i = 2, #ARGV, 2 do
-    redis.call('HINCRBYFLOAT', KEYS[k], ARGV[i], ARGV[i + 1])
+local sign = tonumber(ARGV[1])
+local classes = {}
+for name in string.gmatch(ARGV[2], '%S+') do classes[#classes + 1] = name end
+local layout = '<' .. string.rep('d', 4 + #classes)
+local names = {'valence', 'arousal', 'intensity', 'confidence'}
+local i, k = 3, 0
+while i <= #ARGV do
+  local minute, count = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  local totals, order = {}, {}
+  local function add(field, value)
+    if totals[field] == nil then
+      totals[field] = 0
+      order[#order + 1] = field
+    end
+    totals[field] = totals[field] + value
   end
-  local n = tonumber(redis.call('HGET', KEYS[k], 'n') or '0')
-  local silent = tonumber(redis.call('HGET', KEYS[k], 'silent') or '0')
-  if n <= 0 and silent <= 0 then
-    redis.call('DEL', KEYS[k])
-    if k == 1 then redis.call('ZREM', KEYS[4], ARGV[1]) end
-  elseif k == 1 then
-    redis.call('ZADD', KEYS[4], ARGV[1], ARGV[1])
+  for _ = 1, count do
+    local dominant = ARGV[i]
+    if dominant == '' then
+      add('silent', sign)
+    else
+      local v = {struct.unpack(layout, ARGV[i + 1])}
+      add('n', sign)
+      add('d:' .. dominant, sign)
+      add('di:' .. dominant, sign * v[3])
+      for c = 1, #classes do add('p:' .. classes[c], sign * v[4 + c]) end
+      for f = 1, 4 do
+        add('s:' .. names[f], sign * v[f])
+        add('q:' .. names[f], sign * v[f] * v[f])
+      end
+    end
+    i = i + 2
   end
+  for level = 1, 3 do
+    local bucket = KEYS[k + level]
+    for _, field in ipairs(order) do
+      redis.call('HINCRBYFLOAT', bucket, field, string.format('%.17g', totals[field]))
+    end
+    local n = tonumber(redis.call('HGET', bucket, 'n') or '0')
+    local silent = tonumber(redis.call('HGET', bucket, 'silent') or '0')
+    if n <= 0 and silent <= 0 then
+      redis.call('DEL', bucket)
+      if level == 1 then redis.call('ZREM', KEYS[k + 4], minute) end
+    elseif level == 1 then
+      redis.call('ZADD', KEYS[k + 4], minute, minute)
+    end
+  end
+  k = k + 4
 end
 """
+_VALUES = struct.Struct(f"<{len(FIELDS) + len(CLASSES)}d")
 
 
 # KEYS: buckets; ARGV[i]: the group KEYS[i] is added to. Returns, per group with readings, the group
@@ -119,24 +166,24 @@ def add(totals, doc, sign=1):
         totals[f"q:{name}"] += sign * value * value
 
 
-def by_minute(documents, sign=1):
-    """(owner id, minute start) -> totals of the documents."""
+def apply(pipe, documents, sign=1):
+    """Queue on `pipe` the addition (sign=-1: subtraction) of stored readings to their owners'
+    buckets, in one script call (which sums them as add() does)."""
     minutes = {}
     for doc in documents:
-        owner = str(doc["owner"])
-        add(minutes.setdefault((owner, floor(epoch(doc["timestamp"]), 60)), empty()), doc, sign)
-    return minutes
-
-
-def apply(pipe, documents, sign=1):
-    """Queue on `pipe` the addition (sign=-1: subtraction) of stored readings to their owners' buckets."""
-    script = _redis().register_script(_APPLY)
-    for (owner, minute), totals in by_minute(documents, sign).items():
-        keys = [key(owner, unit, floor(minute, seconds)) for unit, seconds in UNITS.items()]
-        args = [minute]
-        for field, value in totals.items():
-            args += [field, repr(value)]
-        script(keys=[*keys, minutes_key(owner)], args=args, client=pipe)
+        silent = bool(doc.get("silence"))
+        minutes.setdefault((str(doc["owner"]), floor(epoch(doc["timestamp"]), 60)), []).extend(
+            ["", ""] if silent else
+            [doc["dominant"], _VALUES.pack(*(doc[name] for name in FIELDS),
+                                           *(doc["probabilities"][c] for c in CLASSES))])
+    if not minutes:
+        return
+    keys, args = [], []
+    for (owner, minute), readings in minutes.items():
+        keys += [*(key(owner, unit, floor(minute, seconds)) for unit, seconds in UNITS.items()), minutes_key(owner)]
+        args += [minute, len(readings) // 2, *readings]
+    # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+    pipe.eval(_APPLY, len(keys), *keys, sign, " ".join(CLASSES), *args)
 
 
 def forget_owner(owner_id):

@@ -9,6 +9,7 @@ single-threaded, made every insert wait meanwhile: the largest share of the stre
 tail (docs/BENCHMARKS.md). Adding a batch's readings here costs one Redis round trip.
 """
 import calendar
+import struct
 import time
 from collections import Counter
 from datetime import timedelta
@@ -16,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 
 from app.models.base import utcnow
+from ml.params import CLASSES
 
 SUMS = ("valence", "arousal", "intensity")
 # A second's totals outlive the window by this much, for snapshots taken a little late.
@@ -31,38 +33,57 @@ def _second(timestamp):
     return calendar.timegm(timestamp.utctimetuple())
 
 
+# KEYS: per second of reading time, its totals, its users and its sessions (three keys a second);
+# ARGV: the sign, the class names (space-separated), how many seconds, the time each second's keys
+# expire at, then per reading: which second (1-based), its dominant, owner and session ('' for
+# none), and its valence, arousal, intensity and probabilities (in the class names' order) packed
+# as little-endian doubles. One call for a batch: each HINCRBY sent on its own cost the worker
+# more (redis-py packs a command and parses its reply in Python) than the reading's insert.
+_TALLY = """
+local sign = tonumber(ARGV[1])
+local classes = {}
+for name in string.gmatch(ARGV[2], '%S+') do classes[#classes + 1] = 'p:' .. name end
+local seconds = tonumber(ARGV[3])
+local layout = '<' .. string.rep('d', 3 + #classes)
+local sums = {'valence', 'arousal', 'intensity'}
+for i = 4 + seconds, #ARGV, 5 do
+  local k = 3 * tonumber(ARGV[i]) - 2
+  redis.call('HINCRBY', KEYS[k], 'count', sign)
+  redis.call('HINCRBY', KEYS[k], 'd:' .. ARGV[i + 1], sign)
+  local values = {struct.unpack(layout, ARGV[i + 4])}
+  for j = 1, 3 do redis.call('HINCRBYFLOAT', KEYS[k], sums[j], string.format('%.17g', sign * values[j])) end
+  for j = 1, #classes do
+    redis.call('HINCRBYFLOAT', KEYS[k], classes[j], string.format('%.17g', sign * values[3 + j]))
+  end
+  redis.call('HINCRBY', KEYS[k + 1], ARGV[i + 2], sign)
+  if ARGV[i + 3] ~= '' then redis.call('HINCRBY', KEYS[k + 2], ARGV[i + 3], sign) end
+end
+for s = 1, seconds do
+  for j = 0, 2 do redis.call('EXPIREAT', KEYS[3 * s - 2 + j], ARGV[3 + s]) end
+end
+"""
+_VALUES = struct.Struct(f"<{3 + len(CLASSES)}d")
+
+
 def tally(pipe, documents, sign=1):
     """Queue on `pipe` the addition of stored readings (dicts of their stored fields; sign=-1:
-    the removal of deleted ones) to the running totals; silent readings and readings older than
-    the window (and its slack) count for nothing."""
+    the removal of deleted ones) to the running totals, in one script call; silent readings and
+    readings older than the window (and its slack) count for nothing."""
     window_s = 60 * current_app.config["COLLECTIVE_WINDOW_MINUTES"] + BUCKET_SLACK_S
     horizon = time.time() - window_s
-    seconds = {}
+    seconds, readings = {}, []
     for doc in documents:
         second = _second(doc["timestamp"])
         if doc.get("silence") or second < horizon:
             continue
-        total = seconds.setdefault(second, {"count": 0, "dominant": Counter(), "sums": Counter(),
-                                            "users": Counter(), "sessions": Counter()})
-        total["count"] += 1
-        total["dominant"][doc["dominant"]] += 1
-        total["sums"].update({name: doc[name] for name in SUMS})
-        total["sums"].update({f"p:{name}": p for name, p in doc["probabilities"].items()})
-        total["users"][str(doc["owner"])] += 1
-        if doc.get("session") is not None:
-            total["sessions"][str(doc["session"])] += 1
-    for second, total in seconds.items():
-        key, users_key, sessions_key = _bucket_keys(second)
-        pipe.hincrby(key, "count", sign * total["count"])
-        for name, n in total["dominant"].items():
-            pipe.hincrby(key, f"d:{name}", sign * n)
-        for name, value in total["sums"].items():
-            pipe.hincrbyfloat(key, name, sign * value)
-        for ids_key, ids in ((users_key, total["users"]), (sessions_key, total["sessions"])):
-            for member, n in ids.items():
-                pipe.hincrby(ids_key, member, sign * n)
-        for name in (key, users_key, sessions_key):
-            pipe.expireat(name, int(second + window_s))
+        probabilities = doc["probabilities"]
+        readings += [seconds.setdefault(second, len(seconds) + 1), doc["dominant"], str(doc["owner"]),
+                     "" if doc.get("session") is None else str(doc["session"]),
+                     _VALUES.pack(*(doc[name] for name in SUMS), *(probabilities[c] for c in CLASSES))]
+    if readings:
+        # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+        pipe.eval(_TALLY, 3 * len(seconds), *(key for second in seconds for key in _bucket_keys(second)),
+                  sign, " ".join(CLASSES), len(seconds), *(int(second + window_s) for second in seconds), *readings)
 
 
 def recent(queryset):

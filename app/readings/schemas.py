@@ -34,6 +34,23 @@ class ReadingSchema(ma.Schema):
     model_version = ma.fields.String(allow_none=True)
 
 
+def payload(son):
+    """What ReadingSchema dumps of a reading, from its stored document (a dict): the workers emit
+    readings without building their MongoEngine objects (tests/test_payloads.py checks that both
+    say the same)."""
+    out = {"id": str(son["_id"]), "user_id": str(son["owner"]),
+           "session_id": None if son.get("session") is None else str(son["session"]),
+           "source": son["source"], "timestamp": son["timestamp"].isoformat()}
+    out.update({name: son.get(name) for name in PAYLOAD_FIELDS})
+    out["probabilities"] = out["probabilities"] or {}  # a silent reading's, as its document gives them
+    return out
+
+
+# The rest of what ReadingSchema dumps, as stored.
+PAYLOAD_FIELDS = ("window_start", "window_end", "silence", "probabilities", "dominant", "confidence", "uncertain",
+                  "valence", "arousal", "intensity", "model_version")
+
+
 ProbabilitiesSchema = StrictSchema.from_dict(
     {name: ma.fields.Float(required=True, validate=ma.validate.Range(min=0, max=1), allow_nan=False)
      for name in CLASSES},

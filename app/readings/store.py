@@ -16,7 +16,8 @@ from flask import current_app
 from pymongo.errors import BulkWriteError
 
 from app.models import SILENCE, EmotionReading, User
-from app.models.base import utcnow
+from app.models.base import check_son, utcnow
+from app.models.reading import check_reading
 from app.readings import buckets, rollups, series
 
 DUPLICATE_KEY = 11000
@@ -27,69 +28,79 @@ ROLLUP_FIELDS = ("owner", *series.FIELDS)
 BUILT_KEY = "rollup:built"
 
 
-def _reading(owner, session, prediction, source, fields):
+def _id(reference):
+    """A reference given as a document or as its id (None stays None)."""
+    return getattr(reference, "id", reference)
+
+
+def _document(owner, session, prediction, source, fields):
+    """A reading as stored (what EmotionReading.to_mongo would write), checked as its validate()
+    would check it."""
     silence = bool(prediction.get("silence"))
-    return EmotionReading(
-        owner=owner,
-        session=session,
-        source=source,
-        silence=silence,
-        probabilities=None if silence else prediction["probabilities"],
-        dominant=SILENCE if silence else prediction["dominant"],
-        confidence=prediction.get("confidence"),
-        uncertain=prediction.get("uncertain"),
-        valence=prediction.get("valence"),
-        arousal=prediction.get("arousal"),
-        intensity=prediction.get("intensity"),
-        **fields,
-    )
+    now = utcnow()
+    document = {
+        "owner": _id(owner), "session": _id(session), "source": source, "timestamp": now, "silence": silence,
+        "probabilities": None if silence else prediction["probabilities"],
+        "dominant": SILENCE if silence else prediction["dominant"],
+        **{name: prediction.get(name) for name in ("confidence", "uncertain", "valence", "arousal", "intensity")},
+        "created_at": now, **fields,
+    }
+    document = check_son(EmotionReading, {name: value for name, value in document.items() if value is not None})
+    check_reading(silence, document["dominant"], document.get("probabilities"))
+    return document
 
 
-def _follow(documents, sign):
-    """Add stored (sign=-1: remove deleted) readings to everything kept from them."""
+def _follow(documents, sign, pipe=None):
+    """Add stored (sign=-1: remove deleted) readings to everything kept from them; on `pipe`
+    if given (the caller executes it), else in a round trip of its own."""
     if not documents:
         return
-    pipe = current_app.extensions["redis"].pipeline(transaction=False)
+    own = pipe is None
+    if own:
+        pipe = current_app.extensions["redis"].pipeline(transaction=False)
     rollups.tally(pipe, documents, sign)
     buckets.apply(pipe, documents, sign)
     if sign > 0:
         series.append(pipe, documents)
     else:
         series.invalidate(pipe, {str(doc["session"]) for doc in documents if doc.get("session") is not None})
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
-def record_readings(items):
-    """Save readings in one unordered bulk insert; items are (owner, session, prediction,
-    source, fields), a prediction being a reading of ml.inference (the model's output, or
-    `reading(probabilities)` for probabilities from elsewhere; {"silence": True} for a silent
-    window). Returns the stored readings in order. A window_key
-    already stored (a retried job) is not written again: the stored reading is returned in its
-    place."""
-    readings = [_reading(*item) for item in items]
-    for reading in readings:
-        reading.validate()
-    documents = [reading.to_mongo().to_dict() for reading in readings]
+def store_readings(items, pipe=None):
+    """Save readings in one unordered bulk insert of raw documents; items are (owner, session,
+    prediction, source, fields), owner and session documents or ids (session None for none), a
+    prediction being a reading of ml.inference (the model's output, or `reading(probabilities)`
+    for probabilities from elsewhere; {"silence": True} for a silent window). Returns the stored
+    documents (with their `_id`) in order. A window_key already stored (a retried job) is not
+    written again: the stored document is returned in its place, and adds nothing to the
+    rollups. Given a Redis pipeline, the rollups' updates are queued on it for the caller to
+    execute (a round trip fewer)."""
+    documents = [_document(*item) for item in items]
+    collection = EmotionReading._get_collection()
     try:
-        result = EmotionReading._get_collection().insert_many(documents, ordered=False)
-        ids = result.inserted_ids
+        collection.insert_many(documents, ordered=False)  # sets each document's _id
+        new = documents
     except BulkWriteError as error:
         if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
             raise
         duplicates = {e["index"] for e in error.details["writeErrors"]}
-        stored = {r.window_key: r for r in EmotionReading.objects(
-            window_key__in=[readings[i].window_key for i in duplicates])}
-        ids = [None if i in duplicates else doc["_id"] for i, doc in enumerate(documents)]
-        readings = [stored[r.window_key] if i in duplicates else r for i, r in enumerate(readings)]
-    for reading, new_id in zip(readings, ids):
-        if new_id is not None:
-            reading.id = new_id
-    _follow([doc for doc, new_id in zip(documents, ids) if new_id is not None], 1)
-    return readings
+        stored = {doc["window_key"]: doc for doc in collection.find(
+            {"window_key": {"$in": [documents[i]["window_key"] for i in duplicates]}})}
+        new = [doc for i, doc in enumerate(documents) if i not in duplicates]
+        documents = [stored[doc["window_key"]] if i in duplicates else doc for i, doc in enumerate(documents)]
+    _follow(new, 1, pipe)
+    return documents
+
+
+def record_readings(items):
+    """store_readings, returning EmotionReading documents."""
+    return [EmotionReading._from_son(doc) for doc in store_readings(items)]
 
 
 def record_reading(owner, session, prediction, *, source, **fields):
-    """Save one reading (see record_readings)."""
+    """Save one reading (see store_readings)."""
     return record_readings([(owner, session, prediction, source, fields)])[0]
 
 
