@@ -18,6 +18,56 @@ def _plain_id(document) -> bool:
     return isinstance(document.get("_id"), (ObjectId, str))
 
 
+async def _insert_as_batch(self, spec, *, session=None):
+    """mongoeco's wire `insert` command, handing its documents to the engine as one batch.
+
+    mongoeco 4.11's wire server inserts a command's documents one `insert_one` at a time: every
+    document pays the whole write path (and, on SQLite, its own transaction), so a bulk load ran at
+    a few hundred documents a second (bench/api.py). Its own `insert_many` hands the engine the
+    batch and reports each failed document (a duplicate window key) by its index, as the wire
+    reply needs. A command it refuses outright (a malformed document) goes the original way, which
+    reports such a document as a write error.
+    """
+    from mongoeco.api._async._database_admin_write_commands import _write_command_result
+    from mongoeco.api._async._write_command_validation import write_command_acknowledged
+    from mongoeco.api._command_bson import command_boolean
+    from mongoeco.errors import BulkWriteError
+    from mongoeco.types import WriteCommandResult, WriteErrorEntry
+
+    admin = self._admin
+    documents = admin._normalize_insert_documents(spec.get("documents"))
+    if not documents:
+        return await _one_at_a_time(self, spec, session=session)
+    collection = admin._database.get_collection(admin._require_collection_name(spec.get("insert"), "insert"))
+    bypass = command_boolean(spec.get("bypassDocumentValidation", False), "bypassDocumentValidation", numeric=True)
+    acknowledged = write_command_acknowledged(spec, dialect=admin._mongodb_dialect.key)
+    try:
+        result = await collection.insert_many(documents, ordered=admin._normalize_ordered_from_command(
+            spec.get("ordered")), bypass_document_validation=bypass, session=session)
+        count, errors = len(result.inserted_ids), None
+    except BulkWriteError as error:
+        count = error.details["nInserted"]
+        errors = [WriteErrorEntry(index=e["index"], errmsg=e["errmsg"], code=e.get("code"),
+                                  details={k: v for k, v in e.items() if k not in ("index", "errmsg", "code", "op")})
+                  for e in error.details["writeErrors"]]
+    except (TypeError, ValueError):
+        return await _one_at_a_time(self, spec, session=session)
+    return _write_command_result(WriteCommandResult(count=count, write_errors=errors), acknowledged=acknowledged)
+
+
+_one_at_a_time = None
+
+
+def batch_wire_inserts():
+    """Install _insert_as_batch in mongoeco's wire server (this process only)."""
+    global _one_at_a_time
+    from mongoeco.api._async._database_admin_write_commands import DatabaseAdminWriteCommandService
+
+    if _one_at_a_time is None:
+        _one_at_a_time = DatabaseAdminWriteCommandService.command_insert
+        DatabaseAdminWriteCommandService.command_insert = _insert_as_batch
+
+
 def build_engine(engine: str, path: str | None):
     """The engine, minus one cost that grows with the collection.
 
@@ -52,6 +102,7 @@ def build_engine(engine: str, path: str | None):
 async def serve(engine: str, path: str | None, host: str, port: int, ready=None) -> None:
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
+    batch_wire_inserts()
     server = AsyncMongoEcoProxyServer(engine=build_engine(engine, path), host=host, port=port)
     address = await server.start()
     print(f"mongo-wire listening on {address.uri} ({engine})", flush=True)

@@ -41,3 +41,24 @@ def test_unique_index_duplicates_are_rejected_in_bulk_inserts(db):
         db.windows.insert_many([{"window_key": "s:2"}, {"window_key": "s:1"}], ordered=False)
     assert [e["code"] for e in error.value.details["writeErrors"]] == [11000]
     assert db.windows.count_documents({}) == 5
+
+
+def test_a_batch_reports_each_duplicate_by_its_position(db):
+    """The wire server hands a command's documents to the engine as one batch: a duplicate is
+    still reported by its index in the command, and the rest of an unordered batch is stored."""
+    db.batch.create_index([("window_key", ASCENDING)], unique=True, sparse=True)
+    db.batch.insert_one({"window_key": "b:1"})
+    with pytest.raises(BulkWriteError) as error:
+        db.batch.insert_many([{"window_key": f"b:{k}"} for k in (0, 1, 2, 1, 3)], ordered=False)
+    assert [(e["index"], e["code"]) for e in error.value.details["writeErrors"]] == [(1, 11000), (3, 11000)]
+    assert error.value.details["nInserted"] == 3
+    assert sorted(d["window_key"] for d in db.batch.find()) == ["b:0", "b:1", "b:2", "b:3"]
+
+
+def test_an_ordered_batch_stops_at_its_first_duplicate(db):
+    db.ordered.create_index([("window_key", ASCENDING)], unique=True, sparse=True)
+    db.ordered.insert_one({"window_key": "o:1"})
+    with pytest.raises(BulkWriteError) as error:
+        db.ordered.insert_many([{"window_key": f"o:{k}"} for k in (0, 1, 2)], ordered=True)
+    assert [e["index"] for e in error.value.details["writeErrors"]] == [1]
+    assert sorted(d["window_key"] for d in db.ordered.find()) == ["o:0", "o:1"]
