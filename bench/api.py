@@ -18,9 +18,11 @@ the load average before and after. Prints a table and, last, a JSON summary; sav
 bench/results/api.json and the plot docs/img/api_latency.png.
 
 With --readings N it measures analytics as data grows: N readings are first bulk-loaded straight
-into MongoDB, spread over the USERS users, the last 30 days and sessions of 5 to 25 minutes
-(one reading a second, one in twenty silent), and the rollups are built from them with
-`flask db rebuild-rollups`, timed. The first view of each analysed session (its series built
+into MongoDB (insert_many, LOAD_BATCH at a time), spread over the USERS users, the last 30 days
+and sessions of 5 to 25 minutes (one reading a second, one in twenty silent); each batch is added
+to the rollups by the reading store (app/readings/store.py add_bulk_loaded), as the stack's own
+writes are, so nothing is read back (--time-rebuild times `flask db rebuild-rollups` over them
+as well). The first view of each analysed session (its series built
 from the readings, its summary computed) is timed apart as cold_session_ms, then the scenarios
 run, analytics asking also for 30-day trends and distribution and for an old session's analytics
 and insights. Results are added to bench/results/api_scale.json (one entry per engine and N,
@@ -33,7 +35,7 @@ the same things with no new dependency. The clients share the machine (and its 2
 the server, which the numbers include.
 
     python -m bench.api [--clients 16] [--seconds 25] [--scenarios ingest analytics mixed]
-                        [--engine memory|sqlite] [--readings N]
+                        [--engine memory|sqlite] [--readings N [--time-rebuild]]
 """
 import argparse
 import json
@@ -60,7 +62,7 @@ PLOT = ROOT / "docs" / "img" / "api_latency.png"
 SCALE_RESULTS = ROOT / "bench" / "results" / "api_scale.json"
 SCALE_PLOT = ROOT / "docs" / "img" / "api_scale.png"
 DAYS = 30
-LOAD_BATCH = 100  # the embedded MongoDB-wire server's bulk-write size (docs/ARCHITECTURE.md)
+LOAD_BATCH = 1000  # documents per insert_many: the wire server hands each to its engine as one batch
 ANALYSED_SESSIONS = 4  # per user: the analytics scenario reads the latest few pre-loaded sessions
 USERS = 8
 PASSWORD = "benchmark password"
@@ -98,62 +100,87 @@ def _prediction_pool(rng, size=512):
     return [reading(rng.dirichlet(np.full(8, 0.5))) for _ in range(size)]
 
 
-def preload(stack, users, total, seed=7):
+def _loader_app(stack):
+    """The app, without a Socket.IO server, on the stack's MongoDB and Redis: the pre-load adds
+    what it inserts to the rollups through the reading store, as the stack's own writes do."""
+    from app import create_app
+
+    return create_app("testing", serve_socketio=False, MONGO_URI=stack.mongo_uri, REDIS_URL=stack.redis_url)
+
+
+def _reading_docs(rng, pool, owner, sid, start, size):
+    for k in range(size):
+        silent = rng.random() < 0.05
+        p = pool[int(rng.integers(len(pool)))]
+        doc = {"_id": ObjectId(), "owner": owner, "session": sid, "source": "stream",
+               "timestamp": start + timedelta(seconds=k), "window_start": float(max(0, k - 2)),
+               "window_end": float(k + 1), "window_key": f"{sid}:{k}", "silence": silent,
+               "dominant": "silence" if silent else p["dominant"], "model_version": "bench",
+               "created_at": start + timedelta(seconds=k)}
+        if not silent:
+            doc.update(probabilities=p["probabilities"], uncertain=p["uncertain"],
+                       **{name: p[name] for name in ("confidence", "valence", "arousal", "intensity")})
+        yield doc
+
+
+def preload(stack, users, total, seed=7, time_rebuild=False):
     """Bulk-load `total` readings into MongoDB (see the module's docstring); adds each user's
     `old_sessions` (the latest ANALYSED_SESSIONS) and returns the load's figures."""
+    from app.readings.store import add_bulk_loaded
+
     rng = np.random.default_rng(seed)
     pool = _prediction_pool(rng)
     db = pymongo.MongoClient(stack.mongo_uri).get_default_database()
     now = datetime.now(UTC)
-    started, sessions_made, loaded = time.perf_counter(), 0, 0
+    started, sessions_made, loaded, rollup_s = time.perf_counter(), 0, 0, 0.0
     progress = tqdm(total=total, desc="pre-load", unit="reading", leave=False)
-    for u, user in enumerate(users):
-        owner = db.users.find_one({"email": user["email"]})["_id"]
-        share = total // len(users) + (1 if u < total % len(users) else 0)
-        sizes = []
-        while sum(sizes) < share:
-            sizes.append(min(int(rng.integers(300, 1501)), share - sum(sizes)))
-        starts = sorted(now - timedelta(seconds=float(s)) for s in rng.uniform(3600, DAYS * 86400, len(sizes)))
-        batch, mine = [], []
-        for size, start in zip(sizes, starts):
-            sid = ObjectId()
-            mine.append((start, sid))
-            db.sessions.insert_one({"_id": sid, "owner": owner, "name": "pre-loaded", "source": "stream",
-                                    "status": "ended", "started_at": start,
-                                    "ended_at": start + timedelta(seconds=size + 3), "audio_format": {}})
-            sessions_made += 1
-            for k in range(size):
-                silent = rng.random() < 0.05
-                p = pool[int(rng.integers(len(pool)))]
-                doc = {"owner": owner, "session": sid, "source": "stream", "timestamp": start + timedelta(seconds=k),
-                       "window_start": float(max(0, k - 2)), "window_end": float(k + 1), "window_key": f"{sid}:{k}",
-                       "silence": silent, "dominant": "silence" if silent else p["dominant"],
-                       "model_version": "bench", "created_at": start + timedelta(seconds=k)}
-                if not silent:
-                    doc.update(probabilities=p["probabilities"], uncertain=p["uncertain"],
-                               **{name: p[name] for name in ("confidence", "valence", "arousal", "intensity")})
-                batch.append(doc)
-                if len(batch) == LOAD_BATCH:
-                    db.readings.insert_many(batch, ordered=False)
-                    loaded += len(batch)
-                    progress.update(len(batch))
-                    batch = []
-        if batch:
+    with _loader_app(stack).app_context():
+
+        def flush(batch):
+            nonlocal loaded, rollup_s
             db.readings.insert_many(batch, ordered=False)
+            begun = time.perf_counter()
+            add_bulk_loaded(batch)
+            rollup_s += time.perf_counter() - begun
             loaded += len(batch)
             progress.update(len(batch))
-        user["old_sessions"] = [str(sid) for _, sid in sorted(mine)[-ANALYSED_SESSIONS:]]
+
+        for u, user in enumerate(users):
+            owner = db.users.find_one({"email": user["email"]})["_id"]
+            share = total // len(users) + (1 if u < total % len(users) else 0)
+            sizes = []
+            while sum(sizes) < share:
+                sizes.append(min(int(rng.integers(300, 1501)), share - sum(sizes)))
+            starts = sorted(now - timedelta(seconds=float(s)) for s in rng.uniform(3600, DAYS * 86400, len(sizes)))
+            sessions = [{"_id": ObjectId(), "owner": owner, "name": "pre-loaded", "source": "stream",
+                         "status": "ended", "started_at": start, "ended_at": start + timedelta(seconds=size + 3),
+                         "audio_format": {}} for size, start in zip(sizes, starts)]
+            for first in range(0, len(sessions), LOAD_BATCH):
+                db.sessions.insert_many(sessions[first:first + LOAD_BATCH])
+            sessions_made += len(sessions)
+            batch = []
+            for size, session in zip(sizes, sessions):
+                for doc in _reading_docs(rng, pool, owner, session["_id"], session["started_at"], size):
+                    batch.append(doc)
+                    if len(batch) == LOAD_BATCH:
+                        flush(batch)
+                        batch = []
+            if batch:
+                flush(batch)
+            user["old_sessions"] = [str(s["_id"]) for s in sessions[-ANALYSED_SESSIONS:]]
     progress.close()
     load_s = time.perf_counter() - started
-    started = time.perf_counter()
-    env = {**os.environ, "APP_ENV": "development", "MONGO_URI": stack.mongo_uri, "REDIS_URL": stack.redis_url,
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    subprocess.run([sys.executable, "-m", "flask", "--app", "app:create_app", "db", "rebuild-rollups"], env=env,
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    rebuild_s = time.perf_counter() - started
-    return {"readings": loaded, "sessions": sessions_made, "load_s": round(load_s, 1),
-            "load_readings_per_s": round(loaded / load_s), "rebuild_rollups_s": round(rebuild_s, 1),
-            "redis_mb_after_rebuild": redis_mb(stack)}
+    figures = {"readings": loaded, "sessions": sessions_made, "load_s": round(load_s, 1),
+               "load_readings_per_s": round(loaded / load_s), "rollups_s": round(rollup_s, 1),
+               "redis_mb_after_load": redis_mb(stack)}
+    if time_rebuild:
+        started = time.perf_counter()
+        env = {**os.environ, "APP_ENV": "development", "MONGO_URI": stack.mongo_uri, "REDIS_URL": stack.redis_url,
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app:create_app", "db", "rebuild-rollups"], env=env,
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        figures["rebuild_rollups_s"] = round(time.perf_counter() - started, 1)
+    return figures
 
 
 def redis_mb(stack):
@@ -369,6 +396,8 @@ def main(argv=None):
     parser.add_argument("--engine", choices=["memory", "sqlite"], default="memory",
                         help="the embedded MongoDB-wire server's engine (sqlite is `make run`'s default)")
     parser.add_argument("--readings", type=int, default=0, help="bulk-load this many readings first")
+    parser.add_argument("--time-rebuild", action="store_true",
+                        help="with --readings, also time `flask db rebuild-rollups` over the loaded readings")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -386,7 +415,7 @@ def main(argv=None):
         # The analytics read something: a few readings per session before any scenario.
         run_scenario(stack.base_url, users, "ingest", USERS, 2)
         if scale:
-            preloaded = preload(stack, users, args.readings)
+            preloaded = preload(stack, users, args.readings, time_rebuild=args.time_rebuild)
             sign_in_again(stack.base_url, users)
             cold = cold_views(stack.base_url, users)
             preloaded["cold_session_ms"] = {"p50": round(float(np.percentile(cold, 50)), 1),

@@ -104,6 +104,13 @@ def record_reading(owner, session, prediction, *, source, **fields):
     return record_readings([(owner, session, prediction, source, fields)])[0]
 
 
+def add_bulk_loaded(documents):
+    """Add readings inserted straight into MongoDB, each once (a bulk load: bench/api.py), to
+    everything kept from them, as record_readings adds its own: loading a million readings
+    builds their rollups on the way, with no rebuild reading them back."""
+    _follow(documents, 1)
+
+
 def delete_readings(queryset):
     """Delete the readings `queryset` matches, a batch at a time (retention may delete millions),
     taking each batch out of everything kept from them; returns how many were deleted. Two
