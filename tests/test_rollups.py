@@ -11,7 +11,7 @@ import pytest
 from app.auth.accounts import delete_account
 from app.models import EmotionReading, EmotionSession, User
 from app.readings import buckets, stats
-from app.readings.store import rebuild_rollups, record_readings
+from app.readings.store import add_bulk_loaded, rebuild_rollups, record_readings
 from app.sessions.analytics import on_audio_clock, session_analytics, session_insights
 from app.sessions.store import delete_session
 from app.sessions.summary import TIMELINE_POINTS, session_summary
@@ -201,6 +201,34 @@ def test_rollups_equal_a_from_scratch_aggregation(app, seed):
         check_everything(app, now)
 
         rebuild_rollups()
+        check_everything(app, now)
+
+
+def test_bulk_loaded_readings_are_added_to_the_rollups(app):
+    """Readings inserted straight into MongoDB (bench/api.py's pre-load) and handed to
+    add_bulk_loaded leave the same rollups as a from-scratch aggregation."""
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    with app.app_context():
+        user = User(email="bulk@example.com", password_hash="-", display_name="bulk").save()
+        started = now - timedelta(hours=3)
+        session = EmotionSession(owner=user, source="stream", started_at=started, status="ended",
+                                 ended_at=started + timedelta(minutes=5)).save()
+        documents = []
+        for k in range(150):
+            p = prediction(rng)
+            silent = bool(p.get("silence"))
+            documents.append(EmotionReading(
+                owner=user, session=session, source="stream", silence=silent,
+                probabilities=None if silent else p["probabilities"], dominant="silence" if silent else p["dominant"],
+                confidence=p.get("confidence"), uncertain=p.get("uncertain"), valence=p.get("valence"),
+                arousal=p.get("arousal"), intensity=p.get("intensity"), window_key=f"{session.id}:{k}",
+                window_start=max(0.0, k - 2.0), window_end=k + 1.0, timestamp=started + timedelta(seconds=k),
+            ).to_mongo().to_dict())
+        for first in range(0, len(documents), 100):
+            batch = documents[first:first + 100]
+            EmotionReading._get_collection().insert_many(batch)
+            add_bulk_loaded(batch)
         check_everything(app, now)
 
 
