@@ -25,8 +25,9 @@ async def _insert_as_batch(self, spec, *, session=None):
     document pays the whole write path (and, on SQLite, its own transaction), so a bulk load ran at
     a few hundred documents a second (bench/api.py). Its own `insert_many` hands the engine the
     batch and reports each failed document (a duplicate window key) by its index, as the wire
-    reply needs. A command it refuses outright (a malformed document) goes the original way, which
-    reports such a document as a write error.
+    reply needs. A command it refuses while preparing the batch, before storing any of it (a
+    document it cannot encode: TypeError, ValueError), goes the original way, which reports such a
+    document as a write error.
     """
     from mongoeco.api._async._database_admin_write_commands import _write_command_result
     from mongoeco.api._async._write_command_validation import write_command_acknowledged
