@@ -35,8 +35,11 @@ def _logmel(w: np.ndarray) -> np.ndarray:
     if _layer_fn is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:    # one thread per cache-building process; ml.train's Opus scoring keeps its own
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass
         from ml.features import Frontend
         layer = Frontend()
         _layer_fn = tf.function(lambda x: layer(x),
