@@ -55,6 +55,8 @@ def standardise(x, groups):
 
 def main(argv=None):
     from sklearn.linear_model import LogisticRegression
+
+    from ml.train import commit
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data.add_data_argument(ap)
     a = ap.parse_args(argv)
@@ -64,7 +66,7 @@ def main(argv=None):
     y = np.array([c.label for c in clips])
     corpus = np.array([c.corpus for c in clips])
     speaker = np.array([c.speaker for c in clips])
-    out = {"commit": __import__("ml.train", fromlist=["commit"]).commit(), "cache": cache.cache_key(clips),
+    out = {"commit": commit(), "cache": cache.cache_key(clips),
            "results": []}
     for norm in ("per speaker", "global"):
         for name, keys in SETS.items():
