@@ -13,7 +13,7 @@ from app.sessions.schemas import (
     SessionSchema,
 )
 from app.sessions.store import delete_session, end_session
-from app.sessions.summary import session_summary
+from app.sessions.summary import body_response, session_bodies
 
 bp = ApiBlueprint("sessions", __name__, url_prefix="/api/sessions",
                   description="Emotion sessions, analytics and insights")
@@ -85,7 +85,7 @@ def end(session_id):
 def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
     session = get_owned(EmotionSession, session_id, "session_id")
-    return {"session_id": str(session.id), **session_summary(session)["analytics"]}
+    return body_response(session_bodies(session)["analytics"])
 
 
 @bp.authenticated("/<session_id>/insights", methods=["GET"])
@@ -94,4 +94,4 @@ def analytics(session_id):
 def insights(session_id):
     """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""
     session = get_owned(EmotionSession, session_id, "session_id")
-    return {"session_id": str(session.id), **session_summary(session)["insights"]}
+    return body_response(session_bodies(session)["insights"])

@@ -1,30 +1,24 @@
 """A session's analytics and insights (app/sessions/analytics.py), computed from its series
-(app/readings/series.py) on the audio clock, and cached in Redis under the series' token: valid
-until the session's readings change (or its start or end does), so a finished session's History
-page costs one Redis round trip however long it was."""
+(app/readings/series.py) on the audio clock, and cached in Redis under the series' token as the
+two endpoints' JSON bodies: valid until the session's readings change (or its start or end does),
+so a finished session's History page costs one Redis round trip however long it was, and no
+serialisation (a 200-point time line through marshmallow cost more than computing the rest)."""
 import json
-from datetime import datetime
 
 from flask import current_app
 
 from app.readings import series
 from app.sessions.analytics import on_audio_clock, session_analytics, session_insights
+from app.sessions.schemas import AnalyticsSchema, InsightsSchema
 
 # A session's time line is averaged down to at most this many points.
 TIMELINE_POINTS = 200
 
-
-def _encode(value):
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    raise TypeError(f"cannot cache {type(value).__name__}")
+SCHEMAS = {"analytics": AnalyticsSchema(), "insights": InsightsSchema()}
 
 
-def _decode(mapping):
-    return datetime.fromisoformat(mapping["$dt"]) if mapping.keys() == {"$dt"} else mapping
-
-
-def _compute(session, entries):
+def _summary(session, entries):
+    """{"analytics": ..., "insights": ...} of the session from its series entries."""
     placed, audio_seconds = on_audio_clock(map(series.unpack, entries), session.started_at)
     spoken = [r for r in placed if not r["silence"]]
     analytics = session_analytics(spoken, session.started_at, session.ended_at, max_points=TIMELINE_POINTS,
@@ -33,18 +27,31 @@ def _compute(session, entries):
     return {"analytics": analytics, "insights": session_insights(spoken)}
 
 
-def session_summary(session):
-    """{"analytics": ..., "insights": ...} of the session."""
+def _bodies(session, entries):
+    """The endpoints' bodies, exactly as flask-smorest would dump and jsonify them."""
+    summary = _summary(session, entries)
+    return {name: current_app.json.response(schema.dump({"session_id": str(session.id), **summary[name]}))
+            .get_data(as_text=True) for name, schema in SCHEMAS.items()}
+
+
+def session_bodies(session):
+    """{"analytics": JSON text, "insights": JSON text}: the bodies of GET
+    /api/sessions/<id>/analytics and /insights (AnalyticsSchema, InsightsSchema)."""
     session_id = str(session.id)
     redis = current_app.extensions["redis"]
     stamp = f"{session.started_at}|{session.ended_at}"
     token, cached = redis.mget(series.token_key(session_id), series.cache_key(session_id))
     if token is not None and cached is not None:
-        payload = json.loads(cached, object_hook=_decode)
+        payload = json.loads(cached)
         if payload["token"] == token.decode() and payload["stamp"] == stamp:
-            return payload["summary"]
-    _, token, summary, current = series.load(session_id, lambda entries: _compute(session, entries))
+            return payload["bodies"]
+    _, token, bodies, current = series.load(session_id, lambda entries: _bodies(session, entries))
     if current:
-        payload = {"token": token, "stamp": stamp, "summary": summary}
-        redis.set(series.cache_key(session_id), json.dumps(payload, default=_encode), ex=series.SERIES_TTL_S)
-    return summary
+        payload = {"token": token, "stamp": stamp, "bodies": bodies}
+        redis.set(series.cache_key(session_id), json.dumps(payload), ex=series.SERIES_TTL_S)
+    return bodies
+
+
+def body_response(body):
+    """A 200 answer whose JSON body is already made (flask-smorest passes a Response through)."""
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
