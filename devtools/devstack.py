@@ -25,7 +25,9 @@ from config import VAR_DIR as VAR
 from config import Config
 from devtools.stack import ROOT, mongo_wire_command, stop_process, wait_for_port
 
-READY_TIMEOUT = 30
+# A server that exits is reported at once (wait_for_port watches it); this only bounds a slow
+# start, which on 2 busy cores took more than 30 s (a Python start-up there took 30 s of wall time).
+READY_TIMEOUT = 120
 
 
 def start(command, port, name):
