@@ -1,7 +1,10 @@
+import json
 from datetime import datetime, timedelta
 
 import pytest
 from test_readings import CLASSES, post, probs
+
+from app.readings import series
 
 from helpers import assert_error
 
@@ -97,3 +100,18 @@ def test_empty_session_analytics_are_defined(api, ada):
     assert analytics["reading_count"] == 0 and analytics["dominant_emotion"] is None
     insights = api.call("GET", f"/api/sessions/{session['id']}/insights", token=ada).get_json()
     assert insights["volatility"] is None and insights["transitions"] == []
+
+
+def test_a_summary_cached_by_an_earlier_release_is_recomputed(app, api, ada):
+    session = new_session(api, ada)
+    post(api, ada, probabilities=one_hot("happy"), session_id=session["id"])
+    url = f"/api/sessions/{session['id']}/analytics"
+    first = api.call("GET", url, token=ada)
+    redis = app.extensions["redis"]
+    key = series.cache_key(session["id"])
+    cached = json.loads(redis.get(key))
+    # The format before the bodies were cached: the summary itself.
+    redis.set(key, json.dumps({"token": cached["token"], "stamp": cached["stamp"], "summary": {"analytics": {}}}))
+    again = api.call("GET", url, token=ada)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert "bodies" in json.loads(redis.get(key))

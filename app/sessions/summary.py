@@ -43,7 +43,8 @@ def session_bodies(session):
     token, cached = redis.mget(series.token_key(session_id), series.cache_key(session_id))
     if token is not None and cached is not None:
         payload = json.loads(cached)
-        if payload["token"] == token.decode() and payload["stamp"] == stamp:
+        # An entry cached by an earlier release (no "bodies") is recomputed, not served.
+        if payload.get("token") == token.decode() and payload.get("stamp") == stamp and "bodies" in payload:
             return payload["bodies"]
     _, token, bodies, current = series.load(session_id, lambda entries: _bodies(session, entries))
     if current:
