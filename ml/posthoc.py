@@ -30,7 +30,7 @@ from scipy.optimize import minimize
 
 from ml import calibration, data, metrics, params
 from ml.evaluate import RUN_REPORTS, run_done
-from ml.train import DEFAULTS, VALIDATION, trained_masks
+from ml.train import DEFAULTS, RECIPE_VERSION, VALIDATION, commit, trained_masks
 
 REPORT = Path(__file__).resolve().parent / "reports" / "posthoc.json"
 MODES = ("cold", "adapted")
@@ -100,8 +100,7 @@ def loco(clips) -> dict:
         others = [folds[o] for o in folds if o != c]
         if not others:
             continue
-        t0 = calibration.fit_temperature(np.concatenate([o["logits"][m] for o in others for m in MODES]),
-                                         np.concatenate([o["y"] for o in others for _ in MODES]))
+        t0 = calibration.cross_corpus_temperature(RUN_REPORTS, [o for o in folds if o != c], masks)
         t_mix = fit_mixture_temperature([(o["logits"][m], o["y"], o["sets"]) for o in others for m in MODES])
         t_vs, bias = fit_vector_scaling([(np.where(o["trained"] > 0, o["logits"][m], -30.0), o["y"], o["own"])
                                          for o in others for m in MODES])
@@ -165,7 +164,6 @@ def main(argv=None):
     data.add_data_argument(ap)
     a = ap.parse_args(argv)
     clips = data.load_corpora(a.data)
-    from ml.train import RECIPE_VERSION, commit
     report = {"recipe": RECIPE_VERSION, "commit": commit(), "loco": loco(clips), "cv": cv(clips),
               "short_clips": short_clips(clips)}
     REPORT.write_text(json.dumps(report, indent=1) + "\n")
