@@ -20,7 +20,10 @@ import pymongo
 import pytest
 import redis as redis_lib
 from bson import ObjectId
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry
 
+from app.live import ready
 from devtools.cluster import COOKIE, Cluster, free_port_block, haproxy_path, served, wait_all_up, web_name
 from devtools.stack import DevStack
 from mood_mirror.client import ApiClientError, MoodMirrorClient
@@ -76,6 +79,45 @@ def wait_until(predicate, timeout, what):
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_for_every_window(cluster, db, streams, summaries, sessions, timeout):
+    """Wait until every stream has heard each of its windows (or been told it was dropped); else
+    fail saying where the missing windows are (stored, pending in Redis, or neither), what the
+    drain machinery and the queues hold, and the processes' latest log lines."""
+    def unheard():
+        return [n for n, (live, summary) in enumerate(zip(streams, summaries))
+                if len(live.emotions) + live.dropped() < summary["windows"]]
+
+    deadline = time.monotonic() + timeout
+    while unheard() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not unheard():
+        return
+    r = redis_lib.Redis.from_url(cluster.redis_url, decode_responses=True)
+    lines = [f"windows unheard after {timeout} s"]
+    for n in unheard():
+        stored = db.readings.find({"session": ObjectId(sessions[n]), "window_key": {"$exists": True}},
+                                  {"window_key": 1})
+        lines.append(f"stream {n}: {summaries[n]}; heard {sorted(e['window_index'] for e in streams[n].emotions)}; "
+                     f"stored {sorted(int(doc['window_key'].rsplit(':', 1)[1]) for doc in stored)}; "
+                     f"pending {r.zrange(ready.pending_key(sessions[n]), 0, -1)}; errors {streams[n].errors}")
+    lines.append(f"ready set {r.zcard(ready.READY_KEY)}, "
+                 f"waiting {r.zrange(ready.WAITING_KEY, 0, -1, withscores=True)}, "
+                 f"drain queued {r.ttl(ready.DRAIN_QUEUED_KEY)} s, lingering {r.exists(ready.LINGER_KEY)}, "
+                 f"bell {r.llen(ready.BELL_KEY)}, taken {r.keys('stream:taken:*')}, redis time {r.time()[0]}")
+    binary = redis_lib.Redis.from_url(cluster.redis_url)  # RQ keeps pickles
+    for queue in Queue.all(connection=binary):
+        failed = FailedJobRegistry(queue=queue)
+        lines.append(f"queue {queue.name}: {queue.count} queued, {failed.count} failed")
+        for job_id in failed.get_job_ids()[-3:]:
+            result = (job := queue.fetch_job(job_id)) and job.latest_result()
+            lines.append(f"failed job {job_id}: {result.exc_string[-1500:] if result else 'no result kept'}")
+    lines += [f"worker {w.name}: {w.get_state()}, job {w.get_current_job_id()}" for w in Worker.all(connection=binary)]
+    for name in cluster.processes:  # without the access log's lines
+        logged = [line for line in cluster.log(name).splitlines() if ' HTTP/1.1" ' not in line]
+        lines += [f"--- {name}.log", *logged[-25:]]
+    pytest.fail("\n".join(lines), pytrace=False)
 
 
 def pcm(seconds, seed):
@@ -196,8 +238,7 @@ def test_streams_on_both_webs_survive_the_loss_of_one(cluster, db):
     second = [resumed.get(n, first[n]) for n in range(4)]
     stream_all(second, 4.0)
     summaries = [live.stop() for live in second]
-    for live, summary in zip(second, summaries):
-        live.wait_for_emotions(summary["windows"], timeout=120)
+    wait_for_every_window(cluster, db, second, summaries, sessions, timeout=120)
     stop_writing.set()
     writer.join(30)
     for live in first + list(resumed.values()):
