@@ -122,12 +122,15 @@ def evaluate_test(data_path=None, model_path=None, plot=True, save=True) -> dict
 
 
 def run_done(name: str, cfg: dict) -> bool:
-    from ml.train import RECIPE_VERSION
+    """Whether run `name` was made with the current recipe and settings `cfg`; a setting the
+    run's report lacks (added since) counts as its default (ml/train.py DEFAULTS)."""
+    from ml.train import DEFAULTS, RECIPE_VERSION
     f = RUN_REPORTS / f"{name}.json"
     if not (f.exists() and (RUN_REPORTS / f"{name}.npz").exists()):
         return False
     info = json.loads(f.read_text())
-    return info.get("recipe") == RECIPE_VERSION and info.get("config") == json.loads(json.dumps(cfg))
+    made_with = json.loads(json.dumps({**DEFAULTS, **info.get("config", {})}))
+    return info.get("recipe") == RECIPE_VERSION and made_with == json.loads(json.dumps(cfg))
 
 
 def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, threads=1, retrain=False):

@@ -21,6 +21,10 @@ Recipe:
     classes its corpus has, so a class a corpus lacks is never taught as "not this";
     class-balanced within a corpus, corpora balanced by the square root of their size;
   * augmentation: random crop, noise, SpecAugment, mixup within a corpus;
+  * optionally (corpus_adversary > 0, a candidate, not the recipe): a corpus classifier on the
+    embedding behind a gradient reversal (DANN), so the embedding learns to hide which corpus
+    a clip is from: calm and disgust come from RAVDESS alone, and an embedding that carries
+    the corpus lets them stand for "a RAVDESS-like voice";
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -51,7 +55,9 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
-                warp=0.1, corpus_repeat={"ravdess": 3}, seed=params.SEED)
+                warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, seed=params.SEED)
+# A setting added later defaults to what runs made before it did: ml.evaluate counts a run whose
+# stored settings lack it as made with its default.
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
 # chosen per run; from the other corpora these, when the corpus is in training
@@ -331,6 +337,15 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         t_emb = np.zeros((len(clips), 1), np.float32)
         t_probs = np.zeros((len(clips), params.NUM_CLASSES), np.float32)
         net = keras.Model(clf.inputs, [clf.output, clf.output])
+    adv_w = cfg["corpus_adversary"]
+    corpus_of = np.array([data.CORPORA.index(c.corpus) for c in clips], np.int32)
+    net = keras.Model(net.inputs, [*net.outputs, clf.get_layer("fc_relu").output])
+    adversary = None
+    if adv_w > 0:
+        adversary = keras.Sequential([keras.layers.Dense(64, activation="relu"),
+                                      keras.layers.Dense(len(data.CORPORA))], name="corpus_adversary")
+        adversary.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+    variables = net.trainable_variables + (adversary.trainable_variables if adversary else [])
     steps_per_epoch = int(np.ceil(len(epoch_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
@@ -348,16 +363,25 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
 
     kd, feat_w = cfg["teacher_kd"], cfg["teacher_feat"]
 
+    @tf.custom_gradient
+    def reverse_gradient(x, scale):
+        return tf.identity(x), lambda dy: (-scale * dy, tf.zeros_like(scale))
+
     @tf.function
-    def step(x, h, y, m, w, te, tp):
+    def step(x, h, y, m, w, te, tp, corpus):
         with tf.GradientTape() as tape:
-            logits, proj = net([x, h], training=True)
+            logits, proj, embedding = net([x, h], training=True)
             target = (1.0 - kd) * y + kd * tp
             loss = masked_cross_entropy(logits, target, m, w, ls) + tf.add_n(net.losses or [0.0])
             if feat_w > 0:
                 loss += feat_w * tf.reduce_mean(tf.square(proj - te))
-        grads = tape.gradient(loss, net.trainable_variables)
-        opt.apply_gradients(zip(grads, net.trainable_variables))
+            if adversary is not None:  # DANN's schedule: the reversal grows from 0 to adv_w
+                progress = tf.cast(opt.iterations, tf.float32) / total
+                scale = adv_w * (2.0 / (1.0 + tf.exp(-10.0 * progress)) - 1.0)
+                guess = adversary(reverse_gradient(embedding, scale), training=True)
+                loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(corpus, guess))
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables))
         return loss
 
     mel_gain = mel_matrix().sum(axis=0)
@@ -377,7 +401,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
                                                     cfg["mixup_prob"])
             losses.append(float(step(tf.constant(xb), tf.constant(hs[sl]), tf.constant(yb),
                                      tf.constant(ms[sl]), tf.constant(ws[sl]), tf.constant(eb),
-                                     tf.constant(pb))))
+                                     tf.constant(pb), tf.constant(corpus_of[ob]))))
         rec = {"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                "seconds": round(time.time() - t0, 1)}
         if len(val_idx) and (ep % 6 == 5 or ep == cfg["epochs"] - 1):
