@@ -433,6 +433,7 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
     tr, va, te = (indices(clips, p[k]) for k in ("train", "validation", "test"))
     out = RUNS / p["name"]
     out.mkdir(parents=True, exist_ok=True)
+    made_by = commit()  # the code that trains, not what HEAD is once it is done
     t0 = time.time()
     with open(out / "train.log", "w") as log:
         clf, hist = train(clips, feats, stats, tr, va, cfg, desc=p["name"], progress=progress, log=log)
@@ -451,7 +452,7 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
     RUN_REPORTS.mkdir(parents=True, exist_ok=True)
     np.savez(RUN_REPORTS / f"{p['name']}.npz", idx=te, labels=np.array([clips[i].label for i in te]),
              cold=scores["cold"], adapted=scores["adapted"], **extra)
-    info = {"name": p["name"], "commit": commit(), "recipe": RECIPE_VERSION, "config": cfg,
+    info = {"name": p["name"], "commit": made_by, "recipe": RECIPE_VERSION, "config": cfg,
             "train_speakers": len(p["train"]), "train_clips": len(tr),
             "validation_speakers": sorted(p["validation"]), "test_speakers": sorted(p["test"]),
             "temperature": temperature, "train_seconds": round(secs, 1), "history": hist,
