@@ -137,7 +137,7 @@ def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, thre
     """Train the runs not done with the current recipe, ``jobs`` at a time (subprocesses)."""
     from tqdm import tqdm
 
-    from ml.train import DEFAULTS
+    from ml.train import DEFAULTS, RUNS
     todo = [n for n in args_by_name if retrain or not run_done(n, DEFAULTS)]
     if not todo:
         return
@@ -146,11 +146,18 @@ def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, thre
         base += ["--data", str(data_path)]
     subprocess.run([sys.executable, "-m", "ml.cache"] + (["--data", str(data_path)] if data_path else []),
                    check=True)
-    bar = tqdm(total=len(todo), desc="training runs", file=sys.stderr)
-    running, pending = [], list(todo)
+
+    def epochs_logged(name):  # ml.train logs a line per epoch to the run's train.log
+        log = RUNS / name / "train.log"
+        return sum(1 for _ in log.open()) if log.exists() else 0
+
+    epochs = DEFAULTS["epochs"]
+    bar = tqdm(total=len(todo) * epochs, desc=f"training {len(todo)} runs", unit="epoch", file=sys.stderr)
+    running, pending, finished = [], list(todo), 0
     while pending or running:
         while pending and len(running) < jobs:
             n = pending.pop(0)
+            (RUNS / n / "train.log").unlink(missing_ok=True)  # an earlier run's
             running.append((n, subprocess.Popen(base + args_by_name[n], stdout=subprocess.DEVNULL)))
         time.sleep(2)
         for n, p in list(running):
@@ -158,7 +165,8 @@ def ensure_runs(args_by_name: dict[str, list[str]], data_path=None, jobs=1, thre
                 if p.returncode:
                     raise SystemExit(f"training run {n} failed ({p.returncode})")
                 running.remove((n, p))
-                bar.update(1)
+                finished += 1
+        bar.update(finished * epochs + sum(min(epochs_logged(n), epochs) for n, _ in running) - bar.n)
     bar.close()
 
 
