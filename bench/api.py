@@ -382,8 +382,9 @@ def plot_scale(runs, path):
             ax.plot(x, [s["p99_ms"] for _, s in mine], marker=marker, linestyle="--", label=f"{engine} p99")
         ax.axhline(100 if scenario == "analytics" else 150, color="grey", linewidth=0.8, label="p99 target")
         ax.set_xscale("log")
+        ax.set_yscale("log")  # one stalled run is 100x the others
         ax.set_xlabel("readings stored")
-        ax.set_ylabel("latency (ms)")
+        ax.set_ylabel("latency (ms, log scale)")
         ax.set_title(f"{scenario}, {runs[0]['clients']} clients")
         ax.legend(fontsize=8)
     fig.tight_layout()
