@@ -64,12 +64,14 @@ def test_cron_job_runs_on_the_collective_queue(app, api):
     from rq.cron import CronScheduler
 
     from app.collective.snapshot import aggregate_collective
+    from app.live.drain import RESTART_CHECK_SECONDS, restart_drain
     from app.models import CollectiveEmotion
 
     scheduler = CronScheduler(connection=app.extensions["redis"])
     scheduler.load_config_from_file("app/collective/cron.py")
     jobs = scheduler.get_jobs()
-    assert [(j.func, j.queue_name, j.interval) for j in jobs] == [(aggregate_collective, "collective", 10)]
+    assert [(j.func, j.queue_name, j.interval) for j in jobs] == [(aggregate_collective, "collective", 10),
+                                                                  (restart_drain, "analysis", RESTART_CHECK_SECONDS)]
 
     queue = Queue("collective", connection=app.extensions["redis"])
     job = queue.enqueue(aggregate_collective)

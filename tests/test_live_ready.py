@@ -86,6 +86,22 @@ def test_one_drain_job_is_asked_for_until_one_starts(redis, session_id, ready):
     assert 0 < redis.ttl(ready_list.DRAIN_QUEUED_KEY) <= ready_list.DRAIN_QUEUED_TTL_S
 
 
+def test_windows_behind_a_lost_enqueue_get_a_drain_job_from_the_watchdog(redis, session_id, ready):
+    assert not ready_list.claim_stranded(redis)  # nothing waits
+    # A web process claimed the flag for its window and died before it enqueued the job.
+    assert add(redis, session_id, 0, 10, b"x")[1] is True
+    assert add(redis, session_id, 1, 10, b"x")[1] is False  # a stream's last window: none comes after
+    assert not ready_list.claim_stranded(redis)  # the flag still stands
+    redis.delete(ready_list.DRAIN_QUEUED_KEY)  # ... until it expires
+    assert ready_list.claim_stranded(redis)
+    assert not ready_list.claim_stranded(redis)  # one job asked for, as add_pending asks
+    redis.delete(ready_list.DRAIN_QUEUED_KEY)
+    redis.zadd(ready_list.WAITING_KEY, {"job-waiting": redis.time()[0] + 5})
+    assert not ready_list.claim_stranded(redis)  # a waiting job takes them
+    redis.zadd(ready_list.WAITING_KEY, {"job-waiting": redis.time()[0] - 1})
+    assert ready_list.claim_stranded(redis)  # one that died while waiting does not
+
+
 def test_no_drain_job_is_asked_for_while_one_waits_for_windows(redis, session_id, ready):
     redis.zadd(ready_list.WAITING_KEY, {"job-waiting": redis.time()[0] + 5})
     assert add(redis, session_id, 0, 10, b"x")[1] is False

@@ -28,6 +28,8 @@ from audio.pcm import from_s16
 DRAIN_BUDGET_S = 2.0
 DRAIN_WAIT_S = 1.0
 DRAIN_WAIT_MIN_S = 0.01  # a timeout of 0 would block for ever
+# How often cron looks for windows that no drain job will take (restart_drain).
+RESTART_CHECK_SECONDS = 5
 
 
 def drain_windows():
@@ -67,6 +69,16 @@ def drain_windows():
         if time.monotonic() >= deadline:
             break
     if ready.ready_count(redis) and ready.claim_drain(redis):
+        ready.enqueue_drain(redis)
+
+
+def restart_drain():
+    """Cron's watchdog (every RESTART_CHECK_SECONDS): queue a drain job for windows that no drain
+    job waits for or is queued for. A web process that dies between claiming the drain flag and
+    enqueueing leaves the flag set for DRAIN_QUEUED_TTL_S with no job behind it; windows added
+    meanwhile queue none, and if no window comes after, they would never be analysed."""
+    redis = current_app.extensions["redis"]
+    if ready.claim_stranded(redis):
         ready.enqueue_drain(redis)
 
 

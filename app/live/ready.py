@@ -147,6 +147,25 @@ def claim_drain(redis):
     return bool(redis.set(DRAIN_QUEUED_KEY, 1, nx=True, ex=DRAIN_QUEUED_TTL_S))
 
 
+# Windows wait, no drain job waits for them and none is queued: claimed as add_pending claims.
+_STRANDED = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', redis.call('TIME')[1])
+if redis.call('ZCARD', KEYS[1]) > 0 and redis.call('ZCARD', KEYS[2]) == 0
+   and redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[1]) then
+  return 1
+end
+return 0
+"""
+
+
+def claim_stranded(redis):
+    """True when windows wait on the ready set with no drain job waiting or queued, and the
+    caller must enqueue one. New windows queue a job after a lost enqueue (a web process that
+    died between its claim and its enqueue) only once the flag has expired, so a stream's last
+    windows would wait for ever without this check (cron's, app/live/drain.py restart_drain)."""
+    return bool(redis.eval(_STRANDED, 3, READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY, DRAIN_QUEUED_TTL_S))
+
+
 # Windows a job took and has not finished stay under its own key, so a retry of that job
 # (after an error, or after its worker died) analyses them again instead of losing them.
 # Returns, per window taken, its member, descriptor and audio; no descriptor for a window
