@@ -7,6 +7,7 @@ Run: python -m devtools.mongo_wire --engine sqlite --path var/mongo.sqlite3 --po
 import argparse
 import asyncio
 import signal
+from dataclasses import replace
 
 from bson import ObjectId
 
@@ -72,8 +73,55 @@ def batch_wire_inserts():
         DatabaseAdminWriteCommandService.command_insert = _insert_as_batch
 
 
+# What the SQLite plan selects, with its table named (the index lookup joins another table).
+_SELECTED = {"document": "documents.document", "storage_key, document": "documents.storage_key, documents.document"}
+
+
+def _indexed_equality(engine, db_name, coll_name, semantics, plan, select_clause, hint):
+    """(sql, params) that answer `{field: ObjectId}` from the field's single-field index, or None.
+
+    mongoeco 4.11 translates such a find into `(json_extract(...) = ?) OR EXISTS (multikey entries
+    of the document)`; the OR keeps SQLite from using any index, so it reads every document of the
+    collection: finding one session's readings took 40 ms among 50,000 readings and seconds among
+    a million (docs/BENCHMARKS.md). Only `find_one` uses the index. The documents equal to an
+    ObjectId are those whose scalar entry in the index is that ObjectId, plus those holding it in
+    an array (the index's multikey entries): both are index lookups.
+    """
+    from mongoeco.core.query_plan import EqualsCondition
+    from mongoeco.engines._sqlite_read_fast_path_runtime import find_scalar_fast_path_index
+    from mongoeco.types import ObjectId as EngineObjectId
+
+    query = semantics.query_plan
+    if not (plan.use_sql and plan.strategy == "sql" and hint is None and select_clause in _SELECTED
+            and isinstance(query, EqualsCondition) and type(query.value) is EngineObjectId and "." not in query.field
+            and semantics.sort is None and not semantics.skip and semantics.collation is None
+            and semantics.text_query is None):
+        return None
+    index = find_scalar_fast_path_index(engine, db_name, coll_name, query.field)
+    collection_id = engine._lookup_collection_id(engine._require_connection(), db_name, coll_name)
+    if index is None or collection_id is None:
+        return None
+    (element_type, element_key), = engine._multikey_signatures_for_query_value(query.value)
+    entry = (collection_id, index["name"], engine._multikey_type_score(element_type), element_key)
+    lookups = [f"SELECT storage_key FROM scalar_index_entries INDEXED BY "
+               f"{engine._quote_identifier(index['scalar_physical_name'])} WHERE collection_id = ? AND "
+               "index_name = ? AND type_score = ? AND element_key = ?"]
+    params = [db_name, coll_name, *entry]
+    if index.get("multikey_physical_name"):
+        lookups.append(f"SELECT storage_key FROM multikey_entries INDEXED BY "
+                       f"{engine._quote_identifier(index['multikey_physical_name'])} WHERE collection_id = ? "
+                       "AND index_name = ? AND type_score = ? AND element_key = ?")
+        params.extend(entry)
+    sql = (f"SELECT {_SELECTED[select_clause]} FROM documents WHERE documents.db_name = ? AND "
+           f"documents.coll_name = ? AND documents.storage_key IN ({' UNION '.join(lookups)})")
+    if semantics.limit is not None:
+        sql += f" LIMIT {int(semantics.limit)}"
+    return sql, tuple(params)
+
+
 def build_engine(engine: str, path: str | None):
-    """The engine, minus one cost that grows with the collection.
+    """The engine, minus the costs that grow with the collection: on SQLite, finding the
+    documents equal to an ObjectId reads them all (`_indexed_equality`), and:
 
     mongoeco 4.11 checks a document inserted on its own for an equal _id by decoding every
     document of the collection, even when the _id's exact key has already been looked up;
@@ -99,6 +147,13 @@ def build_engine(engine: str, path: str | None):
             if not options.get("skip_id_check") and _plain_id(document):
                 options["scan_payload_id"] = False
             return super()._validate_document_against_unique_indexes(db_name, coll_name, document, **options)
+
+        def _compile_read_execution_plan(self, db_name, coll_name, semantics, *, select_clause="document",
+                                         hint=None):
+            plan = super()._compile_read_execution_plan(db_name, coll_name, semantics, select_clause=select_clause,
+                                                        hint=hint)
+            indexed = _indexed_equality(self, db_name, coll_name, semantics, plan, select_clause, hint)
+            return plan if indexed is None else replace(plan, sql=indexed[0], params=indexed[1])
 
     return SQLite(path or "var/mongo.sqlite3")
 

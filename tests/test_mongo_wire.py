@@ -62,3 +62,65 @@ def test_an_ordered_batch_stops_at_its_first_duplicate(db):
         db.ordered.insert_many([{"window_key": f"o:{k}"} for k in (0, 1, 2)], ordered=True)
     assert [e["index"] for e in error.value.details["writeErrors"]] == [1]
     assert sorted(d["window_key"] for d in db.ordered.find()) == ["o:0", "o:1"]
+
+
+def test_equality_on_an_indexed_objectid_finds_what_a_scan_finds(db):
+    """On SQLite an equality on an ObjectId field with its own index is answered from the index
+    (devtools/mongo_wire.py `_indexed_equality`); the answer must be the engine's own: scalar
+    matches and arrays holding the id, never its hex string or another id.
+    `copy` holds the same values without an index, so it is answered the engine's way."""
+    wanted, other = ObjectId(), ObjectId()
+    values = [wanted, other, [other, wanted], str(wanted), wanted, None, [other], wanted]
+    db.eq.create_index([("session", ASCENDING)])
+    db.eq.insert_many([{"n": n, "session": v, "copy": v} for n, v in enumerate(values)])
+    db.eq.insert_one({"n": len(values)})
+    indexed = sorted(d["n"] for d in db.eq.find({"session": wanted}))
+    assert indexed == sorted(d["n"] for d in db.eq.find({"copy": wanted})) == [0, 2, 4, 7]
+    limited = [d["n"] for d in db.eq.find({"session": wanted}).limit(2)]
+    assert len(limited) == 2 and set(limited) <= {0, 2, 4, 7}
+    assert sorted(db.eq.find({"session": wanted}, {"_id": 0, "n": 1}), key=lambda d: d["n"]) == [
+        {"n": n} for n in (0, 2, 4, 7)]
+    assert [d["n"] for d in db.eq.find({"session": wanted}).sort("n", -1)] == [7, 4, 2, 0]
+    assert list(db.eq.find({"session": ObjectId()})) == []
+    assert db.eq.delete_many({"session": wanted}).deleted_count == 4
+    assert sorted(d["n"] for d in db.eq.find()) == [1, 3, 5, 6, 8]
+
+
+def test_sqlite_answers_an_objectid_equality_without_reading_every_document(tmp_path):
+    """mongoeco's own SQL for the equality ORs in a subquery per document, which makes SQLite
+    read the whole collection (seconds for a session's readings among a million): its plan
+    searches `documents` by (db_name, coll_name) only."""
+    import asyncio
+    import sqlite3
+
+    from mongoeco.engines.semantic_core import compile_find_semantics
+    from mongoeco.types import ObjectId as EngineObjectId
+
+    from devtools.mongo_wire import build_engine
+
+    path = tmp_path / "db.sqlite3"
+    port = free_port()
+    proc = start_mongo_wire(port, "sqlite", path)
+    try:
+        client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true")
+        client.plan.readings.create_index([("session", ASCENDING)])
+        client.plan.readings.insert_many([{"session": ObjectId()} for _ in range(20)])
+        client.close()
+    finally:
+        stop_process(proc)
+
+    async def compiled():
+        engine = build_engine("sqlite", str(path))
+        await engine.connect()
+        try:
+            semantics = compile_find_semantics({"session": EngineObjectId()})
+            return engine._compile_read_execution_plan("plan", "readings", semantics)
+        finally:
+            await engine.disconnect()
+
+    plan = asyncio.run(compiled())
+    with sqlite3.connect(path) as connection:
+        steps = [row[-1] for row in connection.execute(f"EXPLAIN QUERY PLAN {plan.sql}", plan.params)]
+    # Every table is searched by its whole key: (db_name, coll_name) alone is the collection.
+    searches = [step for step in steps if step.startswith(("SCAN", "SEARCH"))]
+    assert searches and all(step.startswith("SEARCH") and step.count("=?") >= 3 for step in searches), steps
