@@ -28,7 +28,7 @@ import pytest
 import redis as redis_lib
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from app.auth.accounts import hash_password
+from app.auth.accounts import delete_account, hash_password
 from app.auth.tokens import revoke
 from app.extensions import limiter
 from app.models import AnalysisJob, CollectiveEmotion, EmotionSession, EnvironmentResponse, User
@@ -383,6 +383,45 @@ def test_revoked_refresh_token_and_deleted_account_tokens_are_refused(app, clien
     assert client.delete("/api/auth/profile", headers=other).status_code == 204
     gone = client.get("/api/sessions", headers=other)
     assert gone.status_code == 401
+    for path in ("/api/readings/trends", f"/api/sessions/{world.ids['session_id']}/analytics"):
+        assert client.get(path, headers=other).status_code == 401, path
+
+
+@pytest.mark.parametrize("path", ["/api/readings/trends", "/api/sessions/{session_id}/analytics", "/api/sessions"])
+def test_an_account_deleted_in_the_admin_refuses_its_unrevoked_tokens(app, client, path):
+    """The admin and the CLI delete an account without revoking its tokens: the user lookup
+    refuses them, and so do endpoints that take the caller from the token (caller=True), from
+    the account's gone mark in Redis."""
+    world = World(app, client).build()
+    with app.app_context():
+        delete_account(User.objects.get(id=world.users["owner"].id))
+    limiter.reset()
+    answer = client.get(path.format(**world.ids), headers={"Authorization": f"Bearer {world.access['owner']}"})
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "user_not_found", answer.get_json()
+
+
+CALLER_ENDPOINTS = ("/api/sessions/{session_id}/analytics", "/api/sessions/{session_id}/insights",
+                    "/api/readings/trends?user_id={user_id}", "/api/readings/distribution?user_id={user_id}")
+
+
+@pytest.mark.parametrize("path", CALLER_ENDPOINTS)
+def test_a_role_changed_in_the_store_counts_at_once_where_the_user_is_not_loaded(app, client, path):
+    """Endpoints that take the caller from the token alone (caller=True) read whether the caller
+    is an admin from the stored user, not from the token's role claim, which an admin's change
+    of role (in /admin) leaves as it was."""
+    world = World(app, client).build()
+    url = path.format(**world.ids)
+
+    def status(identity):
+        limiter.reset()
+        return client.get(url, headers={"Authorization": f"Bearer {world.access[identity]}"}).status_code
+
+    assert (status("owner"), status("admin")) == (200, 200)
+    denied = 403 if "user_id" in path else 404
+    assert status("other") == denied
+    world.users["admin"].update(set__role="user")
+    world.users["other"].update(set__role="admin")
+    assert (status("admin"), status("other")) == (denied, 200)
 
 
 def test_alg_none_and_foreign_key_tokens_are_refused(app, client):

@@ -6,7 +6,7 @@ Nothing here imports an area: the areas import from here.
 import flask_smorest
 from flask_jwt_extended import jwt_required
 
-from app.api.access import admin_required
+from app.api.access import admin_required, caller_only
 from app.api.errors import ErrorSchema
 from app.api.schemas import SchemaDecidesParser
 
@@ -30,15 +30,18 @@ ERROR_DESCRIPTIONS = {
 class ApiBlueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = SchemaDecidesParser()
 
-    def authenticated(self, rule, *, methods, admin=False, fresh=False, refresh=False, **options):
+    def authenticated(self, rule, *, methods, admin=False, fresh=False, refresh=False, caller=False, **options):
         """`route` for an endpoint that needs a bearer token: the token is checked before
         anything else (so a bad one answers 401, never 422), and the OpenAPI document says so.
         admin=True: an admin's token (else 403); fresh=True: one from a sign-in, not a refresh;
-        refresh=True: a refresh token instead of an access token."""
+        refresh=True: a refresh token instead of an access token; caller=True: `current_user` is
+        an access.Caller (its id, and is_admin), for views that need no more of the user."""
 
         def decorator(func):
             func = self.doc(security=AUTH)(func)
             func = admin_required(func) if admin else jwt_required(fresh=fresh, refresh=refresh)(func)
+            if caller:
+                func = caller_only(func)
             return self.route(rule, methods=methods, **options)(func)
 
         return decorator

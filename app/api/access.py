@@ -3,6 +3,7 @@ import functools
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from flask import g
 from flask_jwt_extended import current_user, jwt_required
 
 from app.api.errors import ApiError, invalid_input
@@ -15,6 +16,35 @@ def object_id(value, field="id"):
         return ObjectId(value)
     except (InvalidId, TypeError):
         raise invalid_input("query", field, "Not a valid id.")
+
+
+class Caller:
+    """`current_user` in an endpoint that needs to know only who is calling
+    (`ApiBlueprint.authenticated(..., caller=True)`): the token's subject, without loading the user
+    from MongoDB first, the largest fixed cost of an analytics request (docs/BENCHMARKS.md). Whether
+    the caller is an admin is read from the stored user when first asked: the token's role claim
+    may be older than a change made in the admin."""
+
+    def __init__(self, user_id):
+        self.id = ObjectId(user_id)
+
+    @functools.cached_property
+    def is_admin(self):
+        user = User.objects(id=self.id).only("role").first()
+        if user is None:
+            raise ApiError(401, "The account for this token no longer exists", code="user_not_found")
+        return user.is_admin
+
+
+def caller_only(view):
+    """Ask the token's user lookup (app/auth/tokens.py) for a Caller instead of the user."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.caller_only = True
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def get_owned(model, doc_id, field="id", admin_may=True):

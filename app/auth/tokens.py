@@ -3,11 +3,12 @@ user's tokens: the user's token version), and error answers."""
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
+from app.api.access import Caller
 from app.api.errors import error_body
 from app.extensions import jwt
 from app.models import User
@@ -79,6 +80,10 @@ def _user(payload):
 
 @jwt.user_lookup_loader
 def _lookup(_header, payload):
+    if g.get("caller_only") and payload.get("type") == "access" and "account_gone" in g:
+        # _is_revoked, which ran first, read whether the account is deleted: it is marked gone for
+        # as long as an access token of it can live.
+        return None if g.account_gone else Caller(payload["sub"])
     return _user(payload)
 
 
@@ -102,9 +107,11 @@ def _is_revoked(_header, payload):
     if not isinstance(subject, str) or not ObjectId.is_valid(subject):
         # No such user: the user lookup refuses it (user_not_found).
         return bool(_redis().exists(REVOKED_PREFIX + payload["jti"]))
-    # One round trip for both checks: this runs on every authenticated request.
-    revoked, version = _redis().pipeline(transaction=False).exists(REVOKED_PREFIX + payload["jti"]).get(
-        VERSION_PREFIX + subject).execute()
+    # One round trip for the checks: this runs on every authenticated request. Whether the account
+    # is gone is kept for the user lookup that follows (_lookup), which may then need no MongoDB.
+    revoked, version, gone = _redis().pipeline(transaction=False).exists(REVOKED_PREFIX + payload["jti"]).get(
+        VERSION_PREFIX + subject).exists(GONE_PREFIX + subject).execute()
+    g.account_gone = bool(gone)
     return bool(revoked) or payload.get("ver", 0) < token_version(subject, version)
 
 

@@ -101,7 +101,7 @@ def recent_readings(args):
     return paginate(query, args["limit"], args["cursor"], "timestamp")
 
 
-@bp.authenticated("/trends", methods=["GET"])
+@bp.authenticated("/trends", methods=["GET"], caller=True)
 @bp.arguments(TrendArgsSchema, location="query")
 @bp.response(200, TrendsSchema)
 @bp.errors(401, 403, 404)
@@ -113,7 +113,7 @@ def reading_trends(args):
     return {"bucket": bucket, "since": since, "until": until, "points": trends(owner, session, since, until, bucket)}
 
 
-@bp.authenticated("/distribution", methods=["GET"])
+@bp.authenticated("/distribution", methods=["GET"], caller=True)
 @bp.arguments(WindowArgsSchema, location="query")
 @bp.response(200, DistributionSchema)
 @bp.errors(401, 403, 404)

@@ -79,7 +79,7 @@ def end(session_id):
     return session
 
 
-@bp.authenticated("/<session_id>/analytics", methods=["GET"])
+@bp.authenticated("/<session_id>/analytics", methods=["GET"], caller=True)
 @bp.response(200, AnalyticsSchema)
 @bp.errors(401, 404, 422)
 def analytics(session_id):
@@ -88,7 +88,7 @@ def analytics(session_id):
     return body_response(session_bodies(session)["analytics"])
 
 
-@bp.authenticated("/<session_id>/insights", methods=["GET"])
+@bp.authenticated("/<session_id>/insights", methods=["GET"], caller=True)
 @bp.response(200, InsightsSchema)
 @bp.errors(401, 404, 422)
 def insights(session_id):
