@@ -153,3 +153,25 @@ def test_masked_loss_ignores_classes_the_corpus_lacks():
         v = masked_cross_entropy(z, y, mask, w, 0.1)
     g = tape.gradient(v, z).numpy()[0]
     assert g[params.CLASSES.index("calm")] == 0 and g[params.CLASSES.index("disgust")] == 0
+
+
+def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
+    from ml import data
+    from ml.train import DEFAULTS, label_masks
+    clips = [data.Clip(None, corpus, f"{corpus}_a", params.CLASSES.index(label), "")
+             for corpus, labels in (("ravdess", params.CLASSES),
+                                    ("nemo", ("neutral", "happy", "sad", "angry", "fearful", "surprised")),
+                                    ("ased", ("neutral", "happy", "sad", "angry", "fearful")))
+             for label in labels]
+    calm, neutral, sad = (params.CLASSES.index(c) for c in ("calm", "neutral", "sad"))
+    everyone = np.arange(len(clips))
+    plain = label_masks(clips, everyone, DEFAULTS)
+    assert all((m == data.class_mask(clips, c)).all() for c, m in plain.items())   # the recipe
+    masks = label_masks(clips, everyone, dict(DEFAULTS, subsumed_by={"calm": "neutral"}))
+    assert masks["nemo"][sad, calm] == 1 and masks["ased"][sad, calm] == 1    # a sad clip is not calm
+    assert masks["nemo"][neutral, calm] == 0                                  # a neutral one may be
+    assert (masks["nemo"][sad] - plain["nemo"][sad]).sum() == 1               # disgust stays masked
+    assert (masks["ravdess"] == plain["ravdess"]).all()
+    no_calm = np.array([i for i, c in enumerate(clips) if c.corpus != "ravdess"])
+    masks = label_masks(clips, no_calm, dict(DEFAULTS, subsumed_by={"calm": "neutral"}))
+    assert all((m == plain[c]).all() for c, m in masks.items())     # calm untrained: never asked
