@@ -11,6 +11,7 @@ import pytest
 
 from app.auth.accounts import delete_account
 from app.models import EmotionReading, EmotionSession, User
+from app.models.base import ref_id
 from app.readings import buckets, stats
 from app.readings.store import add_bulk_loaded, rebuild_rollups, record_readings
 from app.sessions.analytics import on_audio_clock, session_analytics, session_insights
@@ -161,7 +162,8 @@ def check_everything(app, now):
         expected = {name: schema.dump({"session_id": str(session.id), **scratch[name]})
                     for name, schema in SCHEMAS.items()}
         for _ in range(2):  # computed, then the cached answer
-            assert_close({name: json.loads(body) for name, body in session_bodies(session).items()}, expected)
+            bodies = session_bodies(session.id, ref_id(session, "owner"), lambda: session)
+            assert_close({name: json.loads(body) for name, body in bodies.items()}, expected)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

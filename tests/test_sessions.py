@@ -110,8 +110,61 @@ def test_a_summary_cached_by_an_earlier_release_is_recomputed(app, api, ada):
     redis = app.extensions["redis"]
     key = series.cache_key(session["id"])
     cached = json.loads(redis.get(key))
-    # The format before the bodies were cached: the summary itself.
-    redis.set(key, json.dumps({"token": cached["token"], "stamp": cached["stamp"], "summary": {"analytics": {}}}))
-    again = api.call("GET", url, token=ada)
-    assert again.status_code == 200 and again.get_json() == first.get_json()
-    assert "bodies" in json.loads(redis.get(key))
+    # Two earlier formats: the summary itself; the bodies checked against the session's start and
+    # end (read from the session at every request).
+    for earlier in ({"summary": {"analytics": {}}}, {"stamp": "-", "bodies": {"analytics": "{}", "insights": "{}"}}):
+        redis.set(key, json.dumps({"token": cached["token"], **earlier}))
+        again = api.call("GET", url, token=ada)
+        assert again.status_code == 200 and again.get_json() == first.get_json()
+        assert json.loads(redis.get(key))["owner"] == str(ada_id(api, ada))
+
+
+def ada_id(api, token):
+    return api.call("GET", "/api/auth/profile", token=token).get_json()["id"]
+
+
+def test_cached_analytics_follow_the_end_and_the_owner(app, api, ada):
+    """Served from the cache without loading the session, yet: ending the session shows at once,
+    another user still gets 404, an admin still reads it, and a deleted session is gone."""
+    session = new_session(api, ada)
+    start = datetime.fromisoformat(session["started_at"])
+    post(api, ada, probabilities=one_hot("happy"), session_id=session["id"],
+         timestamp=(start + timedelta(seconds=5)).isoformat())
+    url = f"/api/sessions/{session['id']}/analytics"
+    for _ in range(2):      # computed, then cached
+        assert api.call("GET", url, token=ada).get_json()["duration_seconds"] == pytest.approx(5, abs=0.01)
+    ended = api.call("POST", f"/api/sessions/{session['id']}/end", token=ada).get_json()
+    lasted = (datetime.fromisoformat(ended["ended_at"]) - start).total_seconds()
+    assert api.call("GET", url, token=ada).get_json()["duration_seconds"] == pytest.approx(lasted, abs=0.01)
+    assert json.loads(app.extensions["redis"].get(series.cache_key(session["id"])))["owner"] == ada_id(api, ada)
+    bob = api.register(email="bob@example.com")["access_token"]
+    assert_error(api.call("GET", url, token=bob), 404)
+    assert_error(api.call("GET", f"/api/sessions/{session['id']}/insights", token=bob), 404)
+    with app.app_context():
+        from app.models import User
+        User.objects(email="bob@example.com").update(set__role="admin")
+    assert api.call("GET", url, token=bob).get_json()["duration_seconds"] == pytest.approx(lasted, abs=0.01)
+    assert api.call("DELETE", f"/api/sessions/{session['id']}", token=ada).status_code == 204
+    assert_error(api.call("GET", url, token=ada), 404)
+
+
+def test_analytics_computed_while_the_session_ends_are_not_cached(app, api, ada):
+    from app.models import EmotionSession
+    from app.sessions.store import end_session
+    from app.sessions.summary import session_bodies
+
+    session = new_session(api, ada)
+    start = datetime.fromisoformat(session["started_at"])
+    post(api, ada, probabilities=one_hot("happy"), session_id=session["id"],
+         timestamp=(start + timedelta(seconds=5)).isoformat())
+
+    def load_then_end():    # the session is read, then it ends before its series is
+        doc = EmotionSession.objects.get(id=session["id"])
+        end_session(doc.id)
+        return doc
+
+    with app.app_context():
+        stale = json.loads(session_bodies(session["id"], ada_id(api, ada), load_then_end)["analytics"])
+    assert stale["duration_seconds"] == pytest.approx(5, abs=0.01)
+    fresh = api.call("GET", f"/api/sessions/{session['id']}/analytics", token=ada).get_json()
+    assert fresh["duration_seconds"] < 1

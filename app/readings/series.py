@@ -110,6 +110,12 @@ def append(pipe, documents):
         pipe.eval(_APPEND, 2, series_key(session_id), token_key(session_id), new_token(), SERIES_TTL_S, *fields)
 
 
+def renew(session_id):
+    """Replace the session's token, keeping its series: what was computed from it also depends on
+    the session's start and end (app/sessions/summary.py), and its end just changed."""
+    _redis().set(token_key(session_id), new_token(), ex=SERIES_TTL_S)
+
+
 def invalidate(pipe, session_ids):
     """Queue on `pipe`: drop the series of sessions whose readings were deleted, and replace their
     tokens (the next use rebuilds the series from the readings left)."""
@@ -138,17 +144,23 @@ def _from_readings(session_id):
     return {str(doc["_id"]): pack(doc) for doc in query}
 
 
-def load(session_id, computed=None):
+_ANY = object()
+
+
+def load(session_id, computed=None, expect=_ANY):
     """The session's series entries (unordered) and its token. With `computed`, a function of the
     entries, also returns its result, and whether it was computed at the token returned (False
     when the readings changed meanwhile: the result is then right for some moment during the call,
-    but must not be cached under the token)."""
+    but must not be cached under the token). `expect`: the token (bytes, or None for none) as read
+    before what `computed` uses besides the entries was read; another token means that changed
+    meanwhile, and the result is not current either."""
     redis = _redis()
     name, token_name = series_key(session_id), token_key(session_id)
     with redis.pipeline() as pipe:
         try:
             pipe.watch(token_name)
             token = pipe.get(token_name)
+            unchanged = expect is _ANY or token == expect
             entries = pipe.hgetall(name)
             built = None
             if COMPLETE not in entries:
@@ -167,6 +179,6 @@ def load(session_id, computed=None):
                 pipe.hset(name, mapping={COMPLETE: b"", **built})
             pipe.expire(name, SERIES_TTL_S)
             pipe.execute()
-            return values, token.decode(), result, True
+            return values, token.decode(), result, unchanged
         except redis_lib.WatchError:
             return values, None, result, False

@@ -79,13 +79,18 @@ def end(session_id):
     return session
 
 
+def _bodies(session_id):
+    """The session's analytics and insights bodies: from the cache when the caller owns it, else
+    after get_owned (an admin may read anyone's; 404 for others)."""
+    return session_bodies(session_id, current_user.id, lambda: get_owned(EmotionSession, session_id, "session_id"))
+
+
 @bp.authenticated("/<session_id>/analytics", methods=["GET"], caller=True)
 @bp.response(200, AnalyticsSchema)
 @bp.errors(401, 404, 422)
 def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
-    session = get_owned(EmotionSession, session_id, "session_id")
-    return body_response(session_bodies(session)["analytics"])
+    return body_response(_bodies(session_id)["analytics"])
 
 
 @bp.authenticated("/<session_id>/insights", methods=["GET"], caller=True)
@@ -93,5 +98,4 @@ def analytics(session_id):
 @bp.errors(401, 404, 422)
 def insights(session_id):
     """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""
-    session = get_owned(EmotionSession, session_id, "session_id")
-    return body_response(session_bodies(session)["insights"])
+    return body_response(_bodies(session_id)["insights"])

@@ -32,7 +32,8 @@ def upload_session(job, duration_s):
 
 def finish_upload_session(job):
     if job.session is not None and job.session.id == job.id:
-        EmotionSession.objects(id=job.id).update(set__status="ended", set__ended_at=job.created_at)
+        if EmotionSession.objects(id=job.id).update(set__status="ended", set__ended_at=job.created_at):
+            series.renew(str(job.id))
 
 
 def discard_upload_session(job):
@@ -46,8 +47,10 @@ def discard_upload_session(job):
 
 def end_session(session_id):
     """Mark ended once; a second call is a no-op (the stream may end twice: stop, then disconnect).
-    One write and no read: a hundred streams that stop together cost a hundred writes."""
-    EmotionSession.objects(id=session_id, status="active").update(set__status="ended", set__ended_at=utcnow())
+    One write and no read: a hundred streams that stop together cost a hundred writes (and a
+    hundred Redis SETs)."""
+    if EmotionSession.objects(id=session_id, status="active").update(set__status="ended", set__ended_at=utcnow()):
+        series.renew(str(session_id))   # after the write: analytics cached before it are stale
 
 
 def delete_session(session):
