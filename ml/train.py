@@ -61,8 +61,9 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0,
                 subsumed_by={"calm": "neutral"}, seed=params.SEED)
-# A setting added later defaults to what runs made before it did: ml.evaluate counts a run whose
-# stored settings lack it as made with its default.
+# A setting added later defaults to what runs made before it did (or comes with a new recipe
+# version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
+# with its default.
 
 # validation speakers (temperature, monitoring), never in training: RAVDESS pairs are
 # chosen per run; from the other corpora these, when the corpus is in training
@@ -282,7 +283,8 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
 
 
 def mixup_within_corpus(x, targets, m, rng, prob, alpha=0.3):
-    """Mixup whose partner has the same class mask (same corpus); others stay unmixed.
+    """Mixup whose partner has the same class mask (same corpus, and the same side of a class
+    that subsumes an absent one: label_masks); others stay unmixed.
     ``targets``: 2-D arrays (labels, teacher targets) mixed like x."""
     n = len(x)
     perm = rng.permutation(n)

@@ -79,7 +79,7 @@ def end(session_id):
     return session
 
 
-def _bodies(session_id):
+def _callers_bodies(session_id):
     """The session's analytics and insights bodies: from the cache when the caller owns it, else
     after get_owned (an admin may read anyone's; 404 for others)."""
     return session_bodies(session_id, current_user.id, lambda: get_owned(EmotionSession, session_id, "session_id"))
@@ -90,7 +90,7 @@ def _bodies(session_id):
 @bp.errors(401, 404, 422)
 def analytics(session_id):
     """Duration, reading count, distribution, mean and peak valence and arousal, dominant emotion, time line"""
-    return body_response(_bodies(session_id)["analytics"])
+    return body_response(_callers_bodies(session_id)["analytics"])
 
 
 @bp.authenticated("/<session_id>/insights", methods=["GET"], caller=True)
@@ -98,4 +98,4 @@ def analytics(session_id):
 @bp.errors(401, 404, 422)
 def insights(session_id):
     """Volatility, progression, peaks and lows, stability, transitions and a plain-language summary"""
-    return body_response(_bodies(session_id)["insights"])
+    return body_response(_callers_bodies(session_id)["insights"])
