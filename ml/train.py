@@ -236,16 +236,19 @@ def example_weights(clips, idx, cfg) -> np.ndarray:
 def label_masks(clips, train_idx, cfg) -> dict[str, np.ndarray]:
     """Per corpus, the classes a clip's softmax runs over, a row per label ((NUM_CLASSES,
     NUM_CLASSES)): the corpus's own classes, plus each trained class it lacks that
-    ``subsumed_by`` maps to a class it has, except in that class's row."""
+    ``subsumed_by`` maps to classes it has (one or a list), except in those classes' rows."""
     trained = np.max([data.class_mask(clips, c) for c in {clips[i].corpus for i in train_idx}], axis=0)
     out = {}
     for corpus in data.CORPORA:
-        m = np.tile(data.class_mask(clips, corpus), (params.NUM_CLASSES, 1))
-        for absent, parent in cfg["subsumed_by"].items():
-            a, p = params.CLASSES.index(absent), params.CLASSES.index(parent)
-            if trained[a] and not m[p, a] and m[p, p]:
+        own = data.class_mask(clips, corpus)
+        m = np.tile(own, (params.NUM_CLASSES, 1))
+        for absent, parents in cfg["subsumed_by"].items():
+            a = params.CLASSES.index(absent)
+            held = [p for p in map(params.CLASSES.index, [parents] if isinstance(parents, str) else parents)
+                    if own[p]]
+            if trained[a] and not own[a] and held:
                 m[:, a] = 1.0
-                m[p, a] = 0.0
+                m[held, a] = 0.0
         out[corpus] = m
     return out
 

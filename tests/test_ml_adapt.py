@@ -175,3 +175,13 @@ def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
     no_calm = np.array([i for i, c in enumerate(clips) if c.corpus != "ravdess"])
     masks = label_masks(clips, no_calm, DEFAULTS)
     assert all((m == plain[c]).all() for c, m in masks.items())     # calm untrained: never asked
+    # a class may be subsumed by several: surprised by happy or fearful, disgust by angry
+    happy, angry, fearful, disgust, surprised = (params.CLASSES.index(c) for c in
+                                                 ("happy", "angry", "fearful", "disgust", "surprised"))
+    masks = label_masks(clips, everyone, dict(DEFAULTS, subsumed_by={"surprised": ["happy", "fearful"],
+                                                                      "disgust": "angry"}))
+    assert masks["ased"][sad, surprised] == 1 and masks["ased"][angry, surprised] == 1
+    assert masks["ased"][happy, surprised] == 0 and masks["ased"][fearful, surprised] == 0
+    assert masks["nemo"][sad, disgust] == 1 and masks["nemo"][angry, disgust] == 0
+    assert (masks["nemo"][:, surprised] == plain["nemo"][:, surprised]).all()   # nEMO has surprised
+    assert (masks["nemo"][:, calm] == plain["nemo"][:, calm]).all()             # calm not named here
