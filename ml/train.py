@@ -19,11 +19,13 @@ Recipe:
     random number (sometimes none: cold start) of that speaker's OTHER clips;
   * loss: a masked (partial-label) softmax cross-entropy: a clip's softmax runs over the
     classes its corpus has, so a class a corpus lacks is never taught as "not this", with one
-    exception (subsumed_by, recipe 5): calm, which RAVDESS alone has, is a kind of neutral, so
-    a corpus without calm is asked about it for its clips of every class but neutral (an acted
-    sad clip is not calm in any corpus; masked, calm drew 963 of nEMO's 4,481 clips), and
-    its neutral clips keep calm masked; class-balanced within a corpus, corpora balanced by
-    the square root of their size;
+    exception (subsumed_by): calm and disgust, which RAVDESS alone has, are near kin of
+    neutral and angry, so a corpus without them is asked about calm for its clips of every
+    class but neutral (recipe 5) and about disgust for every class but angry (recipe 6): an
+    acted sad clip is neither calm nor disgust in any corpus (masked, calm drew 963 of nEMO's
+    4,481 clips; disgust drew 304 adapted), while its neutral clips keep calm masked and its angry
+    ones disgust; class-balanced within a corpus, corpora balanced by the square root of
+    their size;
   * augmentation: random crop, noise, SpecAugment, mixup within a corpus;
   * optionally (corpus_adversary > 0, a candidate, not the recipe): a corpus classifier on the
     embedding behind a gradient reversal (DANN), so the embedding learns to hide which corpus
@@ -53,14 +55,14 @@ RUN_REPORTS = ML_DIR / "reports" / "runs"
 SHIPPED_KERAS = ML_DIR / "emotion_model.keras"
 SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
-RECIPE_VERSION = "multicorpus-masked-adapt-prosody/5"
+RECIPE_VERSION = "multicorpus-masked-adapt-prosody/6"
 
 DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0,
-                subsumed_by={"calm": "neutral"}, seed=params.SEED)
+                subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
 # with its default.
