@@ -43,7 +43,7 @@ def _scope(args):
     return owner, session
 
 
-@bp.authenticated("", methods=["POST"], caller=True)
+@bp.authenticated("", methods=["POST"])
 @bp.arguments(ReadingCreateSchema)
 @bp.response(201, ReadingSchema)
 @bp.errors(400, 401, 404, 409, 413, 415, d404="session_id is not one of your sessions", d409="The session has ended")
