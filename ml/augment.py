@@ -2,8 +2,8 @@
 
 Waveform-level speed perturbation and lossy codec round trips are applied once when
 the feature cache is built (ml/cache.py); random crop (time shift) works on whole
-frames, everything else on the log-mel part of a frame: additive noise mixed in the power domain at a random SNR and
-spectral tilt, a random smooth equaliser, a mel-axis warp (vocal-tract length),
+frames, everything else on the log-mel part of a frame: a room's late reverberation, additive
+noise mixed in the power domain at a random SNR and spectral tilt, a random smooth equaliser, a mel-axis warp (vocal-tract length),
 SpecAugment time and frequency masks, and mixup (ml.train mixes within a corpus).
 """
 from __future__ import annotations
@@ -26,6 +26,23 @@ def crop(feat: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarra
         return out
     start = rng.integers(0, t - n + 1) if rng is not None else (t - n) // 2
     return feat[start:start + n].astype(np.float32)
+
+
+def reverb(x: np.ndarray, rng, rt60_s=(0.2, 0.8), drr_db=(0.0, 12.0)) -> np.ndarray:
+    """A room's late reverberation in the mel power domain: each band's power carried forward
+    by an exponential decay (60 dB over the band's RT60, shorter at high frequencies, which
+    walls and air absorb more), at a random direct-to-reverberant ratio, as a laptop or
+    phone microphone an arm's length away hears a voice in an ordinary room."""
+    power = np.exp(x.astype(np.float64)) - params.LOG_OFFSET
+    rt60 = rng.uniform(*rt60_s) * np.linspace(1.0, 0.5, x.shape[1])
+    decay = np.exp(-np.log(1e6) * params.STFT_HOP_SECONDS / rt60)
+    level = 10 ** (-rng.uniform(*drr_db) / 10)
+    tail = np.zeros(x.shape[1])
+    out = np.empty_like(power)
+    for t, frame in enumerate(power):     # the tail holds the decayed power of earlier frames
+        out[t] = frame + level * tail
+        tail = decay * tail + (1 - decay) * frame
+    return np.log(np.maximum(out, 0.0) + params.LOG_OFFSET).astype(np.float32)
 
 
 def add_noise(x: np.ndarray, rng, mel_gain: np.ndarray, snr_db=(3.0, 35.0)) -> np.ndarray:

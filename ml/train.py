@@ -61,7 +61,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
-                warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0,
+                warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -265,6 +265,8 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
         v = aug_versions[rng.integers(len(aug_versions))] if rng.random() < cfg["aug_prob"] else "orig"
         frames = augment.crop(feats[v][i], n, rng)
         x = frames[:, :b]
+        if cfg["reverb_prob"] > 0 and rng.random() < cfg["reverb_prob"]:
+            x = augment.reverb(x, rng)
         if rng.random() < cfg["noise_prob"]:
             x = augment.add_noise(x, rng, mel_gain, snr_db=(cfg["snr_low"], 40.0))
         h = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
