@@ -61,7 +61,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
-                warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0,
+                warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -417,6 +417,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
 
     mel_gain = mel_matrix().sum(axis=0)
     history = []
+    averaged, n_averaged = None, 0
     from tqdm import tqdm
     bar = tqdm(range(cfg["epochs"]), desc=desc, file=sys.stderr, disable=not progress, mininterval=1)
     for ep in bar:
@@ -433,6 +434,12 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
             losses.append(float(step(tf.constant(xb), tf.constant(hs[sl]), tf.constant(yb),
                                      tf.constant(ms[sl]), tf.constant(ws[sl]), tf.constant(eb),
                                      tf.constant(pb), tf.constant(corpus_of[ob]))))
+        if ep >= cfg["epochs"] - cfg["average_last"]:
+            n_averaged += 1
+            now = [v.numpy() for v in clf.trainable_variables]
+            averaged = now if averaged is None else [a + (w - a) / n_averaged for a, w in zip(averaged, now)]
+            if ep == cfg["epochs"] - 1:
+                set_averaged_weights(clf, averaged, [xs, hs], cfg["batch"])
         rec = {"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                "seconds": round(time.time() - t0, 1)}
         if len(val_idx) and (ep % 6 == 5 or ep == cfg["epochs"] - 1):
@@ -445,6 +452,27 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         if log:
             print(json.dumps(rec), file=log, flush=True)
     return clf, history
+
+
+def set_averaged_weights(clf, averaged, inputs, batch, batches=100):
+    """Stochastic weight averaging: the mean of the weights after each of the last epochs
+    (a flatter minimum, which carries better to unseen domains), then every BatchNorm's
+    statistics measured anew on training batches, since those of the averaged weights are no
+    average of the stored ones: their moving averages become plain means over the batches."""
+    import keras
+    for v, a in zip(clf.trainable_variables, averaged):
+        v.assign(a)
+    norms = [layer for layer in clf._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, np.float32))
+        layer.moving_variance.assign(np.ones(layer.moving_variance.shape, np.float32))
+    momenta = [layer.momentum for layer in norms]
+    for k, b in enumerate(range(0, min(len(inputs[0]), batch * batches), batch)):
+        for layer in norms:      # moving = mean of the k + 1 batches seen so far
+            layer.momentum = k / (k + 1)
+        clf([a[b:b + batch] for a in inputs], training=True)
+    for layer, m in zip(norms, momenta):
+        layer.momentum = m
 
 
 def opus_features(clips, idx, bit_rate=24000):

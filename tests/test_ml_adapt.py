@@ -186,3 +186,26 @@ def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
     assert masks["nemo"][sad, disgust] == 1 and masks["nemo"][angry, disgust] == 0
     assert (masks["nemo"][:, surprised] == plain["nemo"][:, surprised]).all()   # nEMO has surprised
     assert (masks["nemo"][:, calm] == plain["nemo"][:, calm]).all()             # calm not named here
+
+
+@pytest.mark.filterwarnings("ignore:The structure of `inputs`")
+def test_averaged_weights_get_batchnorm_statistics_measured_anew():
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml.train import set_averaged_weights
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    net = keras.Model(inp, keras.layers.BatchNormalization()(keras.layers.Dense(3)(inp)))
+    bn = net.layers[-1]
+    before = [v.numpy() for v in net.trainable_variables]
+    other = [w + 1.0 for w in before]
+    averaged = [(a + b) / 2 for a, b in zip(before, other)]
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    set_averaged_weights(net, averaged, [x], batch=8)
+    assert all(np.allclose(v.numpy(), a) for v, a in zip(net.trainable_variables, averaged))
+    # the moving mean is the plain mean over the 5 batches of the dense layer's batch means
+    kernel, bias = averaged[0], averaged[1]
+    batch_means = [(x[b:b + 8] @ kernel + bias).mean(axis=0) for b in range(0, 40, 8)]
+    assert np.allclose(bn.moving_mean.numpy(), np.mean(batch_means, axis=0), atol=1e-5)
+    assert bn.momentum == 0.99
