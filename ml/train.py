@@ -345,7 +345,8 @@ def masked_cross_entropy(logits, y, mask, weights, label_smoothing):
 
 
 def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None):
-    """Train a classifier on clips[train_idx]; returns (classifier, history)."""
+    """Train a classifier on clips[train_idx]; returns (classifier, history, the last
+    epoch's weights when the classifier's are averaged over epochs, else None)."""
     import keras
     import tensorflow as tf
 
@@ -417,7 +418,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
 
     mel_gain = mel_matrix().sum(axis=0)
     history = []
-    averaged, n_averaged = None, 0
+    averaged, n_averaged, unaveraged = None, 0, None
     from tqdm import tqdm
     bar = tqdm(range(cfg["epochs"]), desc=desc, file=sys.stderr, disable=not progress, mininterval=1)
     for ep in bar:
@@ -439,6 +440,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
             now = [v.numpy() for v in clf.trainable_variables]
             averaged = now if averaged is None else [a + (w - a) / n_averaged for a, w in zip(averaged, now)]
             if ep == cfg["epochs"] - 1:
+                unaveraged = clf.get_weights()
                 set_averaged_weights(clf, averaged, [xs, hs], cfg["batch"])
         rec = {"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                "seconds": round(time.time() - t0, 1)}
@@ -451,7 +453,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         bar.set_postfix({k: v for k, v in rec.items() if k != "epoch"})
         if log:
             print(json.dumps(rec), file=log, flush=True)
-    return clf, history
+    return clf, history, unaveraged
 
 
 def set_averaged_weights(clf, averaged, inputs, batch, batches=100):
@@ -495,7 +497,8 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
     made_by = commit()  # the code that trains, not what HEAD is once it is done
     t0 = time.time()
     with open(out / "train.log", "w") as log:
-        clf, hist = train(clips, feats, stats, tr, va, cfg, desc=p["name"], progress=progress, log=log)
+        clf, hist, unaveraged = train(clips, feats, stats, tr, va, cfg, desc=p["name"], progress=progress,
+                                      log=log)
     secs = time.time() - t0
     lv = score_clips(clf, clips, va, feats["orig"])
     yv = np.array([clips[i].label for i in va])
@@ -503,10 +506,16 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
                                               np.concatenate([yv, yv]))
     scores = score_clips(clf, clips, te, feats["orig"])
     extra = {}
+    if unaveraged is not None:   # the same run without the averaging: a comparison free of seed noise
+        averaged = clf.get_weights()
+        clf.set_weights(unaveraged)
+        last = score_clips(clf, clips, te, feats["orig"])
+        clf.set_weights(averaged)
+        extra = {"cold_unaveraged": last["cold"], "adapted_unaveraged": last["adapted"]}
     if any(clips[i].corpus == "ravdess" for i in te) and loco is None:
         rav = te[[clips[i].corpus == "ravdess" for i in te]]
         sc = score_clips(clf, clips, rav, dict(zip(map(int, rav), opus_features(clips, rav))))
-        extra = {"opus_idx": rav, "opus_cold": sc["cold"], "opus_adapted": sc["adapted"]}
+        extra |= {"opus_idx": rav, "opus_cold": sc["cold"], "opus_adapted": sc["adapted"]}
     clf.save(out / "classifier.keras")
     RUN_REPORTS.mkdir(parents=True, exist_ok=True)
     np.savez(RUN_REPORTS / f"{p['name']}.npz", idx=te, labels=np.array([clips[i].label for i in te]),

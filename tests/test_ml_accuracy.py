@@ -15,12 +15,13 @@ def test_shipped_model_test_split_uar():
     assert r["uar"] >= 0.65, f"test-split UAR {r['uar']:.3f} < 0.65"
 
 
-@pytest.mark.parametrize("corpus_adversary", [0.0, 0.5])
-def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch, corpus_adversary):
+@pytest.mark.parametrize("settings", [{}, {"corpus_adversary": 0.5},
+                                      {"epochs": 2, "average_last": 2, "reverb_prob": 1.0}])
+def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch, settings):
     """Leave-one-corpus-out end to end on a few speakers: cache, masked-loss training with
-    sampled speaker histories (and with the corpus-adversarial head), calibration, cold and
-    online-adapted scoring of the left-out corpus.  A smoke check of the protocol's code, not
-    of accuracy."""
+    sampled speaker histories (and with the corpus-adversarial head, or with reverberation and
+    weights averaged over epochs), calibration, cold and online-adapted scoring of the
+    left-out corpus.  A smoke check of the protocol's code, not of accuracy."""
     from ml import cache, train
     missing = [c for c in data.CORPORA if not data.corpus_available(corpus=c)]
     if missing:
@@ -34,7 +35,7 @@ def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch, corpus_adv
     clips = [c for c in data.load_corpora() if c.speaker in keep[c.corpus]]
     clips = [c for i, c in enumerate(clips) if i % 12 == 0]          # about 10 clips per speaker
     feats = cache.load(clips, jobs=1, progress=False)
-    cfg = dict(train.DEFAULTS, epochs=1, corpus_adversary=corpus_adversary)
+    cfg = dict(train.DEFAULTS, epochs=1) | settings
     info = train.run(clips, feats, train.clip_stats(feats), cfg, loco="nemo", progress=False)
     assert info["test_speakers"] == ["nemo_EB0", "nemo_TP0"]
     assert "nemo_TP0" not in info["validation_speakers"]
@@ -43,3 +44,6 @@ def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch, corpus_adv
     assert len(z["idx"]) == sum(c.corpus == "nemo" for c in clips)
     assert np.isfinite(z["cold"]).all() and np.isfinite(z["adapted"]).all()
     assert not np.allclose(z["cold"], z["adapted"])         # adaptation changed later clips
+    if settings.get("average_last"):     # the unaveraged weights scored too, and they differ
+        assert np.isfinite(z["cold_unaveraged"]).all()
+        assert not np.allclose(z["cold"], z["cold_unaveraged"])
