@@ -3,8 +3,9 @@
 Waveform-level speed perturbation and lossy codec round trips are applied once when
 the feature cache is built (ml/cache.py); random crop (time shift) works on whole
 frames, everything else on the log-mel part of a frame: a room's late reverberation, additive
-noise mixed in the power domain at a random SNR and spectral tilt, a random smooth equaliser, a mel-axis warp (vocal-tract length),
-SpecAugment time and frequency masks, and mixup (ml.train mixes within a corpus).
+noise mixed in the power domain at a random SNR and spectral tilt, a random smooth equaliser,
+a mel-axis warp (vocal-tract length), SpecAugment time and frequency masks, and mixup
+(ml.train mixes within a corpus).
 """
 from __future__ import annotations
 
