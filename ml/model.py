@@ -9,7 +9,8 @@ Two views of one set of weights:
     calibrated softmax: inputs the raw 16 kHz waveform (batch, WINDOW_SAMPLES) and the
     speaker statistics; outputs the probabilities and the window's own statistics
     (to update the speaker's history).  Saved as ``ml/emotion_model.keras`` and
-    converted to ``ml/emotion_model.tflite``.
+    converted to ``ml/emotion_model.tflite`` (``to_tflite``: the classifier's weights in
+    8 bits, the front end in float).
 
 Architecture: two views of the log-mel image stacked as channels: per-window gain
 normalisation (the loudest frame at 0 dB: level-free, keeps the spectral shape) and
@@ -281,6 +282,37 @@ def build_serving(classifier: keras.Model, temperature: float = 1.0) -> keras.Mo
     return keras.Model([wav, spk], [probs, stats], name="emotion_model")
 
 
-def to_tflite(serving: keras.Model) -> bytes:
+def to_tflite(serving: keras.Model, quantize: bool = True) -> bytes:
+    """The serving model as a .tflite; with ``quantize``, the classifier's weights in 8 bits
+    (dynamic range: int8 weights, float activations) and the front end in float.
+
+    Quantized weights halve the classifier's CPU time per window (0.91 -> 0.41 ms, LiteRT on
+    one thread), with the same argmax on the test split (ml/MODEL_CARD.md). The front end's
+    two matrices (mel filters, pitch lags) stay float: in 8 bits they cost 16 points of UAR
+    on the test split (the log of small filter outputs and the pitch peak are fragile), and
+    the converter quantizes every large constant operand, so they are put back afterwards."""
+    plain = tf.lite.TFLiteConverter.from_keras_model(serving).convert()
+    if not quantize:
+        return plain
     conv = tf.lite.TFLiteConverter.from_keras_model(serving)
-    return conv.convert()
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    return _float_frontend(conv.convert(), plain)
+
+
+def _float_frontend(quantized: bytes, plain: bytes) -> bytes:
+    """``quantized`` with every tensor of the front end given back its float weights from
+    ``plain`` (the same graph converted without quantization)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    q, f = fb.convert_bytearray_to_object(quantized), fb.convert_bytearray_to_object(plain)
+    floats = {t.name: f.buffers[t.buffer].data for t in f.subgraphs[0].tensors}
+    restored = 0
+    for t in q.subgraphs[0].tensors:
+        if t.type == schema.TensorType.INT8 and b"/frontend" in t.name:
+            t.type, t.quantization = schema.TensorType.FLOAT32, None
+            q.buffers[t.buffer].data = floats[t.name]
+            restored += 1
+    if not restored:
+        raise RuntimeError("no quantized front-end tensor found: the converter's naming changed")
+    return bytes(fb.convert_object_to_bytearray(q))

@@ -2,6 +2,7 @@
 
     python -m ml.train                 # the shipped model (RAVDESS actors 21-24 held out)
     python -m ml.train --export        # re-export it (its temperature once the LOCO folds are done)
+    python -m ml.train --convert       # only its .tflite again, from ml/emotion_model.keras
     python -m ml.train --loco CORPUS   # leave-one-corpus-out run: trains on the other two
     python -m ml.train --fold K        # RAVDESS CV fold K (actors 4K+1..4K+4 held out;
                                        # nEMO and ASED always in training)
@@ -551,9 +552,18 @@ def export_shipped(info: dict, clips):
     clf = keras.models.load_model(RUNS / info["name"] / "classifier.keras")
     serving = M.build_serving(clf, info["temperature"])
     serving.save(SHIPPED_KERAS)
-    SHIPPED_TFLITE.write_bytes(M.to_tflite(serving))
-    info.update(keras_bytes=SHIPPED_KERAS.stat().st_size, tflite_bytes=SHIPPED_TFLITE.stat().st_size,
-                params=int(clf.count_params()))
+    info["params"] = int(clf.count_params())
+    convert_shipped(info)
+
+
+def convert_shipped(info: dict):
+    """ml/emotion_model.tflite from ml/emotion_model.keras (model.to_tflite), its sizes in the
+    shipped run's report."""
+    import keras
+
+    from ml import model as M
+    SHIPPED_TFLITE.write_bytes(M.to_tflite(keras.models.load_model(SHIPPED_KERAS)))
+    info.update(keras_bytes=SHIPPED_KERAS.stat().st_size, tflite_bytes=SHIPPED_TFLITE.stat().st_size)
     (ML_DIR / "reports" / "train_shipped.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
@@ -574,7 +584,15 @@ def main(argv=None):
     ap.add_argument("--export", metavar="RUN", nargs="?", const="shipped",
                     help="only export a trained run (default: shipped) as the serving model, with "
                          "its temperature from the LOCO folds when they are done")
+    ap.add_argument("--convert", action="store_true",
+                    help="only convert the shipped ml/emotion_model.keras to ml/emotion_model.tflite again "
+                         "(after a change to model.to_tflite); no data needed")
     a = ap.parse_args(argv)
+    if a.convert:
+        info = json.loads((ML_DIR / "reports" / "train_shipped.json").read_text())
+        convert_shipped(info)
+        print(json.dumps({k: info[k] for k in ("keras_bytes", "tflite_bytes")}))
+        return
     cfg = dict(DEFAULTS, epochs=a.epochs, seed=a.seed)
     for kv in a.set:
         k, v = kv.split("=", 1)

@@ -192,10 +192,10 @@ def test_saved_keras_model_loads_and_matches_the_shipped_tflite(rec):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     keras_probs = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
-    # Not bit-exact: float rounding can move a frame's pitch peak to a neighbouring lag or across
-    # the voicing threshold (argmax and a comparison in the graph), which shifts the output by
-    # a few 1e-4; a different model would differ by far more.
-    np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=2e-3)
+    # Not bit-exact: the .tflite's classifier weights are 8-bit (model.to_tflite: up to 0.009 over
+    # 1,200 corpus clips), and float rounding can move a frame's pitch peak to a neighbouring lag
+    # or across the voicing threshold; a different model would differ by far more.
+    np.testing.assert_allclose(keras_probs, rec.probabilities([window])[0], atol=1e-2)
 
 
 def test_history_changes_the_reading_and_is_validated(rec):
