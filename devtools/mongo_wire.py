@@ -7,6 +7,7 @@ Run: python -m devtools.mongo_wire --engine sqlite --path var/mongo.sqlite3 --po
 import argparse
 import asyncio
 import signal
+import threading
 from dataclasses import replace
 
 from bson import ObjectId
@@ -119,6 +120,75 @@ def _indexed_equality(engine, db_name, coll_name, semantics, plan, select_clause
     return sql, tuple(params)
 
 
+_INSERTING = threading.local()  # the documents an insert on this thread is writing
+_ABSENT = object()
+
+
+def _stored_at(document, field):
+    """What SQLite's JSON path for `field` (mongoeco's `json_path_for_field`) finds in `document` as
+    the engine stores it: the JSON value (plain dicts, lists and scalars; every other value is a
+    tagged object), or _ABSENT. Only the field's top-level value is encoded, as the engine encodes it."""
+    from mongoeco.core.codec import DocumentCodec
+
+    head, *rest = field.split(".")
+    if head.isdigit() or head not in document:
+        return _ABSENT
+    value = DocumentCodec.encode(document[head])
+    for part in rest:
+        if part.isdigit():
+            if type(value) is not list or int(part) >= len(value):
+                return _ABSENT
+            value = value[int(part)]
+        elif type(value) is dict and part in value:
+            value = value[part]
+        else:
+            return _ABSENT
+    return value
+
+
+def _stored_tag(document, field):
+    """The type mongoeco tagged the value at `field` with (None: plain JSON, or nothing there)."""
+    from mongoeco.core.codec import DocumentCodec
+
+    value = _stored_at(document, field)
+    return value[DocumentCodec._MARKER][DocumentCodec._TYPE] if DocumentCodec._is_tagged_value(value) else None
+
+
+def _stored_array(document, field):
+    return type(_stored_at(document, field)) is list
+
+
+def _feature_after_insert(feature: str, cached, documents):
+    """The collection feature `feature` (a key of mongoeco's SQLite collection-features cache, whose
+    value was `cached`) once `documents` are added, or _ABSENT if it must be measured again.
+
+    The facts of the form "some document has X" (an array on a path, a value of a tagged type) stay
+    true when documents are added, and turn true exactly when an added one has X in the form the
+    engine stores it (`_stored_at`); a uniform scalar type for sorting is lost when an added value is no plain number,
+    string or boolean. Everything else is measured again, as mongoeco does after every write."""
+    from mongoeco.engines.sqlite_query import path_array_prefixes
+
+    kind, _, field = feature.partition(":")
+    if kind == "tagged_type":
+        field, _, value_type = field.rpartition(":")
+        has = lambda doc: _stored_tag(doc, field) == value_type  # noqa: E731
+    elif kind == "top_level_array":
+        has = lambda doc: _stored_array(doc, field)  # noqa: E731
+    elif kind == "traverses_array":
+        has = lambda doc: any(_stored_array(doc, prefix) for prefix in path_array_prefixes(field))  # noqa: E731
+    elif kind == "traverses_dbref":
+        parts = field.split(".")
+        prefixes = [".".join(parts[:n]) for n in range(1, len(parts))]
+        has = lambda doc: any(_stored_tag(doc, prefix) == "dbref" for prefix in prefixes)  # noqa: E731
+    elif kind == "uniform_scalar_sort_type":
+        if any(type(_stored_at(doc, field)) not in (int, float, str, bool) for doc in documents):
+            return False
+        return _ABSENT
+    else:
+        return _ABSENT
+    return cached is True or any(has(doc) for doc in documents)
+
+
 def build_engine(engine: str, path: str | None):
     """The engine, minus the costs that grow with the collection: on SQLite, finding the
     documents equal to an ObjectId reads them all (`_indexed_equality`), and:
@@ -129,6 +199,13 @@ def build_engine(engine: str, path: str | None):
     grew (memory engine: 2 ms at 500 documents, 24 ms at 4,000; SQLite 12 → 107 ms; measured
     by bench/mongo_wire.py). The scan only matters for numeric _ids, where 1 and 1.0 collide:
     for ObjectId and string _ids the exact-key lookup before it is the whole check.
+
+    mongoeco 4.11's SQLite engine caches facts about each collection that its planner and its
+    unique-index checks ask about (does any document hold an array on this path, a decimal, a
+    DBRef), forgets them at every write to the collection, and measures each again by reading every
+    document: an insert into the readings (unique window keys) and the first find after it cost
+    300 ms among 50,000 readings, seconds among a million. After an insert the facts are updated
+    from the inserted documents instead (`_feature_after_insert`); other writes still forget them.
     """
     if engine == "memory":
         from mongoeco.engines import MemoryEngine
@@ -143,6 +220,34 @@ def build_engine(engine: str, path: str | None):
     from mongoeco.engines import SQLiteEngine
 
     class SQLite(SQLiteEngine):
+        def _insert_document_sync(self, db_name, coll_name, document, *args, **kwargs):
+            return self._inserting([document], super()._insert_document_sync, db_name, coll_name, document,
+                                   *args, **kwargs)
+
+        def _insert_documents_sync(self, db_name, coll_name, documents, *args, **kwargs):
+            return self._inserting(documents, super()._insert_documents_sync, db_name, coll_name, documents,
+                                   *args, **kwargs)
+
+        @staticmethod
+        def _inserting(documents, insert, *args, **kwargs):
+            _INSERTING.documents = documents
+            try:
+                return insert(*args, **kwargs)
+            finally:
+                _INSERTING.documents = None
+
+        def _invalidate_collection_features_cache(self, db_name=None, coll_name=None):
+            documents = getattr(_INSERTING, "documents", None)
+            if documents is None or db_name is None or coll_name is None:
+                return super()._invalidate_collection_features_cache(db_name, coll_name)
+            cache = self._collection_features_cache
+            for key in [key for key in cache if key[:2] == (db_name, coll_name)]:
+                value = _feature_after_insert(key[2], cache[key], documents)
+                if value is _ABSENT:
+                    del cache[key]
+                else:
+                    cache[key] = value
+
         def _validate_document_against_unique_indexes(self, db_name, coll_name, document, **options):
             if not options.get("skip_id_check") and _plain_id(document):
                 options["scan_payload_id"] = False
