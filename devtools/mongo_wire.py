@@ -206,6 +206,7 @@ def build_engine(engine: str, path: str | None):
     document: an insert into the readings (unique window keys) and the first find after it cost
     300 ms among 50,000 readings, seconds among a million. After an insert the facts are updated
     from the inserted documents instead (`_feature_after_insert`); other writes still forget them.
+    A find by an ObjectId does not ask whether the field holds decimals at all.
     """
     if engine == "memory":
         from mongoeco.engines import MemoryEngine
@@ -252,6 +253,16 @@ def build_engine(engine: str, path: str | None):
             if not options.get("skip_id_check") and _plain_id(document):
                 options["scan_payload_id"] = False
             return super()._validate_document_against_unique_indexes(db_name, coll_name, document, **options)
+
+        def _plan_requires_python_for_decimal_numeric(self, db_name, coll_name, plan):
+            from mongoeco.core.query_plan import EqualsCondition
+            from mongoeco.types import ObjectId as EngineObjectId
+
+            # An ObjectId equals no number, decimal or not: no need to ask whether the field holds
+            # decimals, which reads the whole collection the first time after the server starts.
+            if isinstance(plan, EqualsCondition) and type(plan.value) is EngineObjectId:
+                return False
+            return super()._plan_requires_python_for_decimal_numeric(db_name, coll_name, plan)
 
         def _compile_read_execution_plan(self, db_name, coll_name, semantics, *, select_clause="document",
                                          hint=None):

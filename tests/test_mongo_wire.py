@@ -173,3 +173,27 @@ def test_sqlite_learns_collection_facts_from_an_insert_instead_of_reading_every_
         client.close()
     scans = [s for s in statements if "FROM documents" in s and "json_" in s and "storage_key" not in s]
     assert statements and not scans, scans
+
+
+def test_sqlite_finds_by_objectid_without_asking_whether_the_field_holds_decimals(tmp_path):
+    """Whether a field holds decimals is measured over the whole collection the first time a
+    find asks after the server starts (25 s among a million readings); an ObjectId equality
+    never needs to ask, so the engine must not have measured it."""
+    from mongoeco import MongoClient as EngineClient
+
+    from devtools.mongo_wire import build_engine
+
+    engine = build_engine("sqlite", str(tmp_path / "db.sqlite3"))
+    client = EngineClient(engine)
+    try:
+        session = ObjectId()
+        readings = client.facts.readings
+        readings.create_index([("session", ASCENDING)])
+        readings.insert_many([{"session": s, "n": n} for n, s in enumerate([session, ObjectId()] * 10)])
+        engine._collection_features_cache.clear()  # as after a restart
+        assert sorted(d["n"] for d in readings.find({"session": session})) == list(range(0, 20, 2))
+        assert sorted(d["n"] for d in readings.find({"n": {"$gte": 18}})) == [18, 19]
+        asked = {key[2].rpartition(":")[0] for key in engine._collection_features_cache}
+    finally:
+        client.close()
+    assert "tagged_type:n" in asked and "tagged_type:session" not in asked, asked
