@@ -120,7 +120,7 @@ def _indexed_equality(engine, db_name, coll_name, semantics, plan, select_clause
     return sql, tuple(params)
 
 
-_INSERTING = threading.local()  # the documents an insert on this thread is writing
+_INSERTING = threading.local()  # the collection an insert on this thread writes to, and its documents
 _ABSENT = object()
 
 
@@ -164,8 +164,10 @@ def _feature_after_insert(feature: str, cached, documents):
 
     The facts of the form "some document has X" (an array on a path, a value of a tagged type) stay
     true when documents are added, and turn true exactly when an added one has X in the form the
-    engine stores it (`_stored_at`); a uniform scalar type for sorting is lost when an added value is no plain number,
-    string or boolean. Everything else is measured again, as mongoeco does after every write."""
+    engine stores it (`_stored_at`); a uniform scalar type for sorting is lost when an added value
+    is no plain number, string or boolean. Everything else is measured again, as mongoeco does
+    after every write. A document of the batch that was refused (a duplicate) can only make a
+    fact true or a sort type lost: the slower, general path, never a wrong answer."""
     from mongoeco.engines.sqlite_query import path_array_prefixes
 
     kind, _, field = feature.partition(":")
@@ -222,25 +224,26 @@ def build_engine(engine: str, path: str | None):
 
     class SQLite(SQLiteEngine):
         def _insert_document_sync(self, db_name, coll_name, document, *args, **kwargs):
-            return self._inserting([document], super()._insert_document_sync, db_name, coll_name, document,
-                                   *args, **kwargs)
+            return self._inserting((db_name, coll_name, [document]), super()._insert_document_sync, db_name,
+                                   coll_name, document, *args, **kwargs)
 
         def _insert_documents_sync(self, db_name, coll_name, documents, *args, **kwargs):
-            return self._inserting(documents, super()._insert_documents_sync, db_name, coll_name, documents,
-                                   *args, **kwargs)
+            return self._inserting((db_name, coll_name, documents), super()._insert_documents_sync, db_name,
+                                   coll_name, documents, *args, **kwargs)
 
         @staticmethod
-        def _inserting(documents, insert, *args, **kwargs):
-            _INSERTING.documents = documents
+        def _inserting(target, insert, *args, **kwargs):
+            _INSERTING.target = target
             try:
                 return insert(*args, **kwargs)
             finally:
-                _INSERTING.documents = None
+                _INSERTING.target = None
 
         def _invalidate_collection_features_cache(self, db_name=None, coll_name=None):
-            documents = getattr(_INSERTING, "documents", None)
-            if documents is None or db_name is None or coll_name is None:
+            target = getattr(_INSERTING, "target", None)
+            if target is None or target[:2] != (db_name, coll_name):
                 return super()._invalidate_collection_features_cache(db_name, coll_name)
+            documents = target[2]
             cache = self._collection_features_cache
             for key in [key for key in cache if key[:2] == (db_name, coll_name)]:
                 value = _feature_after_insert(key[2], cache[key], documents)
