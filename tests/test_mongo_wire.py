@@ -197,3 +197,29 @@ def test_sqlite_finds_by_objectid_without_asking_whether_the_field_holds_decimal
     finally:
         client.close()
     assert "tagged_type:n" in asked and "tagged_type:session" not in asked, asked
+
+
+def test_collection_facts_after_an_insert():
+    """What an insert tells of each kind of fact; anything else is measured again (_ABSENT)."""
+    from datetime import UTC, datetime
+
+    from bson import DBRef
+
+    from devtools.mongo_wire import _ABSENT, _feature_after_insert
+
+    plain = [{"n": 1, "tags": "a", "at": {"day": 2}, "ref": {"x": 1}, "when": 3.5}]
+    assert _feature_after_insert("top_level_array:tags", False, plain) is False
+    assert _feature_after_insert("top_level_array:tags", True, plain) is True  # stays true
+    assert _feature_after_insert("top_level_array:tags", False, [{"tags": ["a", "b"]}]) is True
+    assert _feature_after_insert("traverses_array:at.day", False, plain) is False
+    assert _feature_after_insert("traverses_array:at.day", False, [{"at": [{"day": 7}]}]) is True
+    assert _feature_after_insert("tagged_type:n:decimal128_public", False, plain) is False  # bson's Decimal128
+    assert _feature_after_insert("tagged_type:n:decimal128_public", False, [{"n": Decimal128("1.5")}]) is True
+    assert _feature_after_insert("tagged_type:n:decimal", False, [{"n": Decimal128("1.5")}]) is False
+    assert _feature_after_insert("traverses_dbref:ref.x", False, plain) is False
+    assert _feature_after_insert("traverses_dbref:ref.x", False, [{"ref": DBRef("c", 1)}]) is True
+    assert _feature_after_insert("uniform_scalar_sort_type:when", "number", plain) is _ABSENT
+    assert _feature_after_insert("uniform_scalar_sort_type:when", "number",
+                                 [{"when": datetime.now(UTC)}]) is False
+    assert _feature_after_insert("uniform_scalar_sort_type:when", "number", [{}]) is False  # missing: not uniform
+    assert _feature_after_insert("comparison_mismatch:n:number", False, plain) is _ABSENT
