@@ -2,7 +2,7 @@
 
 Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers
 (--web N: as `make run-cluster` does, HAProxy in front of N web processes),
-then for each N runs N Socket.IO clients that stream speech at real-time pace in 100 ms chunks,
+then for each N runs N Socket.IO clients that stream speech at real-time pace in 250 ms chunks,
 each from its own point in the speech and starting at a random offset within the first second
 (--aligned: all at once on the same words, the worst case).
 Latency of a window = the client's receipt of its `emotion` event minus the server's arrival
@@ -13,7 +13,11 @@ saves bench/results/stream.json and the plot docs/img/stream_latency.png.
 the others' latency and drops are what counts (issue 16: one user's flood costs that user);
 saved to bench/results/stream_flood.json.
 
+The MongoDB-wire server runs on its memory engine (what is measured is the app); --engine sqlite
+runs it on `make run`'s default store instead, saved to stream<...>_sqlite.json.
+
     python -m bench.stream [--streams 1 10 50 100 150 200] [--seconds 20] [--aligned | --flood] [--web N]
+                           [--engine sqlite]
 """
 import argparse
 import gc
@@ -321,15 +325,20 @@ def main(argv=None):
     parser.add_argument("--web", type=int,
                         help="N web processes (N > 1: behind HAProxy, as make run-cluster starts them); "
                              "saved to stream_web<N>.json, so that --web 1 and --web 2 compare")
+    parser.add_argument("--engine", choices=["memory", "sqlite"], default="memory",
+                        help="the embedded MongoDB-wire server's engine (sqlite is `make run`'s default); "
+                             "sqlite is saved to stream<...>_sqlite.json")
     args = parser.parse_args(argv)
-    suffix = ("_aligned" if args.aligned else "_flood" if args.flood else "") + (f"_web{args.web}" if args.web else "")
+    suffix = (("_aligned" if args.aligned else "_flood" if args.flood else "") + (f"_web{args.web}" if args.web else "")
+              + ("_sqlite" if args.engine == "sqlite" else ""))
     results_path = RESULTS.with_name(f"stream{suffix}.json")
     plot_path = None if args.flood else PLOT.with_name(f"stream_latency{suffix}.png")
     args.web = args.web or 1
 
     pcm = speech(args.seconds)
     # The flooder may hold its 30 streams: what is measured is fair draining, not the per-user limits.
-    stack = bench_stack(args.workers, "stream", web=args.web, STREAM_MAX_PENDING="10", STREAM_MAX_STREAMS_PER_USER="30",
+    stack = bench_stack(args.workers, "stream", web=args.web, engine=args.engine, STREAM_MAX_PENDING="10",
+                        STREAM_MAX_STREAMS_PER_USER="30",
                         STREAM_MAX_CONNECTIONS_PER_USER="30", STREAM_SESSIONS_PER_MINUTE="60")
     results = []
     try:
@@ -343,7 +352,7 @@ def main(argv=None):
             except ApiClientError as error:  # the stack could not take N streams: say so and stop
                 tqdm.write(f"{n} streams: run failed: {error}")
                 break
-            result = {"web": args.web, **result}
+            result = {"web": args.web, "engine": args.engine, **result}
             results.append(result)
             tqdm.write(json.dumps(result))
             save(results, results_path, plot_path)  # a later N that fails leaves the earlier results saved
