@@ -122,6 +122,7 @@ def _indexed_equality(engine, db_name, coll_name, semantics, plan, select_clause
 
 _INSERTING = threading.local()  # the collection an insert on this thread writes to, and its documents
 _ABSENT = object()
+_ARRAY = object()
 
 
 def _stored_at(document, field):
@@ -146,16 +147,13 @@ def _stored_at(document, field):
     return value
 
 
-def _stored_tag(document, field):
-    """The type mongoeco tagged the value at `field` with (None: plain JSON, or nothing there)."""
+def _stored_kind(value):
+    """_ARRAY for a stored array, the type mongoeco tagged a stored value with, or None."""
     from mongoeco.core.codec import DocumentCodec
 
-    value = _stored_at(document, field)
+    if type(value) is list:
+        return _ARRAY
     return value[DocumentCodec._MARKER][DocumentCodec._TYPE] if DocumentCodec._is_tagged_value(value) else None
-
-
-def _stored_array(document, field):
-    return type(_stored_at(document, field)) is list
 
 
 def _feature_after_insert(feature: str, cached, documents):
@@ -171,24 +169,24 @@ def _feature_after_insert(feature: str, cached, documents):
     from mongoeco.engines.sqlite_query import path_array_prefixes
 
     kind, _, field = feature.partition(":")
-    if kind == "tagged_type":
-        field, _, value_type = field.rpartition(":")
-        has = lambda doc: _stored_tag(doc, field) == value_type  # noqa: E731
-    elif kind == "top_level_array":
-        has = lambda doc: _stored_array(doc, field)  # noqa: E731
-    elif kind == "traverses_array":
-        has = lambda doc: any(_stored_array(doc, prefix) for prefix in path_array_prefixes(field))  # noqa: E731
-    elif kind == "traverses_dbref":
-        parts = field.split(".")
-        prefixes = [".".join(parts[:n]) for n in range(1, len(parts))]
-        has = lambda doc: any(_stored_tag(doc, prefix) == "dbref" for prefix in prefixes)  # noqa: E731
-    elif kind == "uniform_scalar_sort_type":
+    if kind == "uniform_scalar_sort_type":
         if any(type(_stored_at(doc, field)) not in (int, float, str, bool) for doc in documents):
             return False
         return _ABSENT
+    if kind == "tagged_type":
+        field, _, wanted = field.rpartition(":")
+        paths = [field]
+    elif kind == "top_level_array":
+        paths, wanted = [field], _ARRAY
+    elif kind == "traverses_array":
+        paths, wanted = path_array_prefixes(field), _ARRAY
+    elif kind == "traverses_dbref":
+        parts = field.split(".")
+        paths, wanted = [".".join(parts[:n]) for n in range(1, len(parts))], "dbref"
     else:
         return _ABSENT
-    return cached is True or any(has(doc) for doc in documents)
+    return cached is True or any(_stored_kind(_stored_at(doc, path)) == wanted
+                                 for doc in documents for path in paths)
 
 
 def build_engine(engine: str, path: str | None):
