@@ -15,10 +15,11 @@ if Config.ASYNC_MODE == "eventlet":
 
 from app import create_app  # noqa: E402  (after monkey-patching)
 from app.extensions import socketio  # noqa: E402
-from app.runtime import freeze_startup_objects  # noqa: E402
+from app.runtime import freeze_startup_objects, no_delay_protocol  # noqa: E402
 
 app = create_app()
 
 if __name__ == "__main__":
     freeze_startup_objects()
-    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], log_output=True)
+    server_options = {"protocol": no_delay_protocol()} if Config.ASYNC_MODE == "eventlet" else {}
+    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], log_output=True, **server_options)

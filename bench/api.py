@@ -14,7 +14,8 @@ Per scenario: requests, errors (anything but the expected 200/201, or no answer)
 p99_ms, acknowledged_writes (201s) and writes_found (those readings' ids counted in MongoDB
 afterwards: every acknowledged write must be there), the CPU time the stack's processes spent per
 request (server_cpu_ms_per_request: comparable across machines and loads, unlike latencies) and
-the load average before and after. Prints a table and, last, a JSON summary; saves
+the load average before and after, and p50 and p99 by kind of request (by_request). Prints a
+table and, last, a JSON summary; saves
 bench/results/api.json and the plot docs/img/api_latency.png.
 
 With --readings N it measures analytics as data grows: N readings are first bulk-loaded straight
@@ -41,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -244,6 +246,12 @@ def cpu_by_process(processes):
     return seconds
 
 
+def kind_of(method, path, user):
+    """The request's kind, for latencies by kind: its path with the session ids named."""
+    path = path.replace(user["session_id"], "<session>")
+    return f"{method} {re.sub('[0-9a-f]{24}', '<old session>', path)}"
+
+
 def run_scenario(base_url, users, scenario, clients, seconds):
     latencies, errors, acknowledged = [], [], []
     lock = threading.Lock()
@@ -265,7 +273,7 @@ def run_scenario(base_url, users, scenario, clients, seconds):
                 status = answer.status_code
             except requests.RequestException as error:
                 status, answer = type(error).__name__, None
-            mine_lat.append((time.perf_counter() - started) * 1000)
+            mine_lat.append((kind_of(method, path, user), (time.perf_counter() - started) * 1000))
             if status != expected:
                 mine_err.append(status)
             elif method == "POST":
@@ -332,8 +340,12 @@ def plot(results, path):
 
 
 def summarise(scenario, clients, run, cpu_spent, client_cpu_s, load_before, stack, session_ids):
-    latencies, errors, acknowledged, elapsed = run
+    timed, errors, acknowledged, elapsed = run
+    latencies = [ms for _, ms in timed]
     lat = np.array(latencies) if latencies else np.array([np.nan])
+    by_kind = {}
+    for kind, ms in timed:
+        by_kind.setdefault(kind, []).append(ms)
     requests_made = max(1, len(latencies))
     cpu_s = sum(cpu_spent.values())
     return {
@@ -347,6 +359,9 @@ def summarise(scenario, clients, run, cpu_spent, client_cpu_s, load_before, stac
         "server_cpu_ms_per_request_by_process": {name: round(seconds * 1000 / requests_made, 2)
                                                  for name, seconds in sorted(cpu_spent.items())},
         "client_cpu_ms_per_request": round(client_cpu_s * 1000 / requests_made, 2),
+        "by_request": {kind: {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                              "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+                       for kind, ms in sorted(by_kind.items())},
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "acknowledged_writes": len(acknowledged),
@@ -444,6 +459,8 @@ def main(argv=None):
         print(f"{r['scenario']:<10} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7} {r['p50_ms']:>7} "
               f"{r['p99_ms']:>7} {r['server_cpu_ms_per_request']:>7} {r['acknowledged_writes']:>6} "
               f"{r['writes_found']:>6}")
+        for kind, figures in r["by_request"].items():
+            print(f"  {kind:<44} {figures['requests']:>7} {figures['p50_ms']:>7} {figures['p99_ms']:>7}")
     if scale:
         entry = {"engine": args.engine, "readings": args.readings, "clients": args.clients, "users": USERS,
                  "days": DAYS, "cpu_count": os.cpu_count(), "preload": preloaded, "scenarios": results,

@@ -103,6 +103,11 @@ def test_dominant_ties_break_on_mean_probability_then_name():
                  reading(1, "happy", 0, 0, probabilities={"sad": 0.5, "happy": 0.5})]
     assert dominant_emotion(symmetric) == "happy"  # full tie: alphabetical
     assert dominant_emotion([]) is None
+    # The count decides first: two sad readings beat one happy, though P(happy) is higher on average.
+    outvoted = [reading(0, "happy", 0.5, 0.3, probabilities={"happy": 1.0, "sad": 0.0}),
+                reading(1, "sad", -0.5, -0.3, probabilities={"sad": 0.4, "happy": 0.6}),
+                reading(2, "sad", -0.5, -0.3, probabilities={"sad": 0.4, "happy": 0.6})]
+    assert dominant_emotion(outvoted) == "sad"
 
 
 def test_distribution_keeps_unknown_labels():

@@ -79,8 +79,8 @@ def update_environments(items, pipe=None, states=None):
 
 
 def update_environment(owner, session, reading):
-    """Smooth the state with one reading, an EmotionReading (see update_environments)."""
-    return update_environments([(owner, session, reading.to_mongo().to_dict())])[0]
+    """Smooth the state with one reading, a stored document (see update_environments)."""
+    return update_environments([(owner, session, reading)])[0]
 
 
 def record_response(owner, session, reading, response):

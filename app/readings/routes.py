@@ -22,7 +22,7 @@ from app.readings.schemas import (
     WindowArgsSchema,
 )
 from app.readings.stats import choose_bucket, distribution, trends
-from app.readings.store import record_reading
+from app.readings.store import store_reading
 from ml.inference import reading as reading_of
 from ml.params import CLASSES
 
@@ -43,7 +43,7 @@ def _scope(args):
     return owner, session
 
 
-@bp.authenticated("", methods=["POST"])
+@bp.authenticated("", methods=["POST"], caller=True)
 @bp.arguments(ReadingCreateSchema)
 @bp.response(201, ReadingSchema)
 @bp.errors(400, 401, 404, 409, 413, 415, d404="session_id is not one of your sessions", d409="The session has ended")
@@ -57,10 +57,10 @@ def create_reading(data):
     timestamp = data.get("timestamp", utcnow())
     if timestamp > datetime.now(UTC) + MAX_CLOCK_SKEW:
         raise invalid_input("json", "timestamp", "Is in the future.")
-    reading = record_reading(current_user, session, reading_of([data["probabilities"][c] for c in CLASSES]),
-                             source=data["source"], timestamp=timestamp, model_version=data.get("detector"))
+    reading = store_reading(current_user, session, reading_of([data["probabilities"][c] for c in CLASSES]),
+                            source=data["source"], timestamp=timestamp, model_version=data.get("detector"))
     update_environment(current_user, session, reading)
-    return reading
+    return EmotionReading._from_son(reading)
 
 
 @bp.authenticated("", methods=["GET"])

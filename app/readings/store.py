@@ -99,9 +99,9 @@ def record_readings(items):
     return [EmotionReading._from_son(doc) for doc in store_readings(items)]
 
 
-def record_reading(owner, session, prediction, *, source, **fields):
-    """Save one reading (see store_readings)."""
-    return record_readings([(owner, session, prediction, source, fields)])[0]
+def store_reading(owner, session, prediction, *, source, **fields):
+    """Save one reading (see store_readings); returns its stored document."""
+    return store_readings([(owner, session, prediction, source, fields)])[0]
 
 
 def add_bulk_loaded(documents):

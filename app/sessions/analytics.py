@@ -37,6 +37,8 @@ VOLATILITY_MODERATE = 0.3
 
 def as_utc(moment: datetime) -> datetime:
     # pymongo returns naive datetimes unless the client is tz_aware; stored times are UTC.
+    if moment.tzinfo is timezone.utc:
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
@@ -78,12 +80,16 @@ def dominant_emotion(readings: Sequence[Reading]) -> str | None:
     counts = Counter(r["dominant"] for r in readings)
     if not counts:
         return None
+    most = max(counts.values())
+    tied = sorted(label for label, count in counts.items() if count == most)
+    if len(tied) == 1:
+        return tied[0]
 
     def mean_probability(label: str) -> float:
         return math.fsum(r["probabilities"].get(label, 0.0) for r in readings) / len(readings)
 
     # max() keeps the first of equal keys, so iterating names in order settles exact ties.
-    return max(sorted(counts), key=lambda label: (counts[label], mean_probability(label)))
+    return max(tied, key=mean_probability)
 
 
 def _moment(reading: Reading) -> dict[str, Any]:
