@@ -1,5 +1,7 @@
 """The embedded MongoDB-wire server still rejects every duplicate key once its per-insert
 _id scan is skipped for ObjectId and string _ids (devtools/mongo_wire.py)."""
+from datetime import UTC, datetime
+
 import pytest
 from bson import Decimal128, ObjectId
 from pymongo import ASCENDING, MongoClient
@@ -223,3 +225,38 @@ def test_collection_facts_after_an_insert():
                                  [{"when": datetime.now(UTC)}]) is False
     assert _feature_after_insert("uniform_scalar_sort_type:when", "number", [{}]) is False  # missing: not uniform
     assert _feature_after_insert("comparison_mismatch:n:number", False, plain) is _ABSENT
+
+
+# Every kind of value a leaf can be, each as the codec must store it (or refuse it).
+CODEC_VALUES = [
+    "text", "", 0.5, float("nan"), float("-inf"), True, False, None, 0, -1, 2**31 - 1, 2**31, -(2**31) - 1,
+    2**63 - 1, -(2**63), 2**63, -(2**63) - 1, b"\x00raw", ObjectId("6b130ec5fd5000393bf15182"),
+    Decimal128("1.5"), {1, 2}, datetime(2026, 12, 4, 19, 0, 0, 123456, tzinfo=UTC),
+    type("Text", (str,), {})("a str subclass"), type("Number", (float,), {})(2.5),
+]
+
+
+def _outcome(function, value):
+    try:
+        return "returns", function(value)
+    except Exception as error:  # noqa: BLE001 - the kind of refusal is what is compared
+        return "raises", type(error)
+
+
+@pytest.mark.parametrize("value", CODEC_VALUES, ids=repr)
+def test_scalar_shortcuts_encode_and_validate_as_mongoeco_does(value):
+    """devtools.mongo_wire's codec shortcuts give what mongoeco's own encode and validation give,
+    for every kind of leaf value, alone, in a document, in a list, and under a non-string key."""
+    from mongoeco.core import codec
+
+    from devtools import mongo_wire
+
+    mongo_wire.encode_scalars_directly()
+    for shaped in (value, {"v": value, "nested": {"p": value}}, [value, 1.0], {1: value}):
+        assert _outcome(codec.validate_bson_value, shaped) == _outcome(mongo_wire._original_validate, shaped)
+        expected = _outcome(mongo_wire._original_encode, shaped)
+        actual = _outcome(codec.DocumentCodec.encode, shaped)
+        if expected[0] == "returns" and isinstance(value, float) and value != value:  # NaN is not equal to itself
+            assert repr(actual) == repr(expected)
+        else:
+            assert actual == expected
