@@ -7,11 +7,11 @@
   websockets library's pure-Python fallback does. The patch is installed only on the eventlet
   release it was written for; tests/test_runtime.py fails when another one is installed.
 * Nagle's algorithm on the web process's connections. eventlet's HTTP server writes a response
-  through a 16 KiB buffer: a larger body (a session's analytics with its time line, 30 KiB)
+  through a 16 KiB buffer: a larger body (a session's analytics with its time line, 32 KB)
   leaves in two sends, headers then body, and Nagle holds the body until the client acknowledges
-  the headers, which a keep-alive client (every browser) delays by 40 ms. Measured with
-  bench.api's by_request: 44 ms for such a body on one keep-alive connection, 2 ms for a
-  smaller one. TCP_NODELAY sends it at once, as nginx and uvicorn do by default.
+  the headers, which a keep-alive client (every browser) delays by 40 ms. On one keep-alive
+  connection: 44 ms for such a body against 2 ms for a smaller one (docs/BENCHMARKS.md, "API").
+  TCP_NODELAY sends it at once, as nginx and uvicorn do by default.
 * Garbage-collector pauses. CPython's full collection walks every tracked object. A web process
   holds about 135,000 of them once its app is built, a worker about 115,000 with its model
   loaded, and each full collection of such a heap took about 95 ms here: a stall of every
