@@ -75,10 +75,16 @@ def batch_wire_inserts():
         DatabaseAdminWriteCommandService.command_insert = _insert_as_batch
 
 
-# Values DocumentCodec.encode returns as they are, and validate_bson_value accepts, by exact type.
 _PLAIN_SCALARS = frozenset({str, float, bool, type(None)})
 _original_encode = None
 _original_validate = None
+
+
+def _plain(value):
+    """Whether DocumentCodec.encode returns `value` as it is and validate_bson_value accepts it
+    (judged by exact type: a subclass goes mongoeco's way)."""
+    kind = type(value)
+    return kind in _PLAIN_SCALARS or (kind is int and INT64_MIN <= value <= INT64_MAX)
 
 
 def _encode_scalars_directly(data):
@@ -87,10 +93,7 @@ def _encode_scalars_directly(data):
     already), and validation wraps every number in a BSON scalar object just to range-check it.
     With a reading's two dozen numbers that was a third of the wire server's insert CPU
     (py-spy, 100 live streams)."""
-    kind = type(data)
-    if kind in _PLAIN_SCALARS or (kind is int and INT64_MIN <= data <= INT64_MAX):
-        return data
-    return _original_encode(data)
+    return data if _plain(data) else _original_encode(data)
 
 
 def _validate_scalars_directly(value):
@@ -99,8 +102,7 @@ def _validate_scalars_directly(value):
     pending = [value]
     while pending:
         current = pending.pop()
-        kind = type(current)
-        if kind in _PLAIN_SCALARS or (kind is int and INT64_MIN <= current <= INT64_MAX):
+        if _plain(current):
             continue
         if isinstance(current, dict):
             if not all(type(key) is str for key in current):  # the original's test, on the rare miss
