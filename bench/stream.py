@@ -110,7 +110,7 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
         thread.start()
     time.sleep(2)  # the flood is on before the others start
     started = time.monotonic()
-    latencies, sent, dropped, silent = run_streams(stack, clients, pcm, chunk_ms)
+    latencies, sent, dropped, silent, _ = run_streams(stack, clients, pcm, chunk_ms)
     elapsed = time.monotonic() - started
     cpu_after = cpu_seconds(procs)  # before the flood's connections close, with what they still had queued
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
@@ -150,9 +150,10 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
     }
 
 
-def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
+def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None):
     """Stream speech from every client at once; returns latencies (ms), windows sent, dropped
-    and silent.
+    and silent. `on_streaming` is called as every client has connected and started, right
+    before the first audio.
 
     People talk independently: by default each client starts at a random offset within the
     first hop (1 s), so windows complete spread over each second, and each says something
@@ -182,11 +183,13 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
     gc.disable()
     try:
         threads = [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(len(streams))]
+        if on_streaming is not None:
+            on_streaming()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        latencies, sent, dropped, silent = [], 0, 0, 0
+        latencies, sent, dropped, silent, arrivals = [], 0, 0, 0, []
         deadline = time.monotonic() + 120  # for every stream together: a window still missing then is lost
         for live, summary in zip(streams, summaries):
             live.wait_for_emotions(summary["windows"], timeout=max(0.0, deadline - time.monotonic()))
@@ -194,12 +197,13 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False):
             sent += summary["windows"]
             dropped += live.dropped() + max(0, expected - len(live.emotions))
             latencies += [(live.received_at[e["window_index"]] - e["received_at"]) * 1000 for e in live.emotions]
+            arrivals += [e["received_at"] for e in live.emotions]
             silent += sum(e["silence"] for e in live.emotions)
             live.close()
     finally:
         gc.enable()
         gc.unfreeze()
-    return latencies, sent, dropped, silent
+    return latencies, sent, dropped, silent, arrivals
 
 
 def role(process):
@@ -231,6 +235,47 @@ def cpu_ms_per_window(before, after, windows):
     return per_role | {"stack": round(sum(per_role.values()), 2)}
 
 
+class SteadyState:
+    """The stack's CPU while every stream is streaming, and the windows it analysed meanwhile.
+
+    A session's connection, start and stop cost the stack CPU once (token checks, Socket.IO's
+    handshake, the session's documents and summary), and a bench's streams last 20 s where a
+    person's last minutes: counted over the whole run, those costs came to about a twentieth of
+    a stream's start and stop per window. Per window in the steady state is what live capacity
+    depends on; the whole run's figure and the CPU per stream started are reported beside it.
+    From STEADY_FROM_S after the first audio (every stream has started within the first second
+    and completed its first window at 3 s) until STEADY_UNTIL_END_S before the audio ends."""
+
+    STEADY_FROM_S = 4.0
+    STEADY_UNTIL_END_S = 1.5
+
+    def __init__(self, procs, audio_seconds):
+        self.procs, self.audio_seconds = procs, audio_seconds
+        self.at_start = self.before = self.after = None
+        self.since = self.until = None
+        self._thread = None
+
+    def streaming(self):
+        """Called as the audio starts: samples the CPU then, and later at the interval's ends."""
+        self.at_start = cpu_seconds(self.procs)
+        self._thread = threading.Thread(target=self._sample, args=(time.time(),), daemon=True)
+        self._thread.start()
+
+    def _sample(self, started):
+        self.since = started + self.STEADY_FROM_S
+        self.until = started + self.audio_seconds - self.STEADY_UNTIL_END_S
+        time.sleep(max(0.0, self.since - time.time()))
+        self.before = cpu_seconds(self.procs)
+        time.sleep(max(0.0, self.until - time.time()))
+        self.after = cpu_seconds(self.procs)
+
+    def per_window(self, arrivals):
+        """CPU ms per window over the interval: windows completed at the server within it."""
+        self._thread.join()
+        return cpu_ms_per_window(self.before, self.after,
+                                 sum(self.since <= at < self.until for at in arrivals))
+
+
 def measure(stack, n, pcm, chunk_ms, aligned=False):
     balancer = stack.log_dir / "haproxy.sock"  # make run-cluster's: how it spread the clients
     spread_before = served(balancer) if balancer.exists() else {}
@@ -243,11 +288,16 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     for p in procs:
         p.cpu_percent(None)
     cpu_before = cpu_seconds(procs)
+    steady = SteadyState(procs, pcm.size / SAMPLE_RATE)
     started = time.monotonic()
-    latencies, sent, dropped, silent = run_streams(stack, clients, pcm, chunk_ms, aligned)
+    latencies, sent, dropped, silent, arrivals = run_streams(stack, clients, pcm, chunk_ms, aligned,
+                                                             on_streaming=steady.streaming)
     elapsed = time.monotonic() - started
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
-    per_window = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
+    whole_run = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
+    per_window = steady.per_window(arrivals)
+    per_start = {name: round(1000 * (steady.at_start.get(name, 0.0) - cpu_before.get(name, 0.0)) / n, 2)
+                 for name in whole_run if name != "stack"}
     lat = np.array(latencies) if latencies else np.array([np.nan])
     spread = {web: count - spread_before[web] for web, count in served(balancer).items()} if spread_before else None
     return {
@@ -263,6 +313,8 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "max_ms": round(float(np.max(lat)), 1),
         "server_cpu_percent": round(cpu, 1),
         "cpu_ms_per_window": per_window,
+        "cpu_ms_per_window_whole_run": whole_run,
+        "cpu_ms_per_stream_start": per_start | {"stack": round(sum(per_start.values()), 2)},
         "chunk_ms": chunk_ms,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "wall_seconds": round(elapsed, 1),
@@ -302,13 +354,15 @@ def save(results, results_path, plot_path):
 def print_table(results):
     roles = [name for name in dict(ROLES) if any(name in r["cpu_ms_per_window"] for r in results)]
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
-          + " ".join(f"{name:>10}" for name in [*roles, "stack"]) + "  (CPU ms per window)  load average")
+          + " ".join(f"{name:>10}" for name in [*roles, "stack"])
+          + "  (CPU ms per window, steady)  whole run  per stream start  load average")
     for r in results:
         per_window = r["cpu_ms_per_window"]
+        whole, start = r.get("cpu_ms_per_window_whole_run", {}), r.get("cpu_ms_per_stream_start", {})
         print(f"{r['streams']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['windows_sent']:>6} "
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6} "
               + " ".join(f"{per_window.get(name, 0):>10}" for name in [*roles, "stack"])
-              + f"  {r['load_average']}")
+              + f"  {whole.get('stack', '-'):>29}  {start.get('stack', '-'):>16}  {r['load_average']}")
 
 
 def main(argv=None):

@@ -1,0 +1,18 @@
+"""bench.stream's steady-state CPU figure: CPU between the interval's two samples, divided by
+the windows completed at the server within the interval (not before, not after)."""
+import threading
+
+from bench.stream import SteadyState
+
+
+def test_steady_state_counts_only_the_windows_of_its_interval():
+    steady = SteadyState(procs=[], audio_seconds=20.0)
+    steady.since, steady.until = 100.0, 110.0
+    steady.before = {"web": 1.0, "worker": 2.0}
+    steady.after = {"web": 1.5, "worker": 3.0}
+
+    steady._thread = threading.Thread(target=lambda: None)
+    steady._thread.start()
+    arrivals = [99.9, 100.0, 105.0, 109.99, 110.0, 120.0]  # three inside [100, 110)
+    assert steady.per_window(arrivals) == {"web": round(500 / 3, 2), "worker": round(1000 / 3, 2),
+                                           "stack": round(500 / 3, 2) + round(1000 / 3, 2)}
