@@ -216,6 +216,37 @@ class AttentiveStatsPool(layers.Layer):
         return {**super().get_config(), "hidden": self.hidden}
 
 
+@keras.saving.register_keras_serializable(package="ml")
+class MixStyle(layers.Layer):
+    """Training only: with probability `p` per batch, each example's style (per channel, the
+    mean and standard deviation of its feature map over time and frequency: the microphone,
+    the room, the timbre of the voice, the corpus) is mixed with another example's of the batch
+    (Zhou et al., "Domain generalization with MixStyle", ICLR 2021), with a weight drawn from
+    Beta(alpha, alpha); the content stays. A batch mixes corpora, so most pairs cross them:
+    the layers after it learn from styles between and beyond the training corpora's. The
+    identity at inference (nothing in the serving model)."""
+
+    def __init__(self, p=0.5, alpha=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.p, self.alpha = float(p), float(alpha)
+
+    def call(self, x, training=False):
+        if not training or self.p <= 0:
+            return x
+        mu = tf.stop_gradient(tf.reduce_mean(x, axis=[1, 2], keepdims=True))
+        sig = tf.stop_gradient(tf.sqrt(tf.math.reduce_variance(x, axis=[1, 2], keepdims=True) + 1e-6))
+        shape = tf.stack([tf.shape(x)[0], 1, 1, 1])
+        a, b = tf.random.gamma(shape, self.alpha), tf.random.gamma(shape, self.alpha)
+        lam = a / tf.maximum(a + b, 1e-12)
+        perm = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+        mixed = (x - mu) / sig * (lam * sig + (1 - lam) * tf.gather(sig, perm)) + (
+            lam * mu + (1 - lam) * tf.gather(mu, perm))
+        return tf.where(tf.random.uniform([]) < self.p, mixed, x)
+
+    def get_config(self):
+        return {**super().get_config(), "p": self.p, "alpha": self.alpha}
+
+
 def _block(x, ch, pool, name, l2):
     reg = keras.regularizers.l2(l2) if l2 else None
     x = layers.Conv2D(ch, 3, padding="same", use_bias=False, kernel_regularizer=reg,
@@ -241,7 +272,7 @@ def _prosody_branch(contours, functionals, l2):
 
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
-                     n_frames=None) -> keras.Model:
+                     n_frames=None, mixstyle=0.0) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -253,6 +284,8 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         x = _block(x, ch, pool, f"b{i + 1}", l2)
+        if mixstyle > 0 and i < 2:  # after the first two blocks, where style is still apart from content
+            x = MixStyle(mixstyle, name=f"b{i + 1}_mixstyle")(x)
     # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense
     f = params.MEL_BANDS // 16
     x = layers.Reshape((-1, f * channels[-1]), name="flatten_freq")(x)

@@ -42,3 +42,32 @@ def test_tflite_quantizes_the_classifier_and_keeps_the_front_end_float():
     # 8-bit weights move the probabilities a little (at most 0.009 over 1,200 corpus clips for
     # the shipped model, ml/MODEL_CARD.md); a broken front end moves them by far more.
     np.testing.assert_allclose(out[params.NUM_CLASSES], expected_probs[0], atol=0.02)
+
+
+def test_mixstyle_mixes_styles_in_training_only():
+    """MixStyle: at inference the identity; in training (p=1) each example keeps its content
+    (its map standardised) and takes a style (per-channel mean and spread) between its own and
+    another example's of the batch."""
+    tf = pytest.importorskip("tensorflow")
+    from ml.model import MixStyle
+
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    scale = np.arange(1, 9, dtype=np.float32).reshape(8, 1, 1, 1)
+    x = (rng.standard_normal((8, 12, 6, 3)).astype(np.float32) * scale + 10 * scale)
+    layer = MixStyle(p=1.0, alpha=0.1)
+    assert np.array_equal(np.asarray(layer(x, training=False)), x)
+    out = np.asarray(layer(x, training=True))
+    mean, std = x.mean(axis=(1, 2)), x.std(axis=(1, 2))
+    new_mean, new_std = out.mean(axis=(1, 2)), out.std(axis=(1, 2))
+    # every new style lies between two of the batch's styles, and some moved
+    assert np.all((new_mean >= mean.min() - 1e-3) & (new_mean <= mean.max() + 1e-3))
+    assert np.all((new_std >= std.min() - 1e-3) & (new_std <= std.max() + 1e-3))
+    assert np.abs(new_mean - mean).max() > 1.0
+    # the content is kept: standardised maps are the same
+    np.testing.assert_allclose(_standardised(out), _standardised(x), atol=1e-3)
+    assert np.array_equal(np.asarray(MixStyle(p=0.0)(x, training=True)), x)
+
+
+def _standardised(maps):
+    return (maps - maps.mean(axis=(1, 2), keepdims=True)) / maps.std(axis=(1, 2), keepdims=True)
