@@ -110,7 +110,7 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
         thread.start()
     time.sleep(2)  # the flood is on before the others start
     started = time.monotonic()
-    latencies, sent, dropped, silent, _ = run_streams(stack, clients, pcm, chunk_ms)
+    latencies, sent, dropped, silent, _, _ = run_streams(stack, clients, pcm, chunk_ms)
     elapsed = time.monotonic() - started
     cpu_after = cpu_seconds(procs)  # before the flood's connections close, with what they still had queued
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
@@ -152,7 +152,8 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None):
     """Stream speech from every client at once; returns latencies (ms), windows sent, dropped
-    and silent. `on_streaming` is called as every client has connected and started, right
+    and silent, the windows' arrival times at the server and the environment responses the
+    clients received. `on_streaming` is called as every client has connected and started, right
     before the first audio.
 
     People talk independently: by default each client starts at a random offset within the
@@ -189,7 +190,7 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None)
             thread.start()
         for thread in threads:
             thread.join()
-        latencies, sent, dropped, silent, arrivals = [], 0, 0, 0, []
+        latencies, sent, dropped, silent, arrivals, environments = [], 0, 0, 0, [], 0
         deadline = time.monotonic() + 120  # for every stream together: a window still missing then is lost
         for live, summary in zip(streams, summaries):
             live.wait_for_emotions(summary["windows"], timeout=max(0.0, deadline - time.monotonic()))
@@ -198,12 +199,13 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None)
             dropped += live.dropped() + max(0, expected - len(live.emotions))
             latencies += [(live.received_at[e["window_index"]] - e["received_at"]) * 1000 for e in live.emotions]
             arrivals += [e["received_at"] for e in live.emotions]
+            environments += len(live.environments)
             silent += sum(e["silence"] for e in live.emotions)
             live.close()
     finally:
         gc.enable()
         gc.unfreeze()
-    return latencies, sent, dropped, silent, arrivals
+    return latencies, sent, dropped, silent, arrivals, environments
 
 
 def role(process):
@@ -290,8 +292,8 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     cpu_before = cpu_seconds(procs)
     steady = SteadyState(procs, pcm.size / SAMPLE_RATE)
     started = time.monotonic()
-    latencies, sent, dropped, silent, arrivals = run_streams(stack, clients, pcm, chunk_ms, aligned,
-                                                             on_streaming=steady.streaming)
+    latencies, sent, dropped, silent, arrivals, environments = run_streams(stack, clients, pcm, chunk_ms, aligned,
+                                                                           on_streaming=steady.streaming)
     elapsed = time.monotonic() - started
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     whole_run = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
@@ -308,6 +310,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "windows_received": len(latencies),
         "windows_dropped": dropped,
         "windows_silent": silent,
+        "environment_responses_per_window": round(environments / max(len(latencies), 1), 3),
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "max_ms": round(float(np.max(lat)), 1),

@@ -198,6 +198,10 @@ def test_should_emit_margin_and_colour_rules():
     assert should_emit(previous, response("neutral", {"neutral": 0.5, "happy": 0.4}))         # lead 0.1
     assert not should_emit(previous, response("happy", {"happy": 0.5}, "#8a8a8a"))            # dE ~3.8
     assert should_emit(previous, response("happy", {"happy": 0.5}, "#a0a0a0"))                # dE ~12.3
+    # a drift waits until EMIT_DRIFT_INTERVAL_S have passed since the last response; a change of emotion does not
+    assert not should_emit(previous, response("happy", {"happy": 0.5}, "#a0a0a0"), seconds_since=4.0)
+    assert should_emit(previous, response("happy", {"happy": 0.5}, "#a0a0a0"), seconds_since=5.0)
+    assert should_emit(previous, response("neutral", {"neutral": 0.5, "happy": 0.4}), seconds_since=1.0)
 
 
 WOBBLE_A = {"probabilities": {"happy": 0.48, "neutral": 0.42, "calm": 0.10}, "valence": 0.35, "arousal": 0.15,
@@ -208,11 +212,12 @@ ANGRY = {"probabilities": {"angry": 0.8, "neutral": 0.2}, "valence": -0.6, "arou
 
 
 def run_pipeline(readings):
+    """One reading a second, as app/environment/store.py runs them."""
     state, emitted, indices = None, None, []
     for i, reading in enumerate(readings):
         state = smooth_state(state, {**reading, "timestamp": at(i)})
         candidate = environment_response(state)
-        if should_emit(emitted, candidate):
+        if should_emit(emitted, candidate, seconds_since=i - indices[-1] if indices else None):
             emitted = candidate
             indices.append(i)
     return indices, emitted

@@ -63,6 +63,7 @@ SMOOTHING_ALPHA = 0.3      # weight of the newest reading in the moving average
 SMOOTHING_MAX_GAP_S = 30.0  # an older state belongs to another stretch of speech: restart
 EMIT_MARGIN = 0.1          # a new dominant must lead the old one by this much probability
 EMIT_DELTA_E = 10.0        # CIELAB colour difference that counts as a visible change
+EMIT_DRIFT_INTERVAL_S = 5.0  # a colour drift (same emotion) changes the room at most this often
 
 
 # ---------------------------------------------------------------------------- colour maths
@@ -353,12 +354,17 @@ def should_emit(
     *,
     margin: float = EMIT_MARGIN,
     min_delta_e: float = EMIT_DELTA_E,
+    seconds_since: float | None = None,
+    min_drift_interval_s: float = EMIT_DRIFT_INTERVAL_S,
 ) -> bool:
     """Hysteresis against the last *emitted* response.
 
     Emit when there is none yet, when the dominant emotion changed and the new one leads the
     old one by at least ``margin`` probability, or when the light's colour moved by more
-    than ``min_delta_e`` (CIE76 on the shown colour, so brightness counts too).
+    than ``min_delta_e`` (CIE76 on the shown colour, so brightness counts too) and at least
+    ``min_drift_interval_s`` have passed since the last emitted response (``seconds_since``,
+    None when unknown): a change of emotion shows at once, a drift within one at most every
+    few seconds, so the room does not follow each reading's colour while a mood settles.
     """
     if previous_response is None:
         return True
@@ -369,4 +375,6 @@ def should_emit(
         lead = probabilities[new_state["dominant"]] - probabilities.get(old_dominant, 0.0)
         if lead >= margin - 1e-9:  # rounded probabilities: 0.5 - 0.4 must count as 0.1
             return True
+    if seconds_since is not None and seconds_since < min_drift_interval_s:
+        return False
     return delta_e(previous_response["lighting"]["hex"], new_response["lighting"]["hex"]) > min_delta_e

@@ -56,13 +56,14 @@ def update_environments(items, pipe=None, states=None):
         observed = {name: reading[name] for name in OBSERVED_FIELDS}
         state = smooth_state(states[key].get("state"), observed)
         proposal = environment_response(state)
-        emitted = states[key].get("emitted")
-        if should_emit(emitted, proposal):
+        emitted, emitted_at = states[key].get("emitted"), states[key].get("emitted_at")
+        since = None if emitted_at is None or state["timestamp"] is None else state["timestamp"] - emitted_at
+        if should_emit(emitted, proposal, seconds_since=since):
             responses[index] = check_son(EnvironmentResponse, {
                 "owner": _id(owner), **({"session": _id(session)} if session is not None else {}),
                 "reading": reading["_id"], "created_at": utcnow(), **proposal})
-            emitted = proposal
-        states[key] = {"state": state, "emitted": emitted}
+            emitted, emitted_at = proposal, state["timestamp"]
+        states[key] = {"state": state, "emitted": emitted, "emitted_at": emitted_at}
     own = pipe is None
     if own:
         pipe = redis.pipeline(transaction=False)
