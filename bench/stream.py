@@ -386,6 +386,11 @@ def main(argv=None):
                         help="the embedded MongoDB-wire server's engine (sqlite is `make run`'s default); "
                              "sqlite is saved to stream<...>_sqlite.json")
     args = parser.parse_args(argv)
+    shortest = SteadyState.STEADY_FROM_S + SteadyState.STEADY_UNTIL_END_S + 2.0
+    if args.seconds < shortest and not args.flood:
+        parser.error(f"--seconds must be at least {shortest:g}: the steady state's CPU is measured from "
+                     f"{SteadyState.STEADY_FROM_S:g} s after the first audio to "
+                     f"{SteadyState.STEADY_UNTIL_END_S:g} s before its end")
     suffix = (("_aligned" if args.aligned else "_flood" if args.flood else "") + (f"_web{args.web}" if args.web else "")
               + ("_sqlite" if args.engine == "sqlite" else ""))
     results_path = RESULTS.with_name(f"stream{suffix}.json")
