@@ -32,6 +32,8 @@ Recipe:
     embedding behind a gradient reversal (DANN), so the embedding learns to hide which corpus
     a clip is from: calm and disgust come from RAVDESS alone, and an embedding that carries
     the corpus lets them stand for "a RAVDESS-like voice";
+  * optionally (mixstyle > 0, a candidate, not the recipe): MixStyle after the first two conv
+    blocks (ml/model.py), each example's feature statistics mixed with another's of the batch;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
