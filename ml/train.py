@@ -34,6 +34,8 @@ Recipe:
     the corpus lets them stand for "a RAVDESS-like voice";
   * optionally (mixstyle > 0, a candidate, not the recipe): MixStyle after the first two conv
     blocks (ml/model.py), each example's feature statistics mixed with another's of the batch;
+  * optionally (cross_mix > 0, a candidate, not the recipe): an example's log-mel frames mixed
+    with those of the same class from another corpus (mix_across_corpora);
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -65,7 +67,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
-                mixstyle=0.0,
+                mixstyle=0.0, cross_mix=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -307,6 +309,27 @@ def mixup_within_corpus(x, targets, m, rng, prob, alpha=0.3):
                                    for t in targets]
 
 
+def mix_across_corpora(xs, ms, order, clips, rng, prob, alpha=0.3):
+    """With probability `prob`, an example's log-mel frames mixed (weight >= 1/2 its own) with
+    those of an example of the same class from another corpus, its label kept and its class
+    mask the two corpora's intersection: one class heard in two corpora's styles at once.
+    Pitch and periodicity stay the example's own (relative to its speaker)."""
+    b = params.MEL_BANDS
+    labels = np.array([clips[i].label for i in order])
+    corpora = np.array([clips[i].corpus for i in order])
+    xs, ms = xs.copy(), ms.copy()
+    for j in np.flatnonzero(rng.random(len(order)) < prob):
+        partners = np.flatnonzero((labels == labels[j]) & (corpora != corpora[j]))
+        if not len(partners):
+            continue
+        k = partners[rng.integers(len(partners))]
+        lam = rng.beta(alpha, alpha)
+        lam = max(lam, 1 - lam)
+        xs[j, :, :b] = lam * xs[j, :, :b] + (1 - lam) * xs[k, :, :b]
+        ms[j] = ms[j] * ms[k]
+    return xs, ms
+
+
 def teacher_targets(clips, train_idx, cfg):
     """Targets from the offline teacher (ml/teacher.py) for the training clips: the
     Whisper embeddings, centred per speaker and standardised, and out-of-fold class
@@ -430,6 +453,8 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         order = rng.permutation(epoch_idx)
         xs, hs, ys, ms, ws = make_epoch(feats, stats, order, clips, members, masks, weights, rng,
                                         cfg, mel_gain)
+        if cfg["cross_mix"] > 0:
+            xs, ms = mix_across_corpora(xs, ms, order, clips, rng, cfg["cross_mix"])
         losses = []
         for b in range(0, len(order), cfg["batch"]):
             sl = slice(b, b + cfg["batch"])

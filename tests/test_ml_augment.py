@@ -27,3 +27,24 @@ def test_reverb_of_a_steady_sound_sits_at_the_direct_to_reverberant_ratio():
     x = np.zeros((400, params.MEL_BANDS), np.float32)   # power 1 in every band
     out = augment.reverb(x, np.random.default_rng(1), rt60_s=(0.3, 0.3), drr_db=(10.0, 10.0))
     assert np.allclose(_power(out)[-1], 1.1, rtol=1e-4)
+
+
+def test_mix_across_corpora_mixes_one_class_across_corpora_only():
+    """ml.train.mix_across_corpora: a partner of the same class from another corpus; the
+    log-mel part mixed with the example's own weighing at least half, pitch kept, the class mask
+    the two corpora's intersection; nothing to mix within one corpus."""
+    from types import SimpleNamespace
+
+    from ml.train import mix_across_corpora
+
+    clips = [SimpleNamespace(label=0, corpus="a"), SimpleNamespace(label=0, corpus="b"),
+             SimpleNamespace(label=1, corpus="a"), SimpleNamespace(label=1, corpus="a")]
+    xs = np.stack([np.full((5, params.FRAME_FEATURES), float(i), np.float32) for i in range(4)])
+    ms = np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1], [1, 1, 1]], np.float32)
+    mixed, masks = mix_across_corpora(xs, ms, np.arange(4), clips, np.random.default_rng(0), prob=1.0)
+    b = params.MEL_BANDS
+    assert 0.0 < mixed[0, 0, 0] <= 0.5 and 0.5 <= mixed[1, 0, 0] < 1.0   # each toward the other, own half kept
+    assert np.array_equal(mixed[:, :, b:], xs[:, :, b:])                 # pitch and periodicity untouched
+    assert np.array_equal(mixed[2:], xs[2:])                              # no partner from another corpus
+    assert masks.tolist() == [[1, 0, 0], [1, 0, 0], [1, 1, 1], [1, 1, 1]]
+    assert np.array_equal(xs[0], np.zeros_like(xs[0]))                    # the inputs are left as they were
