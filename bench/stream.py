@@ -260,12 +260,13 @@ class SteadyState:
     def streaming(self):
         """Called as the audio starts: samples the CPU then, and later at the interval's ends."""
         self.at_start = cpu_seconds(self.procs)
-        self._thread = threading.Thread(target=self._sample, args=(time.time(),), daemon=True)
-        self._thread.start()
-
-    def _sample(self, started):
+        started = time.time()
         self.since = started + self.STEADY_FROM_S
         self.until = started + self.audio_seconds - self.STEADY_UNTIL_END_S
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self):
         time.sleep(max(0.0, self.since - time.time()))
         self.before = cpu_seconds(self.procs)
         time.sleep(max(0.0, self.until - time.time()))
@@ -298,8 +299,6 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     whole_run = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
     per_window = steady.per_window(arrivals)
-    per_start = {name: round(1000 * (steady.at_start.get(name, 0.0) - cpu_before.get(name, 0.0)) / n, 2)
-                 for name in whole_run if name != "stack"}
     lat = np.array(latencies) if latencies else np.array([np.nan])
     spread = {web: count - spread_before[web] for web, count in served(balancer).items()} if spread_before else None
     return {
@@ -317,7 +316,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "server_cpu_percent": round(cpu, 1),
         "cpu_ms_per_window": per_window,
         "cpu_ms_per_window_whole_run": whole_run,
-        "cpu_ms_per_stream_start": per_start | {"stack": round(sum(per_start.values()), 2)},
+        "cpu_ms_per_stream_start": cpu_ms_per_window(cpu_before, steady.at_start, n),  # n streams, not windows
         "chunk_ms": chunk_ms,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "wall_seconds": round(elapsed, 1),

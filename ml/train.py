@@ -317,9 +317,11 @@ def mix_across_corpora(xs, ms, order, clips, rng, prob, alpha=0.3):
     b = params.MEL_BANDS
     labels = np.array([clips[i].label for i in order])
     corpora = np.array([clips[i].corpus for i in order])
+    pools = {(label, corpus): np.flatnonzero((labels == label) & (corpora != corpus))
+             for label, corpus in set(zip(labels, corpora))}
     xs, ms = xs.copy(), ms.copy()
     for j in np.flatnonzero(rng.random(len(order)) < prob):
-        partners = np.flatnonzero((labels == labels[j]) & (corpora != corpora[j]))
+        partners = pools[labels[j], corpora[j]]
         if not len(partners):
             continue
         k = partners[rng.integers(len(partners))]
