@@ -148,8 +148,10 @@ def is_silent(x16k: np.ndarray) -> bool:
         frames = x16k[None, :]
     else:
         frames = x16k[:usable].reshape(-1, n)
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-    active = rms > 10 ** (params.SILENCE_RMS_DBFS / 20)
+    # Mean squares against the squared threshold, in the samples' float32: a quarter of the CPU of
+    # float64 squares (a worker gates every streamed window), 3e-7 apart from them.
+    mean_square = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
+    active = mean_square > 10 ** (params.SILENCE_RMS_DBFS / 10)
     return float(active.mean()) < params.SILENCE_MIN_ACTIVE_FRACTION
 
 

@@ -4,6 +4,7 @@ import json
 import math
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from app.environment.mapping import (
@@ -11,6 +12,7 @@ from app.environment.mapping import (
     EmotionStyle,
     blend_colours,
     delta_e,
+    emitted_summary,
     environment_response,
     should_emit,
     smooth_state,
@@ -230,6 +232,19 @@ def test_wobbling_emotion_does_not_flicker():
     indices, emitted = run_pipeline(wobble)
     assert indices == [0]
     assert emitted["state"]["dominant"] == "happy"
+
+
+def test_hysteresis_decides_the_same_against_the_summary_kept_of_the_last_response():
+    rng = np.random.default_rng(7)
+    states = [{"probabilities": dict(zip(CLASSES, rng.dirichlet(np.full(len(CLASSES), 0.5)))),
+               "valence": rng.uniform(-1, 1), "arousal": rng.uniform(-1, 1), "intensity": rng.uniform(0, 1)}
+              for _ in range(200)]
+    responses = [environment_response(state) for state in states]
+    decisions = [(should_emit(old, new, seconds_since=since), should_emit(emitted_summary(old), new,
+                                                                         seconds_since=since))
+                 for old, new in zip(responses, responses[1:]) for since in (1.0, 10.0)]
+    assert all(whole == summary for whole, summary in decisions)
+    assert {whole for whole, _ in decisions} == {True, False}  # both outcomes were exercised
 
 
 def test_real_change_is_followed_then_settles():

@@ -55,7 +55,8 @@ def test_a_pending_window_keeps_its_descriptor_and_audio_until_done(redis, sessi
     ready_list.done(pipe, session_id, 0)
     ready_list.taken_done(pipe, "job-a")
     pipe.execute()
-    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.pending_key(session_id))
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.audio_key(session_id, 0),
+                            ready_list.pending_key(session_id))
     assert take(redis, "job-a", 5) == []
 
 
@@ -64,8 +65,10 @@ def test_backpressure_drops_the_oldest_windows_and_their_audio(redis, session_id
     for index in range(5):
         dropped += add(redis, session_id, index, 3, bytes([index]) * 2)[0]
     assert dropped == [0, 1]
-    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.window_key(session_id, 1))
-    assert redis.ttl(ready_list.window_key(session_id, 4)) > 0  # nothing outlives an abandoned stream
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.window_key(session_id, 1),
+                            ready_list.audio_key(session_id, 0), ready_list.audio_key(session_id, 1))
+    # nothing outlives an abandoned stream
+    assert redis.ttl(ready_list.window_key(session_id, 4)) > 0 and redis.ttl(ready_list.audio_key(session_id, 4)) > 0
     # dropped windows leave the ready set too: only the pending ones are taken
     assert [pcm for _, pcm in take(redis, "job-a", 10)] == [b"\x02\x02", b"\x03\x03", b"\x04\x04"]
 
@@ -130,9 +133,8 @@ def test_a_waiting_drain_job_wakes_the_moment_a_window_is_added(redis, session_i
 
 
 def test_windows_added_while_a_drain_job_gathers_a_batch_wake_no_other_job(redis, session_id, ready):
-    add(redis, session_id, 0, 10, b"x")
+    assert ready_list.add_pending(redis, session_id, "user-a", 0, 10, b"x", b"d", linger_ms=500)[2]
     assert ready_list.wait_for_window(redis, "job-a", 0.1) is True
-    ready_list.linger(redis, 0.5)
     add(redis, session_id, 1, 10, b"y")
     add(redis, session_id, 2, 10, b"z")
     assert ready_list.wait_for_window(redis, "job-b", 0.1) is False  # not rung: they join job-a's batch
@@ -202,7 +204,17 @@ def test_a_token_revoked_or_an_account_deleted_stops_the_next_window(redis, sess
     redis.set("test:gone:user-a", 1, ex=60)
     assert ready_list.add_pending(redis, session_id, "user-a", 0, 10, b"x", b"d", "test:revoked:other",
                                   "test:gone:user-a") == (ready_list.ACCOUNT_GONE, [], False)
-    assert not redis.exists(ready_list.window_key(session_id, 0)) and ready_list.ready_count(redis) == 0
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.audio_key(session_id, 0))
+    assert ready_list.ready_count(redis) == 0
+    redis.delete("test:revoked:jti", "test:gone:user-a")
+
+
+def test_a_window_whose_audio_is_gone_when_taken_counts_as_dropped(redis, session_id, ready):
+    """Backpressure may drop a taken window (its audio with it) before the worker reads the audio."""
+    add(redis, session_id, 0, 10, b"x")
+    add(redis, session_id, 1, 10, b"y")
+    redis.delete(ready_list.audio_key(session_id, 0))
+    assert take(redis, "job-a", 5) == [(None, None), (f"{session_id}:1".encode(), b"y")]
 
 
 def test_windows_of_an_account_deleted_while_they_wait_are_forgotten(redis, session_id, ready):
@@ -210,7 +222,7 @@ def test_windows_of_an_account_deleted_while_they_wait_are_forgotten(redis, sess
     add(redis, session_id, 1, 10, b"y", user="user-kept")
     redis.set("test:gone:user-gone", 1, ex=60)
     assert take(redis, "job-a", 5) == [(None, None), (f"{session_id}:1".encode(), b"y")]
-    assert not redis.exists(ready_list.window_key(session_id, 0))
+    assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.audio_key(session_id, 0))
     redis.delete("test:gone:user-gone")
 
 
@@ -245,4 +257,5 @@ def test_a_worker_drains_every_window_once_across_jobs(app, monkeypatch):
         assert len(handed_over) == 2  # jobs of 2, 2 and 1 windows
         assert ready_list.ready_count(redis) == 0
         assert not redis.keys("stream:taken:*") and not redis.keys(ready_list.window_key(sid, "*"))
+        assert not redis.keys(ready_list.audio_key(sid, "*"))
         assert not redis.exists(ready_list.pending_key(sid))

@@ -8,6 +8,7 @@ import pytest
 
 from ml import params
 from ml.inference import (
+    is_silent,
     AudioInputError,
     AudioTooShortError,
     EmotionRecognizer,
@@ -222,3 +223,17 @@ def test_window_stats_from_the_model_match_numpy(rec):
     assert adapt.valid(s) and 0 < s[adapt.MEL_COUNT] <= params.FRAMES_PER_WINDOW
     assert 0 <= s[adapt.F0_COUNT] <= s[adapt.MEL_COUNT]
     assert np.all(s[params.MEL_BANDS:adapt.MEL_COUNT] >= 0)
+
+
+@pytest.mark.parametrize(("rms_dbfs", "active_frames", "silent"), [
+    (-49.0, 93, False),  # every frame just above the gate
+    (-51.0, 93, True),   # every frame just under it
+    (-20.0, 9, True),    # loud, but under a tenth of the 93 frames
+    (-20.0, 10, False),  # a tenth of them loud
+])
+def test_the_silence_gate_counts_frames_louder_than_the_threshold(rms_dbfs, active_frames, silent):
+    n = params.STFT_WINDOW_SAMPLES
+    frames = np.zeros((params.WINDOW_SAMPLES // n, n), np.float32)
+    level = 10 ** (rms_dbfs / 20) * np.sqrt(2)  # a sine's peak for that RMS
+    frames[:active_frames] = level * np.sin(2 * np.pi * np.arange(n) / n * 10)
+    assert is_silent(frames.reshape(-1)) is silent

@@ -348,6 +348,12 @@ def smooth_state(
     }
 
 
+def emitted_summary(response: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``should_emit`` reads of the last emitted response: kept between readings instead of
+    the whole response (a tenth of its JSON, which the worker stores and reads every window)."""
+    return {"state": {"dominant": response["state"]["dominant"]}, "lighting": {"hex": response["lighting"]["hex"]}}
+
+
 def should_emit(
     previous_response: Mapping[str, Any] | None,
     new_response: Mapping[str, Any],

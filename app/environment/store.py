@@ -6,7 +6,7 @@ import json
 
 from flask import current_app
 
-from app.environment.mapping import environment_response, should_emit, smooth_state
+from app.environment.mapping import emitted_summary, environment_response, should_emit, smooth_state
 from app.environment.schemas import payload
 from app.models import EnvironmentResponse
 from app.models.base import check_son, utcnow
@@ -62,7 +62,7 @@ def update_environments(items, pipe=None, states=None):
             responses[index] = check_son(EnvironmentResponse, {
                 "owner": _id(owner), **({"session": _id(session)} if session is not None else {}),
                 "reading": reading["_id"], "created_at": utcnow(), **proposal})
-            emitted, emitted_at = proposal, state["timestamp"]
+            emitted, emitted_at = emitted_summary(proposal), state["timestamp"]
         states[key] = {"state": state, "emitted": emitted, "emitted_at": emitted_at}
     own = pipe is None
     if own:

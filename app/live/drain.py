@@ -55,18 +55,18 @@ def drain_windows():
     deadline = time.monotonic() + DRAIN_BUDGET_S
     batch_max = current_app.config["STREAM_BATCH_MAX"]
     linger_s = current_app.config["STREAM_BATCH_WAIT_MS"] / 1000
+    taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
     while True:
-        taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if not taken:
             left = deadline - time.monotonic()
             if ready.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S)):
                 if linger_s > 0:  # a batch's fixed costs are shared by the windows that come meanwhile
-                    ready.linger(redis, linger_s)
-                    time.sleep(linger_s)
+                    time.sleep(linger_s)  # (the window that rang holds new windows' bell back meanwhile)
                 taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if taken:
-            _analyze_windows(job_id, taken)
-        if time.monotonic() >= deadline:
+            # The batch's last round trip takes the next windows (the backlog) while the budget lasts.
+            taken = _analyze_windows(job_id, taken, batch_max if time.monotonic() < deadline else 0)
+        if not taken and time.monotonic() >= deadline:
             break
     if ready.ready_count(redis) and ready.claim_drain(redis):
         ready.enqueue_drain(redis)
@@ -82,13 +82,14 @@ def restart_drain():
         ready.enqueue_drain(redis)
 
 
-def _analyze_windows(job_id, taken):
+def _analyze_windows(job_id, taken, take_next=0):
     """Analyse a batch of streamed windows (from any sessions), each adapted to its speaker's
     voice baseline as it was before the window (app/auth/voice.py); store them; emit `emotion`
     for each (and `environment` on change); then write back the baselines. `taken` holds
     (descriptor, audio) per window, None for one dropped or of a deleted account; a descriptor
     is the JSON of session_id, user_id, index, start_s, end_s, received_at (epoch seconds), the
-    audio s16le at 16 kHz (app/live/ready.py).
+    audio s16le at 16 kHz (app/live/ready.py). With take_next, the batch's last round trip also
+    takes up to that many next windows for this job, which it returns (as take_windows would).
 
     An account deleted while its windows were being analysed: the check after the writes
     finds it marked gone (app/auth/accounts.py marks it before deleting anything), and what
@@ -97,7 +98,7 @@ def _analyze_windows(job_id, taken):
     live = [(json.loads(descriptor), pcm) for descriptor, pcm in taken if descriptor is not None]
     if not live:
         redis.delete(ready.taken_key(job_id))
-        return
+        return []
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
     voices = voice.load(speakers)
@@ -133,9 +134,12 @@ def _analyze_windows(job_id, taken):
     ready.record_window_latencies(pipe, [(stored_at - w["received_at"]) * 1000 for w in windows])
     user_ids = list(dict.fromkeys(speakers))
     pipe.mget([gone_key(u) for u in user_ids])
+    if take_next:
+        ready.queue_take(pipe, job_id, take_next, GONE_PREFIX)
     results = pipe.execute()
     saved(results)
-    gone = [user_id for user_id, marked in zip(user_ids, results[-1]) if marked]
+    gone = [user_id for user_id, marked in zip(user_ids, results[-1 - bool(take_next)]) if marked]
     if gone:
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))
+    return ready.with_audio(redis, results[-1]) if take_next else []

@@ -232,7 +232,8 @@ def _enqueue(app, sid, conn, stream, windows, received_at):
         stopped, more, claimed = ready.add_pending(redis, stream.session_id, conn.user_id, window.index,
                                                    app.config["STREAM_MAX_PENDING"], pcm, descriptor,
                                                    conn.revoked_key, gone_key(conn.user_id),
-                                                   version_key(conn.user_id), conn.token_version)
+                                                   version_key(conn.user_id), conn.token_version,
+                                                   app.config["STREAM_BATCH_WAIT_MS"])
         if stopped:
             return STOPPED[stopped]
         dropped += more

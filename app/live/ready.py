@@ -1,11 +1,13 @@
 """State shared by the web process (which windows live audio) and the workers (which analyse
 it), all in Redis:
 
-* the windows of each session still waiting for inference, as a sorted set of indices, and
-  each pending window's descriptor and audio in a hash of its own. The audio travels beside
-  the job rather than in it: RQ pickles, zlib-compresses and reprs a job's arguments in the
-  web process, which for 96 kB windows cost more CPU than everything else the web process did
-  per window (measured, docs/BENCHMARKS.md);
+* the windows of each session still waiting for inference, as a sorted set of indices, each
+  pending window's descriptor in a hash of its own and its audio in a string key of its own.
+  The audio travels beside the job rather than in it: RQ pickles, zlib-compresses and reprs a
+  job's arguments in the web process, which for 96 kB windows cost more CPU than everything
+  else the web process did per window. Nor does it pass through the Lua scripts below: handing
+  a script 96 kB, or returning 96 kB from one, cost Redis 110-130 us, where a plain SET or GET
+  of it costs 2-16 us (measured, docs/BENCHMARKS.md);
 * the ready set: every pending window of every stream, scored for fair draining (below);
 * the drain jobs waiting for windows, and a flag that says a drain job is queued and not yet
   started: the web process enqueues a new one only when no drain job is waiting and none is
@@ -23,7 +25,6 @@ Every step is one Lua script (one round trip, atomic). The scripts reach keys na
 their arguments (a window's hash from its member), which a Redis Cluster would not allow;
 the app uses one Redis (RQ needs no more).
 """
-from redis.commands.core import Script
 from rq import Queue, Retry
 
 # Pending windows of a stream; the web drops the oldest beyond the limit (backpressure) and a
@@ -33,8 +34,9 @@ READY_KEY = "stream:ready"
 # V: the score of the last window taken, and each user's last score (F), for fair draining.
 CLOCK_KEY = "stream:clock"
 # Drain jobs block on this list for the next window; it holds one entry while windows wait.
-# A drain job that rang off it and waits a moment for more windows to batch (app/live/drain.py)
-# sets LINGER_KEY meanwhile: new windows then ring for no other job, and join its batch.
+# The window that rings it also sets LINGER_KEY for the moment that the drain job woken waits
+# for more windows to batch (app/live/drain.py): new windows then ring for no other job, and
+# join its batch. The job's take ends it (set here, not by the job: a round trip fewer a batch).
 BELL_KEY = "stream:bell"
 LINGER_KEY = "stream:lingering"
 DRAIN_QUEUED_KEY = "stream:drain-queued"
@@ -57,8 +59,13 @@ def pending_key(session_id):
 
 
 def window_key(session_id, index):
-    """The hash of a pending window (fields d: its descriptor, a: its audio, u: its user)."""
+    """The hash of a pending window (fields d: its descriptor, u: its user)."""
     return f"stream:window:{session_id}:{index}"
+
+
+def audio_key(session_id, index):
+    """A pending window's audio (s16le)."""
+    return f"stream:audio:{session_id}:{index}"
 
 
 def finish_key(user_id):
@@ -71,19 +78,25 @@ def taken_key(job_id):
 
 # Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]; KEYS[12] with ARGV[11]: a
 # token version revoked by app/auth/tokens.py revoke_all; the live check of
-# app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip).
-# Else stores the window, scores it on the ready set (fair draining), drops the stream's
+# app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip),
+# and deletes the window's audio (KEYS[13], set just before in the same round trip).
+# Else stores the window's descriptor, scores it on the ready set (fair draining), drops the stream's
 # oldest windows beyond the limit, rings the bell for a waiting drain job (unless one lingers
-# for more windows already, KEYS[11]), and says whether a
+# for more windows already, KEYS[11], which ringing sets for ARGV[12] ms), and says whether a
 # drain job must be queued: none is waiting (expired entries are of workers that died
 # waiting) and none is queued. One script, so that a drain job that stops waiting either sees
 # the window or is not counted.
-_ADD = Script(None, b"""
-if KEYS[9] ~= '' and redis.call('EXISTS', KEYS[9]) == 1 then return {2, 0} end
-if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then return {1, 0} end
-if KEYS[12] ~= '' and tonumber(redis.call('GET', KEYS[12]) or '0') > tonumber(ARGV[11]) then return {1, 0} end
+_ADD = """
+local stopped = 0
+if KEYS[9] ~= '' and redis.call('EXISTS', KEYS[9]) == 1 then stopped = 2
+elseif KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then stopped = 1
+elseif KEYS[12] ~= '' and tonumber(redis.call('GET', KEYS[12]) or '0') > tonumber(ARGV[11]) then stopped = 1 end
+if stopped > 0 then
+  redis.call('DEL', KEYS[13])
+  return {stopped, 0}
+end
 local ttl = ARGV[2]
-redis.call('HSET', KEYS[1], 'd', ARGV[3], 'a', ARGV[4], 'u', ARGV[7])
+redis.call('HSET', KEYS[1], 'd', ARGV[3], 'u', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ttl)
@@ -95,7 +108,7 @@ local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
   local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
   for i = 1, #oldest, 2 do
-    redis.call('DEL', ARGV[9] .. oldest[i])
+    redis.call('DEL', ARGV[9] .. oldest[i], ARGV[4] .. oldest[i])
     redis.call('ZREM', KEYS[3], ARGV[8] .. oldest[i])
     result[#result + 1] = tonumber(oldest[i])
   end
@@ -103,29 +116,38 @@ end
 if redis.call('ZCARD', KEYS[3]) > tonumber(ARGV[10]) then
   redis.call('ZPOPMIN', KEYS[3], redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[10]))
 end
-if redis.call('LLEN', KEYS[10]) == 0 and redis.call('EXISTS', KEYS[11]) == 0 then redis.call('RPUSH', KEYS[10], 1) end
+if redis.call('LLEN', KEYS[10]) == 0 and redis.call('EXISTS', KEYS[11]) == 0 then
+  redis.call('RPUSH', KEYS[10], 1)
+  if tonumber(ARGV[12]) > 0 then redis.call('SET', KEYS[11], 1, 'PX', tonumber(ARGV[12]) + 50) end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', redis.call('TIME')[1])
 if redis.call('ZCARD', KEYS[4]) == 0 and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[6]) then
   result[2] = 1
 end
 return result
-""")
+"""
 
 
 def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor, revoked_key="", gone_key="",
-                version_key="", token_version=0):
+                version_key="", token_version=0, linger_ms=0):
     """Mark a window pending with its descriptor (bytes) and audio and put it on the ready set,
     unless revoked_key (the stream's token in the revocation list) or gone_key (its account
     deleted) exists, or version_key (the user's token version) holds a version above
     token_version (all the user's earlier tokens revoked: password change, sign out everywhere)
-    ('' for no check). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
+    ('' for no check). A window that wakes a drain job holds new windows' bell back for
+    linger_ms, the job's wait for more (STREAM_BATCH_WAIT_MS). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
     ACCOUNT_GONE or 0; the indices dropped (oldest first) to stay within the limit, deleted
     with their audio; and whether the caller must enqueue a drain job (none waiting or queued)."""
-    stopped, claimed, *dropped = _ADD(
-        keys=[window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
-              CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY, LINGER_KEY, version_key],
-        args=[index, PENDING_TTL_S, descriptor, pcm, max_pending, DRAIN_QUEUED_TTL_S, user_id, f"{session_id}:",
-              window_key(session_id, ""), READY_MAX, int(token_version)], client=redis)
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(audio_key(session_id, index), pcm, ex=PENDING_TTL_S)
+    keys = [window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
+            CLOCK_KEY, finish_key(user_id), revoked_key, gone_key, BELL_KEY, LINGER_KEY, version_key,
+            audio_key(session_id, index)]
+    # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+    pipe.eval(_ADD, len(keys), *keys, index, PENDING_TTL_S, descriptor, audio_key(session_id, ""), max_pending,
+              DRAIN_QUEUED_TTL_S, user_id, f"{session_id}:", window_key(session_id, ""), READY_MAX,
+              int(token_version), int(linger_ms))
+    stopped, claimed, *dropped = pipe.execute()[1]
     return stopped, dropped, bool(claimed)
 
 
@@ -168,10 +190,10 @@ def claim_stranded(redis):
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job
 # (after an error, or after its worker died) analyses them again instead of losing them.
-# Returns, per window taken, its member, descriptor and audio; no descriptor for a window
-# dropped meanwhile (backpressure) and none for an account deleted meanwhile (ARGV[4], a
-# window then forgotten at once).
-_TAKE = Script(None, b"""
+# Returns, per window taken, its member and descriptor; no descriptor for a window dropped
+# meanwhile (backpressure) and none for an account deleted meanwhile (ARGV[4], a window then
+# forgotten at once, its audio with it: ARGV[5]).
+_TAKE = """
 redis.call('DEL', KEYS[4])
 local taken = redis.call('LRANGE', KEYS[2], 0, -1)
 if #taken == 0 then
@@ -186,25 +208,44 @@ end
 local out = {}
 for _, member in ipairs(taken) do
   local key = ARGV[3] .. member
-  local window = redis.call('HMGET', key, 'd', 'a', 'u')
-  if window[3] and redis.call('EXISTS', ARGV[4] .. window[3]) == 1 then
-    redis.call('DEL', key)
-    window = {false, false}
+  local window = redis.call('HMGET', key, 'd', 'u')
+  if window[2] and redis.call('EXISTS', ARGV[4] .. window[2]) == 1 then
+    redis.call('DEL', key, ARGV[5] .. member)
+    window = {false}
   end
-  out[#out + 1] = {member, window[1], window[2]}
+  out[#out + 1] = {member, window[1]}
 end
 return out
-""")
+"""
+
+
+def queue_take(pipe, job_id, max_count, gone_prefix):
+    """Queue on a pipeline the taking of up to max_count windows from the ready set, fairly across
+    users (the lowest scores first), held for job_id; or of what job_id took before and did not
+    finish (atomic). Its reply goes to with_audio."""
+    # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
+    pipe.eval(_TAKE, 4, READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY, max_count, PENDING_TTL_S,
+              window_key("", "")[:-1], gone_prefix, audio_key("", "")[:-1])
+
+
+def with_audio(redis, taken):
+    """The windows that queue_take's reply names, with their audio (one round trip, none when it
+    names none): (descriptor, audio) per window, (None, None) for one dropped meanwhile or whose
+    account (gone_prefix + user id exists) is deleted."""
+    live = [f"{audio_key('', '')[:-1]}{member.decode()}" for member, descriptor in taken if descriptor]
+    audio = iter(redis.mget(live) if live else [])
+    windows = []
+    for _, descriptor in taken:
+        pcm = next(audio) if descriptor else None
+        windows.append((descriptor, pcm) if pcm is not None else (None, None))
+    return windows
 
 
 def take_windows(redis, job_id, max_count, gone_prefix):
-    """Up to max_count windows from the ready set, fairly across users (the lowest scores
-    first), held for job_id; or what job_id took before and did not finish. One atomic round
-    trip. Returns (descriptor, audio) per window, (None, None) for one dropped meanwhile or
-    whose account (gone_prefix + user id exists) is deleted."""
-    return [(descriptor, pcm) for _, descriptor, pcm in _TAKE(
-        keys=[READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY],
-        args=[max_count, PENDING_TTL_S, window_key("", "")[:-1], gone_prefix], client=redis)]
+    """queue_take and with_audio in two round trips."""
+    pipe = redis.pipeline(transaction=False)
+    queue_take(pipe, job_id, max_count, gone_prefix)
+    return with_audio(redis, pipe.execute()[0])
 
 
 # A drain job counts as waiting from just before its blocking pop until a little after the pop
@@ -227,12 +268,6 @@ def wait_for_window(redis, job_id, timeout_s):
     return pipe.execute()[1] is not None
 
 
-def linger(redis, seconds):
-    """Mark the caller as gathering windows for a batch for `seconds`: meanwhile new windows
-    ring the bell for no other drain job (the mark expires by itself; take_windows ends it)."""
-    redis.set(LINGER_KEY, 1, px=max(1, int(seconds * 1000) + 50))
-
-
 def ready_count(redis):
     return redis.zcard(READY_KEY)
 
@@ -240,7 +275,7 @@ def ready_count(redis):
 def done(pipe, session_id, index):
     """Queue on a pipeline the end of a window's wait: it is stored."""
     pipe.zrem(pending_key(session_id), index)
-    pipe.delete(window_key(session_id, index))
+    pipe.delete(window_key(session_id, index), audio_key(session_id, index))
 
 
 def taken_done(pipe, job_id):
