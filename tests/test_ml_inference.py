@@ -8,13 +8,13 @@ import pytest
 
 from ml import params
 from ml.inference import (
-    is_silent,
     AudioInputError,
     AudioTooShortError,
     EmotionRecognizer,
     EmptyAudioError,
     InvalidAudioError,
     NonFiniteAudioError,
+    is_silent,
 )
 
 SR = params.SAMPLE_RATE
