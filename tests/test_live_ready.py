@@ -45,7 +45,8 @@ def add(redis, session_id, index, max_pending, pcm, user="user-a"):
 
 
 def take(redis, job_id, count):
-    return ready_list.take_windows(redis, job_id, count, "test:gone:")
+    """(descriptor, audio) per window taken."""
+    return ready_list.with_audio(redis, ready_list.take_windows(redis, job_id, count, "test:gone:"))[0]
 
 
 def test_a_pending_window_keeps_its_descriptor_and_audio_until_done(redis, session_id, ready):
@@ -215,6 +216,19 @@ def test_a_window_whose_audio_is_gone_when_taken_counts_as_dropped(redis, sessio
     add(redis, session_id, 1, 10, b"y")
     redis.delete(ready_list.audio_key(session_id, 0))
     assert take(redis, "job-a", 5) == [(None, None), (f"{session_id}:1".encode(), b"y")]
+
+
+def test_the_audio_and_other_keys_of_a_batch_come_in_one_read(redis, session_id, ready):
+    add(redis, session_id, 0, 10, b"x", user="user-b")
+    add(redis, session_id, 1, 10, b"y", user="user-a")
+    add(redis, session_id, 2, 10, b"z", user="user-b")
+    redis.set("test:baseline:user-a", b"a", ex=60)
+    taken = ready_list.take_windows(redis, "job-a", 5, "test:gone:")
+    users = ready_list.users_of(taken)
+    assert users == ["user-b", "user-a"]
+    windows, values = ready_list.with_audio(redis, taken, [f"test:baseline:{u}" for u in users])
+    assert [pcm for _, pcm in windows] == [b"x", b"y", b"z"] and values == [None, b"a"]
+    redis.delete("test:baseline:user-a")
 
 
 def test_windows_of_an_account_deleted_while_they_wait_are_forgotten(redis, session_id, ready):

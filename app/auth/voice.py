@@ -96,13 +96,16 @@ def _epoch(moment):
     return moment.replace(tzinfo=UTC).timestamp() if moment else 0.0
 
 
-def load(user_ids):
+def load(user_ids, stored=None):
     """The baselines of these users (ids as strings), for one batch: {user id: Voice}. Users
-    without a key are read from MongoDB in one query; an unknown user is scored cold."""
-    redis = current_app.extensions["redis"]
+    without a key are read from MongoDB in one query; an unknown user is scored cold. `stored`:
+    the values of their keys (key(user id), in the order of the distinct ids) when the caller
+    has read them already, in a round trip it made anyway."""
     user_ids = list(dict.fromkeys(user_ids))
+    if stored is None:
+        stored = current_app.extensions["redis"].mget([key(u) for u in user_ids])
     voices, missing = {}, []
-    for user_id, value in zip(user_ids, redis.mget([key(u) for u in user_ids])):
+    for user_id, value in zip(user_ids, stored, strict=True):
         if value is None:
             missing.append(user_id)
             continue

@@ -85,23 +85,27 @@ def restart_drain():
 def _analyze_windows(job_id, taken, take_next=0):
     """Analyse a batch of streamed windows (from any sessions), each adapted to its speaker's
     voice baseline as it was before the window (app/auth/voice.py); store them; emit `emotion`
-    for each (and `environment` on change); then write back the baselines. `taken` holds
-    (descriptor, audio) per window, None for one dropped or of a deleted account; a descriptor
-    is the JSON of session_id, user_id, index, start_s, end_s, received_at (epoch seconds), the
-    audio s16le at 16 kHz (app/live/ready.py). With take_next, the batch's last round trip also
-    takes up to that many next windows for this job, which it returns (as take_windows would).
+    for each (and `environment` on change); then write back the baselines. `taken` is what
+    app/live/ready.py take_windows took; their audio (s16le at 16 kHz) and their speakers'
+    baselines come in one round trip. A descriptor is the JSON of session_id, user_id, index,
+    start_s, end_s, received_at (epoch seconds). With take_next, the batch's last round trip
+    also takes up to that many next windows for this job, which it returns (as take_windows
+    would).
 
     An account deleted while its windows were being analysed: the check after the writes
     finds it marked gone (app/auth/accounts.py marks it before deleting anything), and what
     this batch stored for it is deleted again."""
     redis = current_app.extensions["redis"]
+    users = ready.users_of(taken)
+    taken, baselines = ready.with_audio(redis, taken, [voice.key(u) for u in users])
     live = [(json.loads(descriptor), pcm) for descriptor, pcm in taken if descriptor is not None]
     if not live:
         redis.delete(ready.taken_key(job_id))
         return []
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
-    voices = voice.load(speakers)
+    baseline_of = dict(zip(users, baselines))
+    voices = voice.load(speakers, [baseline_of[user] for user in dict.fromkeys(speakers)])
     predictions = predict_adapted([from_s16(pcm) for _, pcm in live], speakers, voices)
     version = model_version()
     ids = {value: ObjectId(value) for w in windows for value in (w["user_id"], w["session_id"])}
@@ -142,4 +146,4 @@ def _analyze_windows(job_id, taken, take_next=0):
     if gone:
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))
-    return ready.with_audio(redis, results[-1]) if take_next else []
+    return results[-1] if take_next else []

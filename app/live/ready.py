@@ -190,8 +190,8 @@ def claim_stranded(redis):
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job
 # (after an error, or after its worker died) analyses them again instead of losing them.
-# Returns, per window taken, its member and descriptor; no descriptor for a window dropped
-# meanwhile (backpressure) and none for an account deleted meanwhile (ARGV[4], a window then
+# Returns, per window taken, its member, descriptor and user; none of them for a window dropped
+# meanwhile (backpressure) and for an account deleted meanwhile (ARGV[4], a window then
 # forgotten at once, its audio with it: ARGV[5]).
 _TAKE = """
 redis.call('DEL', KEYS[4])
@@ -211,9 +211,9 @@ for _, member in ipairs(taken) do
   local window = redis.call('HMGET', key, 'd', 'u')
   if window[2] and redis.call('EXISTS', ARGV[4] .. window[2]) == 1 then
     redis.call('DEL', key, ARGV[5] .. member)
-    window = {false}
+    window = {false, false}
   end
-  out[#out + 1] = {member, window[1]}
+  out[#out + 1] = {member, window[1], window[2]}
 end
 return out
 """
@@ -222,30 +222,37 @@ return out
 def queue_take(pipe, job_id, max_count, gone_prefix):
     """Queue on a pipeline the taking of up to max_count windows from the ready set, fairly across
     users (the lowest scores first), held for job_id; or of what job_id took before and did not
-    finish (atomic). Its reply goes to with_audio."""
+    finish (atomic). Its reply is what was taken, for with_audio."""
     # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
     pipe.eval(_TAKE, 4, READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY, max_count, PENDING_TTL_S,
               window_key("", "")[:-1], gone_prefix, audio_key("", "")[:-1])
 
 
-def with_audio(redis, taken):
-    """The windows that queue_take's reply names, with their audio (one round trip, none when it
-    names none): (descriptor, audio) per window, (None, None) for one dropped meanwhile or whose
-    account (gone_prefix + user id exists) is deleted."""
-    live = [f"{audio_key('', '')[:-1]}{member.decode()}" for member, descriptor in taken if descriptor]
-    audio = iter(redis.mget(live) if live else [])
-    windows = []
-    for _, descriptor in taken:
-        pcm = next(audio) if descriptor else None
-        windows.append((descriptor, pcm) if pcm is not None else (None, None))
-    return windows
-
-
 def take_windows(redis, job_id, max_count, gone_prefix):
-    """queue_take and with_audio in two round trips."""
+    """queue_take in a round trip of its own."""
     pipe = redis.pipeline(transaction=False)
     queue_take(pipe, job_id, max_count, gone_prefix)
-    return with_audio(redis, pipe.execute()[0])
+    return pipe.execute()[0]
+
+
+def users_of(taken):
+    """The users (ids as strings) of the windows taken that are still there, each once."""
+    return list(dict.fromkeys(user.decode() for _, descriptor, user in taken if descriptor))
+
+
+def with_audio(redis, taken, also=()):
+    """The windows taken (take_windows or queue_take's reply) with their audio, and the values of
+    the keys `also` (a worker's other reads of the batch), in one round trip: ([(descriptor,
+    audio)], [value of each of `also`]); (None, None) for a window dropped meanwhile or whose
+    account (gone_prefix + user id exists) is deleted."""
+    live = [f"{audio_key('', '')[:-1]}{member.decode()}" for member, descriptor, _ in taken if descriptor]
+    values = redis.mget(live + list(also)) if live or also else []
+    audio = iter(values[:len(live)])
+    windows = []
+    for _, descriptor, _ in taken:
+        pcm = next(audio) if descriptor else None
+        windows.append((descriptor, pcm) if pcm is not None else (None, None))
+    return windows, values[len(live):]
 
 
 # A drain job counts as waiting from just before its blocking pop until a little after the pop
