@@ -21,9 +21,9 @@ user who sends far more (whose scores run ahead of V by their backlog), so worke
 windows round-robin over the users that have some waiting, and one user's flood waits behind
 everyone else's windows instead of in front of them. A user's own windows keep their order.
 
-Every step is one Lua script (one round trip, atomic). The scripts reach keys named from
-their arguments (a window's hash from its member), which a Redis Cluster would not allow;
-the app uses one Redis (RQ needs no more).
+Every step is one Lua script (atomic), in one round trip with the plain reads and writes of
+the audio beside it. The scripts reach keys named from their arguments (a window's hash from
+its member), which a Redis Cluster would not allow; the app uses one Redis (RQ needs no more).
 """
 from rq import Queue, Retry
 
@@ -79,12 +79,12 @@ def taken_key(job_id):
 # Stops at a revoked token or a deleted account (KEYS[8], KEYS[9]; KEYS[12] with ARGV[11]: a
 # token version revoked by app/auth/tokens.py revoke_all; the live check of
 # app/live/handlers.py, once per window, i.e. per second of audio, at no extra round trip),
-# and deletes the window's audio (KEYS[13], set just before in the same round trip).
-# Else stores the window's descriptor, scores it on the ready set (fair draining), drops the stream's
-# oldest windows beyond the limit, rings the bell for a waiting drain job (unless one lingers
-# for more windows already, KEYS[11], which ringing sets for ARGV[12] ms), and says whether a
-# drain job must be queued: none is waiting (expired entries are of workers that died
-# waiting) and none is queued. One script, so that a drain job that stops waiting either sees
+# and deletes the window's audio (KEYS[13], set just before in the same round trip). Else
+# stores the window's descriptor, scores it on the ready set (fair draining), drops the stream's
+# oldest windows beyond the limit with their audio (ARGV[4]), rings the bell for a waiting drain
+# job (unless one lingers for more windows already, KEYS[11], which ringing sets for ARGV[12]
+# ms), and says whether a drain job must be queued: none is waiting (expired entries are of
+# workers that died waiting) and none is queued. One script, so that a drain job that stops waiting either sees
 # the window or is not counted.
 _ADD = """
 local stopped = 0
@@ -135,9 +135,10 @@ def add_pending(redis, session_id, user_id, index, max_pending, pcm, descriptor,
     deleted) exists, or version_key (the user's token version) holds a version above
     token_version (all the user's earlier tokens revoked: password change, sign out everywhere)
     ('' for no check). A window that wakes a drain job holds new windows' bell back for
-    linger_ms, the job's wait for more (STREAM_BATCH_WAIT_MS). Returns (stopped, dropped, claimed): TOKEN_REVOKED or
-    ACCOUNT_GONE or 0; the indices dropped (oldest first) to stay within the limit, deleted
-    with their audio; and whether the caller must enqueue a drain job (none waiting or queued)."""
+    linger_ms, the job's wait for more (STREAM_BATCH_WAIT_MS). One round trip. Returns
+    (stopped, dropped, claimed): TOKEN_REVOKED or ACCOUNT_GONE or 0; the indices dropped
+    (oldest first) to stay within the limit, deleted with their audio; and whether the caller
+    must enqueue a drain job (none waiting or queued)."""
     pipe = redis.pipeline(transaction=False)
     pipe.set(audio_key(session_id, index), pcm, ex=PENDING_TTL_S)
     keys = [window_key(session_id, index), pending_key(session_id), READY_KEY, WAITING_KEY, DRAIN_QUEUED_KEY,
