@@ -99,13 +99,14 @@ def _epoch(moment):
 def load(user_ids, stored=None):
     """The baselines of these users (ids as strings), for one batch: {user id: Voice}. Users
     without a key are read from MongoDB in one query; an unknown user is scored cold. `stored`:
-    the values of their keys (key(user id), in the order of the distinct ids) when the caller
-    has read them already, in a round trip it made anyway."""
+    {user id: the value of key(user id)} when the caller has read them already, in a round trip
+    it made anyway."""
     user_ids = list(dict.fromkeys(user_ids))
     if stored is None:
-        stored = current_app.extensions["redis"].mget([key(u) for u in user_ids])
+        stored = dict(zip(user_ids, current_app.extensions["redis"].mget([key(u) for u in user_ids])))
     voices, missing = {}, []
-    for user_id, value in zip(user_ids, stored, strict=True):
+    for user_id in user_ids:
+        value = stored[user_id]
         if value is None:
             missing.append(user_id)
             continue

@@ -104,8 +104,7 @@ def _analyze_windows(job_id, taken, take_next=0):
         return []
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
-    baseline_of = dict(zip(users, baselines))
-    voices = voice.load(speakers, [baseline_of[user] for user in dict.fromkeys(speakers)])
+    voices = voice.load(speakers, dict(zip(users, baselines)))
     predictions = predict_adapted([from_s16(pcm) for _, pcm in live], speakers, voices)
     version = model_version()
     ids = {value: ObjectId(value) for w in windows for value in (w["user_id"], w["session_id"])}
@@ -137,12 +136,13 @@ def _analyze_windows(job_id, taken, take_next=0):
         ready.done(pipe, w["session_id"], w["index"])
     ready.record_window_latencies(pipe, [(stored_at - w["received_at"]) * 1000 for w in windows])
     user_ids = list(dict.fromkeys(speakers))
+    gone_at = len(pipe)
     pipe.mget([gone_key(u) for u in user_ids])
     if take_next:
         ready.queue_take(pipe, job_id, take_next, GONE_PREFIX)
     results = pipe.execute()
     saved(results)
-    gone = [user_id for user_id, marked in zip(user_ids, results[-1 - bool(take_next)]) if marked]
+    gone = [user_id for user_id, marked in zip(user_ids, results[gone_at]) if marked]
     if gone:
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))

@@ -246,7 +246,8 @@ def with_audio(redis, taken, also=()):
     the keys `also` (a worker's other reads of the batch), in one round trip: ([(descriptor,
     audio)], [value of each of `also`]); (None, None) for a window dropped meanwhile or whose
     account (gone_prefix + user id exists) is deleted."""
-    live = [f"{audio_key('', '')[:-1]}{member.decode()}" for member, descriptor, _ in taken if descriptor]
+    prefix = audio_key("", "")[:-1]
+    live = [prefix + member.decode() for member, descriptor, _ in taken if descriptor]
     values = redis.mget(live + list(also)) if live or also else []
     audio = iter(values[:len(live)])
     windows = []

@@ -73,24 +73,17 @@ while i <= #ARGV do
     end
     i = i + 2
   end
-  order[#order + 1] = 'n'
-  order[#order + 1] = 'silent'
   for level = 1, 3 do
     local bucket = KEYS[k + level]
-    local stored = redis.call('HMGET', bucket, unpack(order))
-    local sums, writes = {}, {}
-    for j = #order, 1, -1 do
-      local field = order[j]
-      if sums[field] == nil then
-        sums[field] = (tonumber(stored[j]) or 0) + (totals[field] or 0)
-        if totals[field] ~= nil then
-          writes[#writes + 1] = field
-          writes[#writes + 1] = string.format('%.17g', sums[field])
-        end
-      end
+    local stored = redis.call('HMGET', bucket, 'n', 'silent', unpack(order))
+    local writes = {}
+    for j, field in ipairs(order) do
+      writes[2 * j - 1] = field
+      writes[2 * j] = string.format('%.17g', (tonumber(stored[2 + j]) or 0) + totals[field])
     end
     redis.call('HSET', bucket, unpack(writes))
-    local n, silent = sums['n'], sums['silent']
+    local n = (tonumber(stored[1]) or 0) + (totals['n'] or 0)
+    local silent = (tonumber(stored[2]) or 0) + (totals['silent'] or 0)
     if n <= 0 and silent <= 0 then
       redis.call('DEL', bucket)
       if level == 1 then redis.call('ZREM', KEYS[k + 4], minute) end
