@@ -30,7 +30,7 @@ def ready(redis):
     def clear():
         redis.delete(ready_list.READY_KEY, ready_list.DRAIN_QUEUED_KEY, ready_list.WAITING_KEY, ready_list.CLOCK_KEY,
                      ready_list.BELL_KEY, ready_list.LINGER_KEY, *redis.keys(ready_list.taken_key("*")),
-                     *redis.keys("stream:finish:*"))
+                     *redis.keys("stream:finish:*"), *redis.keys(ready_list.HOLD_PREFIX + "*"))
     clear()
     yield
     clear()
@@ -54,10 +54,10 @@ def test_a_pending_window_keeps_its_descriptor_and_audio_until_done(redis, sessi
     assert take(redis, "job-a", 5) == [(f"{session_id}:0".encode(), b"\x01\x00" * 4)]
     pipe = redis.pipeline()
     ready_list.done(pipe, session_id, 0)
-    ready_list.taken_done(pipe, "job-a")
+    ready_list.taken_done(pipe, "job-a", ["user-a"])
     pipe.execute()
     assert not redis.exists(ready_list.window_key(session_id, 0), ready_list.audio_key(session_id, 0),
-                            ready_list.pending_key(session_id))
+                            ready_list.pending_key(session_id), ready_list.HOLD_PREFIX + "user-a")
     assert take(redis, "job-a", 5) == []
 
 
@@ -152,20 +152,63 @@ def test_the_ready_set_stays_bounded_while_no_worker_runs(redis, session_id, rea
     assert [d for d, _ in take(redis, "job-a", 10)] == [f"{session_id}:{i}".encode() for i in (2, 3, 4)]
 
 
+def finish(redis, job_id, users=("user-a",)):
+    pipe = redis.pipeline()
+    ready_list.taken_done(pipe, job_id, list(users))
+    pipe.execute()
+
+
 def test_drain_jobs_take_windows_in_order_and_a_retry_gets_back_what_it_took(redis, session_id, ready):
     for index in range(5):
         add(redis, session_id, index, 10, b"x")
     assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
-    assert [d for d, _ in take(redis, "job-b", 2)] == [f"{session_id}:2".encode(), f"{session_id}:3".encode()]
     # job-a failed or its worker died before storing: its retry is given the same windows again
     assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:0".encode(), f"{session_id}:1".encode()]
     assert redis.ttl(ready_list.taken_key("job-a")) > 0
-    pipe = redis.pipeline()
-    ready_list.taken_done(pipe, "job-a")
-    pipe.execute()
-    assert ready_list.ready_count(redis) == 1
+    finish(redis, "job-a")
+    assert ready_list.ready_count(redis) == 3
+    assert [d for d, _ in take(redis, "job-b", 2)] == [f"{session_id}:2".encode(), f"{session_id}:3".encode()]
+    finish(redis, "job-b")
     assert [d for d, _ in take(redis, "job-a", 2)] == [f"{session_id}:4".encode()]
     assert take(redis, "job-c", 2) == []
+
+
+def test_a_users_windows_go_to_one_job_at_a_time_so_they_come_out_in_order(redis, ready):
+    """While job-a analyses user-a's windows, job-b passes user-a's next ones by and takes
+    other users'; once job-a is done, user-a's windows are free for whichever job comes."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    add(redis, first, 0, 10, b"a")
+    assert [d for d, _ in take(redis, "job-a", 1)] == [f"{first}:0".encode()]
+    add(redis, first, 1, 10, b"a")
+    add(redis, first, 2, 10, b"a")
+    add(redis, second, 0, 10, b"b", user="user-b")
+    add(redis, second, 1, 10, b"b", user="user-b")
+    assert [d for d, _ in take(redis, "job-b", 5)] == [f"{second}:0".encode(), f"{second}:1".encode()]
+    assert ready_list.ready_count(redis) == 2
+    finish(redis, "job-b", ["user-b"])
+    assert take(redis, "job-b", 5) == []  # user-a is still job-a's
+    finish(redis, "job-a")
+    assert [d for d, _ in take(redis, "job-b", 5)] == [f"{first}:1".encode(), f"{first}:2".encode()]
+    assert redis.get(ready_list.HOLD_PREFIX + "user-a") == b"job-b"
+    # A job's release leaves alone a hold that lapsed and went to another job.
+    finish(redis, "job-a")
+    assert redis.get(ready_list.HOLD_PREFIX + "user-a") == b"job-b"
+    assert 0 < redis.ttl(ready_list.HOLD_PREFIX + "user-a") <= ready_list.HOLD_TTL_S
+    finish(redis, "job-b")
+    assert not redis.keys(ready_list.HOLD_PREFIX + "*")
+
+
+def test_a_retried_job_holds_its_users_again(redis, session_id, ready):
+    """A job whose worker died: its hold lapses; its retry takes back its windows and their user."""
+    add(redis, session_id, 0, 10, b"x")
+    take(redis, "job-a", 5)
+    redis.delete(ready_list.HOLD_PREFIX + "user-a")
+    add(redis, session_id, 1, 10, b"y")
+    assert [d for d, _ in take(redis, "job-a", 5)] == [f"{session_id}:0".encode()]
+    assert take(redis, "job-b", 5) == []
+    finish(redis, "job-a")
+    assert [d for d, _ in take(redis, "job-b", 5)] == [f"{session_id}:1".encode()]
+    finish(redis, "job-b")
 
 
 def test_workers_take_windows_round_robin_over_users_so_a_flood_waits_behind_everyone(redis, ready):
@@ -186,9 +229,7 @@ def test_workers_take_windows_round_robin_over_users_so_a_flood_waits_behind_eve
     add(redis, others[0], 1, 100, b"o", user="user-0")
     taken = [d.decode() for d, _ in first]
     for count in (2, 200):
-        pipe = redis.pipeline()
-        ready_list.taken_done(pipe, "job-a")
-        pipe.execute()
+        finish(redis, "job-a", ["flooder", "user-0", "user-1", "user-2", "user-3"])
         taken += [d.decode() for d, _ in take(redis, "job-a", count)]
         if count == 2:
             assert f"{others[0]}:1" in taken[-2:]

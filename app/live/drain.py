@@ -100,7 +100,9 @@ def _analyze_windows(job_id, taken, take_next=0):
     taken, baselines = ready.with_audio(redis, taken, [voice.key(u) for u in users])
     live = [(json.loads(descriptor), pcm) for descriptor, pcm in taken if descriptor is not None]
     if not live:
-        redis.delete(ready.taken_key(job_id))
+        pipe = redis.pipeline(transaction=False)
+        ready.taken_done(pipe, job_id, users)
+        pipe.execute()
         return []
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
@@ -131,7 +133,7 @@ def _analyze_windows(job_id, taken, take_next=0):
     # windows done, their latencies, and whether an account was deleted meanwhile (then what was
     # stored for it goes again).
     saved = voice.save(voices, pipe)
-    ready.taken_done(pipe, job_id)
+    ready.taken_done(pipe, job_id, users)
     for w in windows:
         ready.done(pipe, w["session_id"], w["index"])
     ready.record_window_latencies(pipe, [(stored_at - w["received_at"]) * 1000 for w in windows])

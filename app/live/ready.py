@@ -19,7 +19,11 @@ where V is the score of the last window a worker took and F(user) the score of t
 previous window. A user who sends one window a second gets V + 1, ahead of every window of a
 user who sends far more (whose scores run ahead of V by their backlog), so workers take
 windows round-robin over the users that have some waiting, and one user's flood waits behind
-everyone else's windows instead of in front of them. A user's own windows keep their order.
+everyone else's windows instead of in front of them. A user's own windows keep their order,
+and go to one job at a time: a job holds the users whose windows it took until it has stored
+them, so that several workers never analyse one user's windows side by side (their readings
+and `emotion` events would come out of order, and a window would miss the voice baseline of
+the one before it).
 
 Every step is one Lua script (atomic), in one round trip with the plain reads and writes of
 the audio beside it. The scripts reach keys named from their arguments (a window's hash from
@@ -49,6 +53,13 @@ READY_MAX = 100_000
 # A drain job waits in the queue at most about this long while the workers are busy; if the
 # flag outlived an enqueue that never happened, new windows queue a job again after it.
 DRAIN_QUEUED_TTL_S = 10
+
+# A job holds the users of the windows it took until it is done with them (_TAKE); a hold lapses
+# after HOLD_TTL_S, far beyond a batch's work, so that a job whose worker died frees its users.
+HOLD_PREFIX = "stream:hold:"
+HOLD_TTL_S = 10
+# A take looks this many times as far as it takes, past windows of users that other jobs hold.
+TAKE_SCAN_FACTOR = 8
 
 # What add_pending found instead of adding the window.
 TOKEN_REVOKED, ACCOUNT_GONE = 1, 2
@@ -191,29 +202,58 @@ def claim_stranded(redis):
 
 # Windows a job took and has not finished stay under its own key, so a retry of that job
 # (after an error, or after its worker died) analyses them again instead of losing them.
-# Returns, per window taken, its member, descriptor and user; none of them for a window dropped
-# meanwhile (backpressure) and for an account deleted meanwhile (ARGV[4], a window then
-# forgotten at once, its audio with it: ARGV[5]).
+# A job holds the users whose windows it took (KEYS[5] prefix, ARGV[6] the job) until it is done
+# with them (taken_done): other jobs pass their windows by, so a user's windows are analysed one
+# batch after another, stored and emitted in order, each scored with the voice baseline of the
+# windows before it. The scan looks at most ARGV[7] of the lowest scores; a hold lapses after
+# ARGV[8] s (a job whose worker died). Returns, per window taken, its member, descriptor and
+# user; none of them for a window dropped meanwhile (backpressure) and for an account deleted
+# meanwhile (ARGV[4], a window then forgotten at once, its audio with it: ARGV[5]).
 _TAKE = """
 redis.call('DEL', KEYS[4])
 local taken = redis.call('LRANGE', KEYS[2], 0, -1)
-if #taken == 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
-  for i = 1, #popped, 2 do taken[#taken + 1] = popped[i] end
-  if #taken > 0 then
-    redis.call('RPUSH', KEYS[2], unpack(taken))
-    redis.call('EXPIRE', KEYS[2], ARGV[2])
-    redis.call('SET', KEYS[3], popped[#popped])
-  end
+local out, held, passed = {}, {}, {}
+local function hold(user)
+  redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
+  held[user] = true
 end
-local out = {}
-for _, member in ipairs(taken) do
+local function window_of(member)
   local key = ARGV[3] .. member
   local window = redis.call('HMGET', key, 'd', 'u')
   if window[2] and redis.call('EXISTS', ARGV[4] .. window[2]) == 1 then
     redis.call('DEL', key, ARGV[5] .. member)
-    window = {false, false}
+    return {false, false}
   end
+  return window
+end
+if #taken == 0 then
+  local last
+  local ready = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1, 'WITHSCORES')
+  for i = 1, #ready, 2 do
+    if #taken >= tonumber(ARGV[1]) then break end
+    local member, window = ready[i], window_of(ready[i])
+    local user = window[2]
+    if user and not held[user] and not passed[user] then
+      local holder = redis.call('GET', KEYS[5] .. user)
+      if holder and holder ~= ARGV[6] then passed[user] = true else hold(user) end
+    end
+    if not (user and passed[user]) then
+      redis.call('ZREM', KEYS[1], member)
+      taken[#taken + 1] = member
+      out[#out + 1] = {member, window[1], window[2]}
+      last = ready[i + 1]
+    end
+  end
+  if #taken > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(taken))
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+    redis.call('SET', KEYS[3], last)
+  end
+  return out
+end
+for _, member in ipairs(taken) do
+  local window = window_of(member)
+  if window[2] and not held[window[2]] then hold(window[2]) end
   out[#out + 1] = {member, window[1], window[2]}
 end
 return out
@@ -222,11 +262,13 @@ return out
 
 def queue_take(pipe, job_id, max_count, gone_prefix):
     """Queue on a pipeline the taking of up to max_count windows from the ready set, fairly across
-    users (the lowest scores first), held for job_id; or of what job_id took before and did not
-    finish (atomic). Its reply is what was taken, for with_audio."""
+    users (the lowest scores first) but for users another job holds, held for job_id with their
+    users; or of what job_id took before and did not finish (atomic). Its reply is what was
+    taken, for with_audio."""
     # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
-    pipe.eval(_TAKE, 4, READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY, max_count, PENDING_TTL_S,
-              window_key("", "")[:-1], gone_prefix, audio_key("", "")[:-1])
+    pipe.eval(_TAKE, 5, READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY, HOLD_PREFIX, max_count, PENDING_TTL_S,
+              window_key("", "")[:-1], gone_prefix, audio_key("", "")[:-1], job_id, max_count * TAKE_SCAN_FACTOR,
+              HOLD_TTL_S)
 
 
 def take_windows(redis, job_id, max_count, gone_prefix):
@@ -287,9 +329,21 @@ def done(pipe, session_id, index):
     pipe.delete(window_key(session_id, index), audio_key(session_id, index))
 
 
-def taken_done(pipe, job_id):
-    """Queue on a pipeline the end of what job_id took: every window of it is stored or skipped."""
-    pipe.delete(taken_key(job_id))
+# Ends what a job took (KEYS[1]) and its holds on those users (ARGV[3..]), where still its own.
+_RELEASE = """
+redis.call('DEL', KEYS[1])
+for i = 3, #ARGV do
+  local key = ARGV[1] .. ARGV[i]
+  if redis.call('GET', key) == ARGV[2] then redis.call('DEL', key) end
+end
+"""
+
+
+def taken_done(pipe, job_id, users):
+    """Queue on a pipeline the end of what job_id took (every window of it stored or skipped)
+    and of its holds on their users (users_of what it took): their next windows are free for
+    any job."""
+    pipe.eval(_RELEASE, 1, taken_key(job_id), HOLD_PREFIX, job_id, *users)
 
 
 # The latest per-window latencies (enqueued by the web process to stored by a worker), kept in a
