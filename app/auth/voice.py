@@ -8,9 +8,10 @@ every PERSIST_EVERY_S per user, so that losing Redis loses at most those last se
 speech. A user missing from Redis is loaded from MongoDB. A user who turned adaptation off has
 the marker OFF in Redis: scored cold, the baseline is neither read nor changed.
 
-Concurrent writers (two workers with windows of one user, a reset during a batch) never
-resurrect a reset baseline: a worker's write is a compare-and-set against the value it read,
-so a write that lost the race is dropped, costing that batch's statistics only.
+Concurrent writers (a reset during a batch; two workers with windows of one user, which
+happens only when one holds the user past app/live/ready.py HOLD_TTL_S) never resurrect a reset
+baseline: a worker's write is a compare-and-set against the value it read, so a write that
+lost the race is dropped, costing that batch's statistics only.
 """
 import struct
 import time
