@@ -198,6 +198,31 @@ def test_a_users_windows_go_to_one_job_at_a_time_so_they_come_out_in_order(redis
     assert not redis.keys(ready_list.HOLD_PREFIX + "*")
 
 
+def test_a_job_back_from_a_batch_waits_for_a_small_backlog_to_grow(redis, session_id, ready):
+    """Fewer windows than make a batch: nothing taken, their number said, and new windows ring
+    for no other job meanwhile; enough of them, or a job that must take (the bell's): taken."""
+    for index in range(2):
+        add(redis, session_id, index, 10, b"x")
+    pipe = redis.pipeline()
+    ready_list.queue_take(pipe, "job-a", 16, "test:gone:", fewer_than=3, linger_ms=25)
+    assert pipe.execute() == [2]
+    assert 0 < redis.pttl(ready_list.LINGER_KEY) <= 75
+    redis.delete(ready_list.BELL_KEY)  # rung by the first window, for no job here
+    assert add(redis, session_id, 2, 10, b"x") == ([], False) and redis.llen(ready_list.BELL_KEY) == 0
+    pipe = redis.pipeline()
+    ready_list.queue_take(pipe, "job-a", 16, "test:gone:", fewer_than=3, linger_ms=25)
+    assert [d for d, _ in ready_list.with_audio(redis, pipe.execute()[0])[0]] == [
+        f"{session_id}:{i}".encode() for i in range(3)]
+    assert not redis.exists(ready_list.LINGER_KEY)
+    finish(redis, "job-a")
+    pipe = redis.pipeline()
+    ready_list.queue_take(pipe, "job-a", 16, "test:gone:", fewer_than=3, linger_ms=25)
+    assert pipe.execute() == [[]]  # none waits: the bell, not a wait, brings the next
+    add(redis, session_id, 3, 10, b"x")
+    assert [d for d, _ in take(redis, "job-a", 16)] == [f"{session_id}:3".encode()]
+    finish(redis, "job-a")
+
+
 def test_a_retried_job_holds_its_users_again(redis, session_id, ready):
     """A job whose worker died: its hold lapses; its retry takes back its windows and their user."""
     add(redis, session_id, 0, 10, b"x")

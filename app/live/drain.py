@@ -28,6 +28,9 @@ from audio.pcm import from_s16
 DRAIN_BUDGET_S = 2.0
 DRAIN_WAIT_S = 1.0
 DRAIN_WAIT_MIN_S = 0.01  # a timeout of 0 would block for ever
+# A job back from a batch takes a backlog of fewer windows than this only after waiting
+# STREAM_BATCH_WAIT_MS for more: a batch's fixed costs are about four windows' worth.
+GATHER_BELOW = 4
 # How often cron looks for windows that no drain job will take (restart_drain).
 RESTART_CHECK_SECONDS = 5
 
@@ -41,7 +44,8 @@ def drain_windows():
     call. So a drain job stays, blocked on the ready set's bell when there is nothing to do.
     Woken by a window, it waits STREAM_BATCH_WAIT_MS for more (no other job is woken
     meanwhile) and takes them together; coming back from a batch, it takes the backlog (up to
-    STREAM_BATCH_MAX, the fairest first) at once: a batch has fixed costs (a dozen round trips
+    STREAM_BATCH_MAX, the fairest first) at once if it holds GATHER_BELOW windows or more, and
+    else waits STREAM_BATCH_WAIT_MS for more first: a batch has fixed costs (a dozen round trips
     to Redis and MongoDB) of about four windows' worth of worker CPU (docs/BENCHMARKS.md). The
     web process enqueues a drain job only when no job is waiting and none is queued; a job
     clears that mark as it starts, so while every drain job is busy the next window queues one
@@ -57,15 +61,20 @@ def drain_windows():
     linger_s = current_app.config["STREAM_BATCH_WAIT_MS"] / 1000
     taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
     while True:
-        if not taken:
+        if isinstance(taken, int):  # a few windows wait (ready.queue_take): gather more first, as below
+            time.sleep(linger_s)
+            taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
+        elif not taken:
             left = deadline - time.monotonic()
             if ready.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S)):
                 if linger_s > 0:  # a batch's fixed costs are shared by the windows that come meanwhile
                     time.sleep(linger_s)  # (the window that rang holds new windows' bell back meanwhile)
                 taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if taken:
-            # The batch's last round trip takes the next windows (the backlog) while the budget lasts.
-            taken = _analyze_windows(job_id, taken, batch_max if time.monotonic() < deadline else 0)
+            # The batch's last round trip takes the next windows while the budget lasts: the backlog
+            # at once if it makes a batch, else a count of those waiting and a wait for more.
+            taken = _analyze_windows(job_id, taken, batch_max if time.monotonic() < deadline else 0,
+                                     GATHER_BELOW if linger_s > 0 else 0, linger_s * 1000)
         if not taken and time.monotonic() >= deadline:
             break
     if ready.ready_count(redis) and ready.claim_drain(redis):
@@ -82,7 +91,7 @@ def restart_drain():
         ready.enqueue_drain(redis)
 
 
-def _analyze_windows(job_id, taken, take_next=0):
+def _analyze_windows(job_id, taken, take_next=0, fewer_than=0, linger_ms=0):
     """Analyse a batch of streamed windows (from any sessions), each adapted to its speaker's
     voice baseline as it was before the window (app/auth/voice.py); store them; emit `emotion`
     for each (and `environment` on change); then write back the baselines. `taken` is what
@@ -90,7 +99,7 @@ def _analyze_windows(job_id, taken, take_next=0):
     baselines come in one round trip. A descriptor is the JSON of session_id, user_id, index,
     start_s, end_s, received_at (epoch seconds). With take_next, the batch's last round trip
     also takes up to that many next windows for this job, which it returns (as take_windows
-    would).
+    would), or, while fewer than `fewer_than` wait, their number (ready.queue_take).
 
     An account deleted while its windows were being analysed: the check after the writes
     finds it marked gone (app/auth/accounts.py marks it before deleting anything), and what
@@ -141,7 +150,7 @@ def _analyze_windows(job_id, taken, take_next=0):
     gone_at = len(pipe)
     pipe.mget([gone_key(u) for u in user_ids])
     if take_next:
-        ready.queue_take(pipe, job_id, take_next, GONE_PREFIX)
+        ready.queue_take(pipe, job_id, take_next, GONE_PREFIX, fewer_than, linger_ms)
     results = pipe.execute()
     saved(results)
     gone = [user_id for user_id, marked in zip(user_ids, results[gone_at]) if marked]

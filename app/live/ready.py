@@ -206,12 +206,22 @@ def claim_stranded(redis):
 # with them (taken_done): other jobs pass their windows by, so a user's windows are analysed one
 # batch after another, stored and emitted in order, each scored with the voice baseline of the
 # windows before it. The scan looks at most ARGV[7] of the lowest scores; a hold lapses after
-# ARGV[8] s (a job whose worker died). Returns, per window taken, its member, descriptor and
+# ARGV[8] s (a job whose worker died). A job back from a batch takes nothing while some but fewer
+# than ARGV[9] windows wait: it waits for more, the linger flag set for ARGV[10] ms (returns their
+# number). A batch's fixed costs are those of about four windows (app/live/drain.py), and a job
+# that took each small backlog at once made batches of two. Returns, per window taken, its member, descriptor and
 # user; none of them for a window dropped meanwhile (backpressure) and for an account deleted
 # meanwhile (ARGV[4], a window then forgotten at once, its audio with it: ARGV[5]).
 _TAKE = """
 redis.call('DEL', KEYS[4])
 local taken = redis.call('LRANGE', KEYS[2], 0, -1)
+if #taken == 0 and tonumber(ARGV[9]) > 0 then
+  local waiting = redis.call('ZCARD', KEYS[1])
+  if waiting > 0 and waiting < tonumber(ARGV[9]) then
+    redis.call('SET', KEYS[4], 1, 'PX', tonumber(ARGV[10]) + 50)
+    return waiting
+  end
+end
 local out, held, passed = {}, {}, {}
 local function hold(user)
   redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
@@ -260,19 +270,21 @@ return out
 """
 
 
-def queue_take(pipe, job_id, max_count, gone_prefix):
+def queue_take(pipe, job_id, max_count, gone_prefix, fewer_than=0, linger_ms=0):
     """Queue on a pipeline the taking of up to max_count windows from the ready set, fairly across
     users (the lowest scores first) but for users another job holds, held for job_id with their
     users; or of what job_id took before and did not finish (atomic). Its reply is what was
-    taken, for with_audio."""
+    taken, for with_audio; or, when some windows but fewer than `fewer_than` wait and job_id
+    holds none, their number: nothing is taken, and new windows ring for no other job for
+    linger_ms, while job_id waits that long for more (as the job that the bell wakes does)."""
     # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
     pipe.eval(_TAKE, 5, READY_KEY, taken_key(job_id), CLOCK_KEY, LINGER_KEY, HOLD_PREFIX, max_count, PENDING_TTL_S,
               window_key("", "")[:-1], gone_prefix, audio_key("", "")[:-1], job_id, max_count * TAKE_SCAN_FACTOR,
-              HOLD_TTL_S)
+              HOLD_TTL_S, fewer_than, linger_ms)
 
 
 def take_windows(redis, job_id, max_count, gone_prefix):
-    """queue_take in a round trip of its own."""
+    """queue_take in a round trip of its own, taking whatever waits."""
     pipe = redis.pipeline(transaction=False)
     queue_take(pipe, job_id, max_count, gone_prefix)
     return pipe.execute()[0]
