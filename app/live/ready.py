@@ -222,35 +222,41 @@ if #taken == 0 and tonumber(ARGV[9]) > 0 then
     return waiting
   end
 end
-local out, held, passed = {}, {}, {}
-local function hold(user)
-  redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
-  held[user] = true
-end
-local function window_of(member)
-  local key = ARGV[3] .. member
-  local window = redis.call('HMGET', key, 'd', 'u')
-  if window[2] and redis.call('EXISTS', ARGV[4] .. window[2]) == 1 then
-    redis.call('DEL', key, ARGV[5] .. member)
-    return {false, false}
+local out, state = {}, {}
+-- A user's state, looked up once a take: 'gone' (deleted), 'passed' (held by another job, unless
+-- this job must have the window back: `take`) or 'held' (by this job, from now on).
+local function user_state(user, take)
+  if not state[user] then
+    local holder = redis.call('GET', KEYS[5] .. user)
+    if redis.call('EXISTS', ARGV[4] .. user) == 1 then state[user] = 'gone'
+    elseif holder and holder ~= ARGV[6] and not take then state[user] = 'passed'
+    else
+      redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
+      state[user] = 'held'
+    end
   end
-  return window
+  return state[user]
+end
+-- The window as taken: its descriptor and user; none for a window dropped meanwhile or of an
+-- account deleted (the window then forgotten, its audio with it).
+local function took(member, window)
+  if window[2] and state[window[2]] == 'gone' then
+    redis.call('DEL', ARGV[3] .. member, ARGV[5] .. member)
+    window = {false, false}
+  end
+  out[#out + 1] = {member, window[1], window[2]}
 end
 if #taken == 0 then
   local last
   local ready = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1, 'WITHSCORES')
   for i = 1, #ready, 2 do
     if #taken >= tonumber(ARGV[1]) then break end
-    local member, window = ready[i], window_of(ready[i])
-    local user = window[2]
-    if user and not held[user] and not passed[user] then
-      local holder = redis.call('GET', KEYS[5] .. user)
-      if holder and holder ~= ARGV[6] then passed[user] = true else hold(user) end
-    end
-    if not (user and passed[user]) then
+    local member = ready[i]
+    local window = redis.call('HMGET', ARGV[3] .. member, 'd', 'u')
+    if not (window[2] and user_state(window[2], false) == 'passed') then
       redis.call('ZREM', KEYS[1], member)
       taken[#taken + 1] = member
-      out[#out + 1] = {member, window[1], window[2]}
+      took(member, window)
       last = ready[i + 1]
     end
   end
@@ -262,9 +268,9 @@ if #taken == 0 then
   return out
 end
 for _, member in ipairs(taken) do
-  local window = window_of(member)
-  if window[2] and not held[window[2]] then hold(window[2]) end
-  out[#out + 1] = {member, window[1], window[2]}
+  local window = redis.call('HMGET', ARGV[3] .. member, 'd', 'u')
+  if window[2] then user_state(window[2], true) end
+  took(member, window)
 end
 return out
 """
