@@ -61,15 +61,15 @@ def drain_windows():
     linger_s = current_app.config["STREAM_BATCH_WAIT_MS"] / 1000
     taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
     while True:
-        if isinstance(taken, int):  # a few windows wait (ready.queue_take): gather more first, as below
+        gather = isinstance(taken, int)  # a few windows wait (ready.queue_take)
+        if not gather and not taken:
+            left = deadline - time.monotonic()
+            gather = ready.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S))
+        if gather:
+            # A batch's fixed costs are shared by the windows that come meanwhile (the linger flag,
+            # set by the window that rang or by the take that counted, holds their bell back).
             time.sleep(linger_s)
             taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
-        elif not taken:
-            left = deadline - time.monotonic()
-            if ready.wait_for_window(redis, job_id, min(max(left, DRAIN_WAIT_MIN_S), DRAIN_WAIT_S)):
-                if linger_s > 0:  # a batch's fixed costs are shared by the windows that come meanwhile
-                    time.sleep(linger_s)  # (the window that rang holds new windows' bell back meanwhile)
-                taken = ready.take_windows(redis, job_id, batch_max, GONE_PREFIX)
         if taken:
             # The batch's last round trip takes the next windows while the budget lasts: the backlog
             # at once if it makes a batch, else a count of those waiting and a wait for more.

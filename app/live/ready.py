@@ -224,39 +224,43 @@ if #taken == 0 and tonumber(ARGV[9]) > 0 then
 end
 local out, state = {}, {}
 -- A user's state, looked up once a take: 'gone' (deleted), 'passed' (held by another job, unless
--- this job must have the window back: `take`) or 'held' (by this job, from now on).
-local function user_state(user, take)
+-- this job must have the window back: `keep`) or 'held' (by this job, from now on).
+local function user_state(user, keep)
   if not state[user] then
-    local holder = redis.call('GET', KEYS[5] .. user)
     if redis.call('EXISTS', ARGV[4] .. user) == 1 then state[user] = 'gone'
-    elseif holder and holder ~= ARGV[6] and not take then state[user] = 'passed'
     else
-      redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
-      state[user] = 'held'
+      local holder = redis.call('GET', KEYS[5] .. user)
+      if holder and holder ~= ARGV[6] and not keep then state[user] = 'passed'
+      else
+        redis.call('SET', KEYS[5] .. user, ARGV[6], 'EX', ARGV[8])
+        state[user] = 'held'
+      end
     end
   end
   return state[user]
 end
--- The window as taken: its descriptor and user; none for a window dropped meanwhile or of an
--- account deleted (the window then forgotten, its audio with it).
-local function took(member, window)
-  if window[2] and state[window[2]] == 'gone' then
+-- Puts a window in the reply with its descriptor and user (none for a window dropped meanwhile,
+-- or of an account deleted: the window then forgotten, its audio with it); false, and nothing
+-- in the reply, for a window whose user another job holds, unless `keep`.
+local function take(member, keep)
+  local window = redis.call('HMGET', ARGV[3] .. member, 'd', 'u')
+  local user_is = window[2] and user_state(window[2], keep)
+  if user_is == 'passed' then return false end
+  if user_is == 'gone' then
     redis.call('DEL', ARGV[3] .. member, ARGV[5] .. member)
     window = {false, false}
   end
   out[#out + 1] = {member, window[1], window[2]}
+  return true
 end
 if #taken == 0 then
   local last
   local ready = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1, 'WITHSCORES')
   for i = 1, #ready, 2 do
     if #taken >= tonumber(ARGV[1]) then break end
-    local member = ready[i]
-    local window = redis.call('HMGET', ARGV[3] .. member, 'd', 'u')
-    if not (window[2] and user_state(window[2], false) == 'passed') then
-      redis.call('ZREM', KEYS[1], member)
-      taken[#taken + 1] = member
-      took(member, window)
+    if take(ready[i], false) then
+      redis.call('ZREM', KEYS[1], ready[i])
+      taken[#taken + 1] = ready[i]
       last = ready[i + 1]
     end
   end
@@ -267,11 +271,7 @@ if #taken == 0 then
   end
   return out
 end
-for _, member in ipairs(taken) do
-  local window = redis.call('HMGET', ARGV[3] .. member, 'd', 'u')
-  if window[2] then user_state(window[2], true) end
-  took(member, window)
-end
+for _, member in ipairs(taken) do take(member, true) end
 return out
 """
 
