@@ -260,3 +260,23 @@ def test_scalar_shortcuts_encode_and_validate_as_mongoeco_does(value):
             assert repr(actual) == repr(expected)
         else:
             assert actual == expected
+
+
+def test_the_decode_shortcut_decodes_what_bson_gives_as_mongoeco_does():
+    """devtools.mongo_wire's decode shortcut gives, for every kind of value a command can carry
+    once bson has decoded it, what mongoeco's own decode_wire_value gives."""
+    import re
+
+    from bson import BSON, Binary, Code, DBRef, Int64, MaxKey, MinKey, Regex, Timestamp
+
+    from devtools import mongo_wire
+
+    mongo_wire.decode_plain_directly()
+    leaves = [v for v in CODEC_VALUES if not isinstance(v, set) and not (isinstance(v, int) and abs(v) >= 2**63)]
+    leaves += [Int64(7), Binary(b"\x01" * 16, 4), Binary(b"x", 0), Regex("^a", re.I), Timestamp(1, 2), Code("x"),
+               MinKey(), MaxKey(), DBRef("c", ObjectId("6b130ec5fd5000393bf15182"))]
+    document = {"leaves": leaves, "nested": {str(i): {"v": leaf} for i, leaf in enumerate(leaves)}}
+    decoded = BSON.encode(document).decode()
+    actual, expected = mongo_wire._decode_plain_directly(decoded), mongo_wire._original_decode(decoded)
+    assert repr(actual) == repr(expected)
+    assert [type(v) for v in actual["leaves"]] == [type(v) for v in expected["leaves"]]
