@@ -129,7 +129,7 @@ def encode_scalars_directly():
 _original_decode = None
 # What bson's decoder gives that mongoeco's decode_wire_value returns unchanged (exact types: bson's
 # Int64 is an int subclass, which it converts).
-_DECODED_AS_IS = frozenset({str, float, bool, type(None), int, datetime})
+_DECODED_AS_IS = _PLAIN_SCALARS | {int, datetime}
 
 
 def _decode_plain_directly(value):

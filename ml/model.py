@@ -276,12 +276,13 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
-    g = UtteranceNorm(norm, name="utt_norm")(inp)
-    g = layers.BatchNormalization(name="in_bn")(g)          # per-band scale
-    s = SpeakerNorm(name="speaker_norm")([inp, spk])
+    views = []
     # without the gain-normalised view the network sees each band only relative to the speaker
     # (or, cold, to the window): the microphone's and room's colouring is gone from its input
-    views = [g, s] if gain_view else [s]
+    if gain_view:
+        g = UtteranceNorm(norm, name="utt_norm")(inp)
+        views.append(layers.BatchNormalization(name="in_bn")(g))          # per-band scale
+    views.append(SpeakerNorm(name="speaker_norm")([inp, spk]))
     x = layers.Concatenate(name="views")([layers.Reshape((-1, params.MEL_BANDS, 1))(v) for v in views])
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
