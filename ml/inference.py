@@ -172,7 +172,13 @@ def _window_starts(n_samples: int, win: int, hop: int) -> list[int]:
 
 
 class EmotionRecognizer:
-    """Speech emotion recognizer over params.CLASSES.  Thread-safe (one lock)."""
+    """Speech emotion recognizer over params.CLASSES.  Thread-safe (one lock).
+
+    The model is two calls (ml/model.py to_tflite): ``frames`` turns each second of audio into
+    its frames, ``classify`` turns a window's frames and its speaker's history into a reading.
+    Each frame depends on its own 32 ms of samples, and windows a second apart share two
+    thirds of their frames, so a recording's frames are computed once for all its windows, and
+    a stream's window takes the frames it shares with the one before (``carried``)."""
 
     classes = params.CLASSES
 
@@ -180,12 +186,8 @@ class EmotionRecognizer:
         self._it = interpreter
         self.model_path = Path(model_path)
         self.backend = backend
-        # inputs and outputs told apart by their sizes: [waveform, speaker statistics] in,
-        # [probabilities, the window's statistics] out
-        ins = {d["shape"][-1]: d["index"] for d in interpreter.get_input_details()}
-        outs = {d["shape"][-1]: d["index"] for d in interpreter.get_output_details()}
-        self._in, self._in_stats = ins[params.WINDOW_SAMPLES], ins[adapt.STATS_SIZE]
-        self._out, self._out_stats = outs[params.NUM_CLASSES], outs[adapt.STATS_SIZE]
+        self._front = interpreter.get_signature_runner(params.FRAMES_SIGNATURE)
+        self._classify = interpreter.get_signature_runner(params.CLASSIFY_SIGNATURE)
         self._lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------
@@ -209,38 +211,74 @@ class EmotionRecognizer:
             raise ModelLoadError(f"unknown backend {backend!r}")
         try:
             it = Interpreter(model_path=str(path), num_threads=num_threads)
-            for d in it.get_input_details():
-                it.resize_tensor_input(d["index"], [1, d["shape"][-1]])
-            it.allocate_tensors()
+            signatures = it.get_signature_list()
+            if {params.FRAMES_SIGNATURE, params.CLASSIFY_SIGNATURE} - set(signatures):
+                raise ValueError(f"signatures {params.FRAMES_SIGNATURE!r} and {params.CLASSIFY_SIGNATURE!r} needed, "
+                                 f"found {sorted(signatures)} (convert it again: python -m ml.train --convert)")
+            rec = cls(it, path, backend)
         except Exception as exc:
             raise ModelLoadError(f"cannot load {path}: {exc}") from exc
-        return cls(it, path, backend)
+        return rec
 
     # -- raw model calls ---------------------------------------------------------
-    def _run(self, batch: np.ndarray, histories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, WINDOW_SAMPLES) float32 and (n, STATS_SIZE) speaker statistics ->
-        (n, NUM_CLASSES) probabilities and (n, STATS_SIZE) the windows' own statistics.
-
-        Windows go through the interpreter one at a time: on one thread a batch is no
-        faster per window (measured by ml.bench), and a fixed batch of 1 never
-        re-allocates the interpreter's tensors."""
-        probs = np.empty((batch.shape[0], params.NUM_CLASSES), np.float32)
-        stats = np.empty((batch.shape[0], adapt.STATS_SIZE), np.float32)
+    def frames(self, x16k: np.ndarray, n_frames: int) -> np.ndarray:
+        """The first n_frames frames of a 16 kHz recording zero-padded at its end, frame i on
+        samples [i * STFT_HOP_SAMPLES, i * STFT_HOP_SAMPLES + STFT_WINDOW_SAMPLES):
+        (n_frames, FRAME_FEATURES), a second's chunk a call."""
+        chunks = -(-n_frames // params.FRAME_CHUNK)
+        need = (chunks - 1) * params.SAMPLE_RATE + params.FRAME_CHUNK_SAMPLES
+        x = np.asarray(x16k[:need], np.float32)
+        if len(x) < need:
+            x = np.pad(x, (0, need - len(x)))
+        out = np.empty((chunks * params.FRAME_CHUNK, params.FRAME_FEATURES), np.float32)
         with self._lock:
-            for i in range(batch.shape[0]):
-                self._it.set_tensor(self._in, batch[i:i + 1])
-                self._it.set_tensor(self._in_stats, histories[i:i + 1])
-                self._it.invoke()
-                probs[i] = self._it.get_tensor(self._out)[0]
-                stats[i] = self._it.get_tensor(self._out_stats)[0]
+            for c in range(chunks):
+                start = c * params.SAMPLE_RATE
+                chunk = x[None, start:start + params.FRAME_CHUNK_SAMPLES]
+                out[c * params.FRAME_CHUNK:(c + 1) * params.FRAME_CHUNK] = self._front(waveform=chunk)["frames"][0]
+        return out[:n_frames]
+
+    def window_frames(self, x16k: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+        """A window's frames as the model reads it (cut or zero-padded to 3 s):
+        (FRAMES_PER_WINDOW, FRAME_FEATURES). ``first``: its first frames, known already."""
+        x = _fit_window(x16k)
+        known = 0 if first is None else len(first)
+        rest = self.frames(x[known * params.STFT_HOP_SAMPLES:], params.FRAMES_PER_WINDOW - known)
+        return rest if first is None else np.concatenate([first, rest])
+
+    def _run(self, frames, histories) -> tuple[np.ndarray, np.ndarray]:
+        """Windows' frames, (FRAMES_PER_WINDOW, FRAME_FEATURES) each, and their speakers'
+        histories -> (n, NUM_CLASSES) probabilities and (n, STATS_SIZE) the windows' own
+        statistics. One window a call: on one thread a batch is no faster per window (measured
+        by ml.bench), and fixed shapes never re-allocate the interpreter's tensors."""
+        histories = [_history(h)[None] for h in histories]
+        probs = np.empty((len(frames), params.NUM_CLASSES), np.float32)
+        stats = np.empty((len(frames), adapt.STATS_SIZE), np.float32)
+        with self._lock:
+            for i, f in enumerate(frames):
+                out = self._classify(frames=f[None], speaker_stats=histories[i])
+                probs[i], stats[i] = out["probabilities"][0], out["window_stats"][0]
         return probs, stats
 
-    def _windows(self, windows16k, histories) -> tuple[np.ndarray, np.ndarray]:
-        if not len(windows16k):
-            return (np.zeros((0, params.NUM_CLASSES), np.float32),
-                    np.zeros((0, adapt.STATS_SIZE), np.float32))
-        batch = np.stack([_fit_window(np.asarray(w, np.float32)) for w in windows16k])
-        return self._run(batch, np.stack([_history(h) for h in histories]))
+    def _windows(self, windows16k, histories, carried=None) -> tuple[np.ndarray, np.ndarray, list]:
+        """Probabilities, statistics and the frames of each window, each given its first frames
+        where ``carried`` has them (windows of one recording go through _recording_windows,
+        which shares their frames)."""
+        carried = carried or [None] * len(windows16k)
+        frames = [self.window_frames(np.asarray(w, np.float32), c) for w, c in zip(windows16k, carried)]
+        return *self._run(frames, histories), frames
+
+    def _recording_windows(self, x16k, starts, length, histories) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and statistics of the windows x16k[s:s + length] of one recording, each
+        frame computed once for all the windows that share it: those that start on a frame
+        boundary and that the model reads as the recording is (3 s of it, or up to its end)."""
+        shared = [s % params.STFT_HOP_SAMPLES == 0 and length >= min(len(x16k) - s, params.WINDOW_SAMPLES)
+                  for s in starts]
+        first = [s // params.STFT_HOP_SAMPLES for s, ok in zip(starts, shared) if ok]
+        every = self.frames(x16k, max(first) + params.FRAMES_PER_WINDOW) if first else None
+        frames = [every[s // params.STFT_HOP_SAMPLES:][:params.FRAMES_PER_WINDOW] if ok
+                  else self.window_frames(x16k[s:s + length]) for s, ok in zip(starts, shared)]
+        return self._run(frames, histories)
 
     def probabilities(self, windows16k, history=None) -> np.ndarray:
         """Probabilities for 16 kHz windows (no silence gate); each window is cut or
@@ -248,23 +286,38 @@ class EmotionRecognizer:
         return self._windows(windows16k, [history] * len(windows16k))[0]
 
     # -- public API ---------------------------------------------------------------
-    def predict_batch(self, windows, histories=None, with_stats=False):
+    def predict_batch(self, windows, histories=None, with_stats=False, carried=None):
         """One call for several 16 kHz mono float windows (any length, <= 3 s
         is padded, longer is cut to the first 3 s).  Silent windows -> silence_result().
         ``histories``: one speaker history per window (None: cold).  With ``with_stats``
         returns (readings, stats): stats[i] is what window i adds to its speaker's
-        history, None for a silent window."""
+        history, None for a silent window.
+
+        ``carried``, for the windows of streams (one entry per window, or None): what the
+        stream's previous window, a second earlier, handed on (the frames of this window's first
+        two seconds). Then only each window's last second is computed, and the result gains a
+        third list: what each window hands on to its stream's next one (None for a silent window
+        or one shorter than 3 s)."""
         xs = [to_mono_float(w, params.SAMPLE_RATE) for w in windows]
         histories = [None] * len(xs) if histories is None else list(histories)
         if len(histories) != len(xs):
             raise InvalidAudioError("one speaker history per window is needed")
+        if carried is not None and len(carried) != len(xs):
+            raise InvalidAudioError("one carried entry (or None) per window is needed")
         voiced = [i for i, x in enumerate(xs) if not is_silent(x)]
-        probs, stats = self._windows([xs[i] for i in voiced], [histories[i] for i in voiced])
+        handed = [carried[i] if carried is not None and len(xs[i]) == params.WINDOW_SAMPLES else None
+                  for i in voiced]
+        probs, stats, frames = self._windows([xs[i] for i in voiced], [histories[i] for i in voiced], handed)
         out = [silence_result() for _ in xs]
         added = [None] * len(xs)
+        onward = [None] * len(xs)
         for j, i in enumerate(voiced):
             out[i] = reading(probs[j])
             added[i] = stats[j]
+            if len(xs[i]) == params.WINDOW_SAMPLES:
+                onward[i] = frames[j][params.FRAME_CHUNK:]
+        if carried is not None:
+            return out, added, onward
         return (out, added) if with_stats else out
 
     def clip_probabilities(self, x16k: np.ndarray, history=None) -> tuple[np.ndarray, np.ndarray]:
@@ -272,11 +325,10 @@ class EmotionRecognizer:
         and the statistics its speech adds to a history (zeros when all silent: probabilities
         are then uniform)."""
         starts = _window_starts(len(x16k), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2)
-        wins = [x16k[s:s + params.WINDOW_SAMPLES] for s in starts]
-        voiced = [w for w in wins if not is_silent(w)]
+        voiced = [s for s in starts if not is_silent(x16k[s:s + params.WINDOW_SAMPLES])]
         if not voiced:
             return np.full(params.NUM_CLASSES, 1.0 / params.NUM_CLASSES), adapt.empty()
-        probs, stats = self._windows(voiced, [history] * len(voiced))
+        probs, stats = self._recording_windows(x16k, voiced, params.WINDOW_SAMPLES, [history] * len(voiced))
         return probs.mean(axis=0), adapt.merge_all(stats)
 
     def predict(self, waveform, sample_rate, history=None, with_stats=False):
@@ -306,7 +358,8 @@ class EmotionRecognizer:
         starts = _window_starts(len(x), win, hop)
         segs = [x[s:s + win] for s in starts]
         silent = [is_silent(s) for s in segs]
-        probs = iter(self.probabilities([s for s, q in zip(segs, silent) if not q], history))
+        voiced = [s for s, q in zip(starts, silent) if not q]
+        probs = iter(self._recording_windows(x, voiced, win, [history] * len(voiced))[0])
         out = []
         for s, seg, q in zip(starts, segs, silent):
             r = silence_result() if q else reading(next(probs))

@@ -9,8 +9,8 @@ Two views of one set of weights:
     calibrated softmax: inputs the raw 16 kHz waveform (batch, WINDOW_SAMPLES) and the
     speaker statistics; outputs the probabilities and the window's own statistics
     (to update the speaker's history).  Saved as ``ml/emotion_model.keras`` and
-    converted to ``ml/emotion_model.tflite`` (``to_tflite``: the classifier's weights in
-    8 bits, the front end in float).
+    converted to ``ml/emotion_model.tflite`` (``to_tflite``: its front end and the rest as
+    two signatures, the classifier's weights in 8 bits, the front end in float).
 
 Architecture: two views of the log-mel image stacked as channels: per-window gain
 normalisation (the loudest frame at 0 dB: level-free, keeps the spectral shape) and
@@ -319,34 +319,83 @@ def build_serving(classifier: keras.Model, temperature: float = 1.0) -> keras.Mo
 
 
 def to_tflite(serving: keras.Model) -> bytes:
-    """The serving model as a .tflite: the classifier's weights in 8 bits (dynamic range: int8
-    weights, float activations), the front end in float.
+    """The serving model as a .tflite of two signatures:
 
-    Quantized weights halve the classifier's CPU time per window (0.91 -> 0.41 ms, LiteRT on
-    one thread), with the same argmax on the test split (ml/MODEL_CARD.md). The front end's
-    two matrices (mel filters, pitch lags) stay float: in 8 bits they cost 16 points of UAR
-    on the test split (the log of small filter outputs and the pitch peak are fragile), and
-    the converter quantizes every large constant operand, so they are put back afterwards."""
-    plain = tf.lite.TFLiteConverter.from_keras_model(serving).convert()
-    conv = tf.lite.TFLiteConverter.from_keras_model(serving)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    return _float_frontend(conv.convert(), plain)
+    * ``frames``: waveform (1, FRAME_CHUNK_SAMPLES) -> frames (1, FRAME_CHUNK, FRAME_FEATURES),
+      the front end on a second's chunk;
+    * ``classify``: frames (1, FRAMES_PER_WINDOW, FRAME_FEATURES) and speaker_stats
+      (1, STATS_SIZE) -> probabilities (1, NUM_CLASSES) and window_stats (1, STATS_SIZE).
+
+    Windows overlap by two thirds (a 3 s window every second), and each frame depends on its own
+    samples only: computed once per stream or recording, the front end costs a third of what
+    it cost inside each window's graph (docs/BENCHMARKS.md). ``classify(frames(...))`` is
+    ``serving``'s output, the frames of the three chunks 0, 1, 2 s into the window.
+
+    The classifier's weights are in 8 bits (dynamic range: int8 weights, float activations):
+    half the classifier's CPU time per window on a core with 8-bit dot products (0.91 -> 0.41
+    ms; ml/MODEL_CARD.md), the same argmax on the test split. The front end stays float: its
+    two matrices (mel filters, pitch lags) in 8 bits cost 16 points of UAR on the test split (the
+    log of small filter outputs and the pitch peak are fragile), and the converter quantizes
+    every large constant operand, so they are put back afterwards."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as saved:
+        _save_halves(serving, saved)
+        keys = [params.FRAMES_SIGNATURE, params.CLASSIFY_SIGNATURE]
+        plain = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=keys)
+        conv = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=keys)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        return _float_frontend(conv.convert(), plain.convert())
+
+
+def _save_halves(serving: keras.Model, path: str):
+    """``serving``'s two halves as the signatures of a SavedModel at ``path``, their weights
+    frozen into constants (the converter keeps the variables of a model of several signatures
+    as variables, which LiteRT's interpreter does not initialise)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    chunk = keras.Input((params.FRAME_CHUNK_SAMPLES,), batch_size=1, name="waveform")
+    frames = keras.Input((params.FRAMES_PER_WINDOW, params.FRAME_FEATURES), batch_size=1, name="frames")
+    spk = keras.Input((adapt.STATS_SIZE,), batch_size=1, name="speaker_stats")
+    front = keras.Model(chunk, serving.get_layer("frontend")(chunk))
+    probs = serving.get_layer("probs")(serving.get_layer("emotion_classifier")([frames, spk]))
+    back = keras.Model([frames, spk], [probs, serving.get_layer("window_stats")(frames)])
+
+    def frozen(fn, *specs):
+        return convert_variables_to_constants_v2(
+            tf.function(fn, input_signature=list(specs), autograph=False).get_concrete_function())
+
+    wave_spec = tf.TensorSpec(chunk.shape, tf.float32, name="waveform")
+    frames_spec = tf.TensorSpec(frames.shape, tf.float32, name="frames")
+    spk_spec = tf.TensorSpec(spk.shape, tf.float32, name="speaker_stats")
+    front_fn = frozen(lambda w: front(w, training=False), wave_spec)
+    back_fn = frozen(lambda f, s: back([f, s], training=False), frames_spec, spk_spec)
+    # Named outputs: a frozen function's are numbered.
+    front_named = tf.function(lambda waveform: {"frames": front_fn(waveform)[0]}, input_signature=[wave_spec],
+                              autograph=False)
+    back_named = tf.function(lambda frames, speaker_stats: dict(zip(("probabilities", "window_stats"),
+                                                                    back_fn(frames, speaker_stats))),
+                             input_signature=[frames_spec, spk_spec], autograph=False)
+    tf.saved_model.save(tf.Module(), path, signatures={params.FRAMES_SIGNATURE: front_named.get_concrete_function(),
+                                                       params.CLASSIFY_SIGNATURE: back_named.get_concrete_function()})
 
 
 def _float_frontend(quantized: bytes, plain: bytes) -> bytes:
-    """``quantized`` with every tensor of the front end given back its float weights from
-    ``plain`` (the same graph converted without quantization)."""
+    """``quantized`` with every tensor of the front end (the ``frames`` signature) given back its
+    float weights from ``plain`` (the same graphs converted without quantization)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fb
 
     q, f = fb.convert_bytearray_to_object(quantized), fb.convert_bytearray_to_object(plain)
-    floats = {t.name: f.buffers[t.buffer].data for t in f.subgraphs[0].tensors}
+    [q_front] = [g for g in q.subgraphs if g.name.decode() == params.FRAMES_SIGNATURE]
+    [f_front] = [g for g in f.subgraphs if g.name.decode() == params.FRAMES_SIGNATURE]
+    floats = {t.name: f.buffers[t.buffer].data for t in f_front.tensors}
     restored = 0
-    for t in q.subgraphs[0].tensors:
-        if t.type == schema.TensorType.INT8 and b"/frontend" in t.name:
+    for t in q_front.tensors:
+        if t.type == schema.TensorType.INT8:
             t.type, t.quantization = schema.TensorType.FLOAT32, None
             q.buffers[t.buffer].data = floats[t.name]
             restored += 1
     if not restored:
-        raise RuntimeError("no quantized front-end tensor found: the converter's naming changed")
+        raise RuntimeError("no quantized front-end tensor found: the converter's output changed")
     return bytes(fb.convert_object_to_bytearray(q))

@@ -19,6 +19,14 @@ MEL_MIN_HZ = 60.0
 MEL_MAX_HZ = 7800.0
 LOG_OFFSET = 1e-6
 FRAMES_PER_WINDOW = 1 + (WINDOW_SAMPLES - STFT_WINDOW_SAMPLES) // STFT_HOP_SAMPLES  # 149
+# The served front end computes frames a second at a time: FRAME_CHUNK frames from
+# FRAME_CHUNK_SAMPLES samples, the next chunk starting SAMPLE_RATE samples later. Frames depend
+# on their own samples only, so windows a second apart share all but their last chunk's frames
+# (ml/inference.py computes each frame of a recording or a stream once).
+FRAME_CHUNK = SAMPLE_RATE // STFT_HOP_SAMPLES                                 # 50
+FRAME_CHUNK_SAMPLES = (FRAME_CHUNK - 1) * STFT_HOP_SAMPLES + STFT_WINDOW_SAMPLES  # 16192
+# The .tflite's two signatures (ml/model.py to_tflite): a chunk's frames, and a window's reading.
+FRAMES_SIGNATURE, CLASSIFY_SIGNATURE = "frames", "classify"
 
 # Pitch view (same frames, same power spectrum): the normalised autocorrelation of each
 # frame on a log-spaced grid of lags (PITCH_MIN_HZ..PITCH_MAX_HZ); its peak gives the frame's

@@ -213,6 +213,40 @@ def test_history_changes_the_reading_and_is_validated(rec):
         rec.predict(w, SR, history=[1.0, 2.0])
 
 
+def test_a_streams_window_computes_its_last_second_only_and_reads_the_same(rec):
+    """A window a second after the one before takes the two seconds of frames they share
+    (`carried`) and computes the last: the same readings and statistics as alone."""
+    x = np.concatenate([voice(3.0, seed=1), voice(3.0, f0=220, seed=2)])
+    windows = [x[s:s + params.WINDOW_SAMPLES] for s in range(0, len(x) - params.WINDOW_SAMPLES + 1, SR)]
+    alone, alone_stats = rec.predict_batch(windows, with_stats=True)
+    calls = []
+    frames = rec.frames
+    rec.frames = lambda *a: calls.append(a[1]) or frames(*a)
+    try:
+        carried = None
+        for w, expected, expected_stats in zip(windows, alone, alone_stats):
+            [got], [stats], [carried] = rec.predict_batch([w], carried=[carried])
+            assert got == expected
+            np.testing.assert_array_equal(stats, expected_stats)
+            assert carried.shape == (params.FRAMES_PER_WINDOW - params.FRAME_CHUNK, params.FRAME_FEATURES)
+    finally:
+        rec.frames = frames
+    assert calls == [params.FRAMES_PER_WINDOW] + [params.FRAME_CHUNK] * (len(windows) - 1)
+    # nothing is handed on from a silent window, nor from a short one (its last second is padding)
+    assert rec.predict_batch([np.zeros(params.WINDOW_SAMPLES, np.float32), voice(2.0)], carried=[None, None])[2] \
+        == [None, None]
+
+
+@pytest.mark.parametrize(("window_s", "hop_s"), [(3.0, 1.0), (3.0, 0.5), (2.0, 0.7), (4.0, 1.0)])
+def test_a_recordings_windows_share_their_frames_and_read_as_alone(rec, window_s, hop_s):
+    x = np.concatenate([voice(3.0, seed=4), voice(2.5, f0=200, seed=5), voice(1.7, seed=6)])
+    timeline = rec.timeline(x, SR, window_s=window_s, hop_s=hop_s)
+    starts = [round(w["start"] * SR) for w in timeline]
+    alone = rec.probabilities([x[s:s + round(window_s * SR)] for s in starts])
+    shared = np.array([[w["probabilities"][c] for c in params.CLASSES] for w in timeline])
+    np.testing.assert_allclose(shared, alone, atol=1e-6)
+
+
 def test_window_stats_from_the_model_match_numpy(rec):
     """The serving graph's window statistics are adapt.frame_stats of its frame features."""
     from ml import adapt

@@ -1,4 +1,5 @@
-"""The serving model's conversion to .tflite: the classifier's weights in 8 bits, the front end in float."""
+"""The serving model's conversion to .tflite: two signatures (a second's frames, a window's reading),
+the classifier's weights in 8 bits, the front end in float."""
 import numpy as np
 import pytest
 
@@ -6,7 +7,7 @@ from ml import adapt, params
 
 
 @pytest.mark.filterwarnings("ignore:The structure of `inputs`")
-def test_tflite_quantizes_the_classifier_and_keeps_the_front_end_float():
+def test_tflite_halves_compute_the_serving_model_with_a_float_front_end():
     pytest.importorskip("tensorflow")
     import keras
     from ai_edge_litert.interpreter import Interpreter
@@ -18,13 +19,14 @@ def test_tflite_quantizes_the_classifier_and_keeps_the_front_end_float():
     serving = M.build_serving(M.build_classifier(channels=(8, 8, 16, 32)), temperature=1.5)
     blob = M.to_tflite(serving)
     flat = fb.convert_bytearray_to_object(blob)
-    tensors = flat.subgraphs[0].tensors
+    graphs = {g.name.decode(): g for g in flat.subgraphs}
+    assert set(graphs) == {params.FRAMES_SIGNATURE, params.CLASSIFY_SIGNATURE}
     # the front end's large constants, which the converter quantizes: mel filters, pitch lags and
     # the DFT's second stage
-    front = [t for t in tensors if b"/frontend" in t.name and flat.buffers[t.buffer].data is not None
-             and np.prod(t.shape) >= 1024]
+    front = [t for t in graphs[params.FRAMES_SIGNATURE].tensors
+             if flat.buffers[t.buffer].data is not None and np.prod(t.shape) >= 1024]
     assert len(front) == 3 and all(t.type == schema.TensorType.FLOAT32 for t in front)
-    assert any(t.type == schema.TensorType.INT8 and b"emotion_classifier" in t.name for t in tensors)
+    assert any(t.type == schema.TensorType.INT8 for t in graphs[params.CLASSIFY_SIGNATURE].tensors)
 
     rng = np.random.default_rng(0)
     t = np.arange(params.WINDOW_SAMPLES) / params.SAMPLE_RATE
@@ -32,17 +34,20 @@ def test_tflite_quantizes_the_classifier_and_keeps_the_front_end_float():
             + 0.02 * rng.standard_normal(t.size)).astype(np.float32)[None]
     history = adapt.empty()[None].astype(np.float32)
     expected_probs, expected_stats = (o.numpy() for o in serving([wave, history]))
+    expected_frames = serving.get_layer("frontend")(wave).numpy()[0]
     it = Interpreter(model_content=blob, num_threads=1)
-    it.allocate_tensors()
-    for d in it.get_input_details():
-        it.set_tensor(d["index"], wave if d["shape"][-1] == params.WINDOW_SAMPLES else history)
-    it.invoke()
-    out = {d["shape"][-1]: it.get_tensor(d["index"])[0] for d in it.get_output_details()}
+    to_frames, classify = it.get_signature_runner("frames"), it.get_signature_runner("classify")
+    # the window's three seconds, a chunk each (the last chunk's last frame lies past the window)
+    padded = np.pad(wave[0], (0, 2 * params.SAMPLE_RATE + params.FRAME_CHUNK_SAMPLES - params.WINDOW_SAMPLES))
+    frames = np.concatenate([to_frames(waveform=padded[None, c * params.SAMPLE_RATE:][:, :params.FRAME_CHUNK_SAMPLES])
+                             ["frames"][0] for c in range(3)])[:params.FRAMES_PER_WINDOW]
+    np.testing.assert_allclose(frames, expected_frames, rtol=1e-4, atol=1e-3)
+    out = classify(frames=frames[None], speaker_stats=history)
     # The window's statistics come from the float front end alone: equal to float rounding.
-    np.testing.assert_allclose(out[adapt.STATS_SIZE], expected_stats[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["window_stats"][0], expected_stats[0], rtol=1e-4, atol=1e-4)
     # 8-bit weights move the probabilities a little (at most 0.009 over 1,200 corpus clips for
     # the shipped model, ml/MODEL_CARD.md); a broken front end moves them by far more.
-    np.testing.assert_allclose(out[params.NUM_CLASSES], expected_probs[0], atol=0.02)
+    np.testing.assert_allclose(out["probabilities"][0], expected_probs[0], atol=0.02)
 
 
 def test_mixstyle_mixes_styles_in_training_only():

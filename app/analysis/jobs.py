@@ -13,7 +13,7 @@ from datetime import timedelta
 import numpy as np
 from flask import current_app
 
-from app.analysis.model import model_version, predict_adapted
+from app.analysis.model import Carry, model_version, predict_adapted
 from app.analysis.summary import breakdown
 from app.analysis.uploads import audio_error_status, pop_upload, upload_bytes
 from app.auth import voice
@@ -71,10 +71,12 @@ def analyze_upload(job_id):
     # Each window is placed at its position in the recording, taken to end at the upload.
     started = job.created_at - timedelta(seconds=duration_s)
     timeline, stored = [], []
+    carry = Carry()
     for first in range(0, len(windows), UPLOAD_BATCH):
         batch = windows[first:first + UPLOAD_BATCH]
         voices = voice.load([speaker])
-        predictions = predict_adapted([w.samples for w in batch], [speaker] * len(batch), voices)
+        predictions = predict_adapted([w.samples for w in batch], [speaker] * len(batch), voices,
+                                      [(job_id, w.index, w.start_s) for w in batch], carry)
         voice.save(voices)
         readings = record_readings([
             (owner, session, prediction, "upload",

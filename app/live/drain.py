@@ -12,7 +12,7 @@ from bson import ObjectId
 from flask import current_app
 from rq import get_current_job
 
-from app.analysis.model import model_version, predict_adapted
+from app.analysis.model import Carry, model_version, predict_adapted
 from app.auth import voice
 from app.auth.tokens import GONE_PREFIX, gone_key
 from app.environment.store import delete_responses, state_keys, update_environments
@@ -105,8 +105,10 @@ def _analyze_windows(job_id, taken, take_next=0, fewer_than=0, linger_ms=0):
     finds it marked gone (app/auth/accounts.py marks it before deleting anything), and what
     this batch stored for it is deleted again."""
     redis = current_app.extensions["redis"]
-    users = ready.users_of(taken)
-    taken, baselines = ready.with_audio(redis, taken, [voice.key(u) for u in users])
+    users, sessions = ready.users_of(taken), ready.sessions_of(taken)
+    taken, values = ready.with_audio(redis, taken, [voice.key(u) for u in users] +
+                                     [ready.frames_key(s) for s in sessions])
+    baselines, carry = values[:len(users)], Carry(dict(zip(sessions, values[len(users):])))
     live = [(json.loads(descriptor), pcm) for descriptor, pcm in taken if descriptor is not None]
     if not live:
         pipe = redis.pipeline(transaction=False)
@@ -116,7 +118,8 @@ def _analyze_windows(job_id, taken, take_next=0, fewer_than=0, linger_ms=0):
     windows = [w for w, _ in live]
     speakers = [w["user_id"] for w in windows]
     voices = voice.load(speakers, dict(zip(users, baselines)))
-    predictions = predict_adapted([from_s16(pcm) for _, pcm in live], speakers, voices)
+    predictions = predict_adapted([from_s16(pcm) for _, pcm in live], speakers, voices,
+                                  [(w["session_id"], w["index"], w["start_s"]) for w in windows], carry)
     version = model_version()
     ids = {value: ObjectId(value) for w in windows for value in (w["user_id"], w["session_id"])}
     # Three round trips after the model, whatever the batch's size: the readings' insert, then one
@@ -139,9 +142,11 @@ def _analyze_windows(job_id, taken, take_next=0, fewer_than=0, linger_ms=0):
     pipe = redis.pipeline(transaction=False)
     update_environments(items, pipe, states)
     # The same round trip ends the batch: the environment events and states, the baselines, the
-    # windows done, their latencies, and whether an account was deleted meanwhile (then what was
-    # stored for it goes again).
+    # frames handed on, the windows done, their latencies, and whether an account was deleted
+    # meanwhile (then what was stored for it goes again).
     saved = voice.save(voices, pipe)
+    for session_id in carry.changed:  # before the users' holds go, as their baselines do
+        pipe.set(ready.frames_key(session_id), carry.encoded(session_id), ex=ready.FRAMES_TTL_S)
     ready.taken_done(pipe, job_id, users)
     for w in windows:
         ready.done(pipe, w["session_id"], w["index"])
@@ -155,6 +160,7 @@ def _analyze_windows(job_id, taken, take_next=0, fewer_than=0, linger_ms=0):
     saved(results)
     gone = [user_id for user_id, marked in zip(user_ids, results[gone_at]) if marked]
     if gone:
+        redis.delete(*{ready.frames_key(w["session_id"]) for w in windows if w["user_id"] in gone})
         delete_responses(EnvironmentResponse.objects(owner__in=gone))
         delete_readings(EmotionReading.objects(owner__in=gone))
     return results[-1] if take_next else []

@@ -12,6 +12,8 @@ it), all in Redis:
 * the drain jobs waiting for windows, and a flag that says a drain job is queued and not yet
   started: the web process enqueues a new one only when no drain job is waiting and none is
   queued (app/live/drain.py drain_windows says why);
+* the frames each stream's latest analysed window hands on to its next (app.analysis.model.Carry),
+  for FRAMES_TTL_S;
 * the latest window latencies, for /api/system/stats.
 
 Fair draining across users (start-time fair queueing): a window is scored max(V, F(user)) + 1,
@@ -77,6 +79,16 @@ def window_key(session_id, index):
 def audio_key(session_id, index):
     """A pending window's audio (s16le)."""
     return f"stream:audio:{session_id}:{index}"
+
+
+def frames_key(session_id):
+    """What a stream's latest analysed window hands on to its next (app.analysis.model.Carry)."""
+    return f"stream:frames:{session_id}"
+
+
+# The frames a window hands on are kept this long: a window comes every second while a stream
+# goes on, and frames computed from a user's audio should not outlast it by much.
+FRAMES_TTL_S = 30
 
 
 def finish_key(user_id):
@@ -299,6 +311,11 @@ def take_windows(redis, job_id, max_count, gone_prefix):
 def users_of(taken):
     """The users (ids as strings) of the windows taken that are still there, each once."""
     return list(dict.fromkeys(user.decode() for _, descriptor, user in taken if descriptor))
+
+
+def sessions_of(taken):
+    """The sessions of the windows taken that are still there, each once."""
+    return list(dict.fromkeys(member.decode().rpartition(":")[0] for member, descriptor, _ in taken if descriptor))
 
 
 def with_audio(redis, taken, also=()):
