@@ -12,8 +12,10 @@ statistics learned from their earlier speech (``adapt.empty()`` or None: cold st
 a recording adds to that history (``adapt.merge``), so callers keep it without TensorFlow.
 
 The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tflite,
-which contains the same in-graph front end (log-mel and pitch) as the Keras model; TensorFlow
-is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
+which contains the same front end (log-mel and pitch) as the Keras model, as its own
+signature: each frame of a recording is computed once for every window that holds it, and a
+stream's window takes the frames its previous window handed on (``predict_batch(...,
+carried=...)``); TensorFlow is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
 Every reading carries probabilities over params.CLASSES (calibrated: the model's softmax
 has a fitted temperature), the dominant class, its confidence, ``uncertain`` (confidence
 below params.UNCERTAIN_BELOW: report it as a guess, not a finding), and
