@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from mongoeco.core.bson_scalars import INT64_MAX, INT64_MIN
+from mongoeco.types import ObjectId as EngineObjectId
 
 from app.runtime import freeze_startup_objects, freeze_survivors_of_full_collections
 
@@ -154,6 +155,43 @@ def decode_plain_directly():
     if _original_decode is None:
         _original_decode = protocol.decode_wire_value
         protocol.decode_wire_value = _decode_plain_directly
+
+
+_original_deepcopy = None
+# Values that deepcopy returns as they are.
+_IMMUTABLE = _DECODED_AS_IS | {bytes, ObjectId, EngineObjectId}
+
+
+def _copy_plain_directly(value, memo=None):
+    """copy.deepcopy for the documents mongoeco copies on every insert (twice as it prepares
+    the batch, once more for a change stream's record): dicts and lists are copied and their
+    immutable leaves kept, as deepcopy keeps them, without its memo and its dispatch per value;
+    anything else (and any memo given) goes to deepcopy. A document decoded from the wire is a
+    tree (no value reached twice), so the copies are the same."""
+    kind = type(value)
+    if memo is not None:
+        return _original_deepcopy(value, memo)
+    if kind is dict:
+        return {key: _copy_plain_directly(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_plain_directly(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return _original_deepcopy(value)
+
+
+def copy_plain_directly():
+    """Install _copy_plain_directly as the deepcopy of mongoeco's insert path and memory engine
+    (this process only)."""
+    global _original_deepcopy
+    import copy
+
+    from mongoeco.api._async import _collection_insert
+    from mongoeco.engines import memory
+
+    if _original_deepcopy is None:
+        _original_deepcopy = copy.deepcopy
+        _collection_insert.deepcopy = memory.deepcopy = _copy_plain_directly
 
 
 # What the SQLite plan selects, with its table named (the index lookup joins another table).
@@ -363,6 +401,7 @@ async def serve(engine: str, path: str | None, host: str, port: int, ready=None)
     batch_wire_inserts()
     encode_scalars_directly()
     decode_plain_directly()
+    copy_plain_directly()
     server = AsyncMongoEcoProxyServer(engine=build_engine(engine, path), host=host, port=port)
     address = await server.start()
     print(f"mongo-wire listening on {address.uri} ({engine})", flush=True)

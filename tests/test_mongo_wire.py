@@ -280,3 +280,29 @@ def test_the_decode_shortcut_decodes_what_bson_gives_as_mongoeco_does():
     actual, expected = mongo_wire._decode_plain_directly(decoded), mongo_wire._original_decode(decoded)
     assert repr(actual) == repr(expected)
     assert [type(v) for v in actual["leaves"]] == [type(v) for v in expected["leaves"]]
+
+
+def test_the_copy_shortcut_copies_documents_as_deepcopy_does():
+    """devtools.mongo_wire's copy of the documents mongoeco copies on insert gives what
+    copy.deepcopy gives, and shares no dict or list with the original."""
+    import copy
+
+    from mongoeco.types import ObjectId as EngineObjectId
+
+    from devtools import mongo_wire
+
+    mongo_wire.copy_plain_directly()
+    leaves = [*CODEC_VALUES, EngineObjectId("6b130ec5fd5000393bf15182"), (1, [2])]
+    document = {"leaves": leaves, "nested": {str(i): {"v": [leaf, {"deeper": leaf}]} for i, leaf in enumerate(leaves)}}
+    copied = mongo_wire._copy_plain_directly(document)
+    assert repr(copied) == repr(copy.deepcopy(document))
+    assert [type(v) for v in copied["leaves"]] == [type(v) for v in leaves]
+
+    def containers(value):
+        if isinstance(value, dict | list | set | tuple):
+            yield value
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from containers(item)
+
+    originals = {id(c) for c in containers(document) if not isinstance(c, tuple)}
+    assert not originals & {id(c) for c in containers(copied) if not isinstance(c, tuple)}
