@@ -28,6 +28,7 @@ def test_a_window_takes_only_what_the_window_just_before_it_handed_on():
     assert kept.take("s", 6, 4.0) is None      # a window between them went missing
     assert kept.take("s", 5, 2.5) is None      # not a hop later (a resumed stream numbers on)
     assert kept.take("other", 5, 3.0) is None
+    assert Carry({"s": carry.encoded("s")[:-4]}).take("s", 5, 3.0) is None  # not the frames of this model
     assert kept.changed == set()
     kept.hand_on("s", 5, 3.0, None)            # a silent window hands nothing on
     assert kept.changed == set() and kept.take("s", 5, 3.0) is not None

@@ -28,6 +28,7 @@ def recognizer():
 # A window hands its frames on to the window of its stream that starts this much later.
 CARRY_HOP_S = params.FRAME_CHUNK * params.STFT_HOP_SAMPLES / params.SAMPLE_RATE
 _CARRY_HEAD = struct.Struct("<qd")  # the index and start (s) of the window that handed the frames on
+_CARRY_BYTES = _CARRY_HEAD.size + (params.FRAMES_PER_WINDOW - params.FRAME_CHUNK) * params.FRAME_FEATURES * 4
 
 
 class Carry:
@@ -40,7 +41,8 @@ class Carry:
     ``stored``: {stream: bytes or None} as `encoded` kept them (in Redis, between batches)."""
 
     def __init__(self, stored=None):
-        self._entries = {stream: self._decode(value) for stream, value in (stored or {}).items() if value}
+        entries = ((stream, self._decode(value)) for stream, value in (stored or {}).items() if value)
+        self._entries = {stream: entry for stream, entry in entries if entry is not None}
         self.changed = set()
 
     def take(self, stream, index, start_s):
@@ -60,6 +62,10 @@ class Carry:
 
     @staticmethod
     def _decode(value):
+        """(index, start_s, frames), or None for a value of another size (written by another
+        model's front end)."""
+        if len(value) != _CARRY_BYTES:
+            return None
         index, start_s = _CARRY_HEAD.unpack_from(value)
         frames = np.frombuffer(value, "<f4", offset=_CARRY_HEAD.size).reshape(-1, params.FRAME_FEATURES)
         return index, start_s, frames
