@@ -250,8 +250,13 @@ def test_streams_on_both_webs_survive_the_loss_of_one(cluster, db):
         indices = sorted(e["window_index"] for e in live.emotions)
         if n in resumed:
             assert summary["session_id"] == session_id
-            assert indices == list(range(indices[0], indices[0] + summary["windows"])), "every resumed window"
-            assert indices[0] > max(heard_before[n]), "numbering goes on, never reusing a window key"
+            own = indices[len(indices) - summary["windows"]:]
+            assert own == list(range(own[0], own[0] + summary["windows"])), "every resumed window"
+            assert own[0] > max(heard_before[n]), "numbering goes on, never reusing a window key"
+            # Windows the first stream had queued before web.1 died are answered to the session's
+            # room, which the resumed client has joined, also when they are analysed after it did.
+            late = indices[:len(indices) - summary["windows"]]
+            assert all(max(heard_before[n]) < index < own[0] for index in late), (late, heard_before[n], own)
             heard = heard_before[n] | set(indices)
         else:
             assert indices == list(range(summary["windows"])), "the streams on web.2 went on undisturbed"
