@@ -15,7 +15,8 @@ The default runtime is LiteRT (``ai_edge_litert``) running ml/emotion_model.tfli
 which contains the same front end (log-mel and pitch) as the Keras model, as its own
 signature: each frame of a recording is computed once for every window that holds it, and a
 stream's window takes the frames its previous window handed on (``predict_batch(...,
-carried=...)``); TensorFlow is not imported (``backend="tensorflow"`` falls back to tf.lite if LiteRT is absent).
+carried=...)``). TensorFlow is not imported (``backend="tensorflow"`` falls back to tf.lite
+if LiteRT is absent).
 Every reading carries probabilities over params.CLASSES (calibrated: the model's softmax
 has a fitted temperature), the dominant class, its confidence, ``uncertain`` (confidence
 below params.UNCERTAIN_BELOW: report it as a guess, not a finding), and
@@ -185,7 +186,6 @@ class EmotionRecognizer:
     classes = params.CLASSES
 
     def __init__(self, interpreter, model_path: Path, backend: str):
-        self._it = interpreter
         self.model_path = Path(model_path)
         self.backend = backend
         self._front = interpreter.get_signature_runner(params.FRAMES_SIGNATURE)
