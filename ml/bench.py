@@ -58,6 +58,26 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _served(rec, windows, carry):
+    """Latencies (s) and CPU ms per window of windows served one at a time as a worker serves
+    one speaker's: each adapted to the statistics of the windows before it, and with ``carry``
+    given the frames the window before handed on."""
+    import time
+
+    from ml import adapt
+    history, carried, lat = adapt.empty(), None, []
+    cpu0 = time.process_time()
+    for w in windows:
+        t = time.perf_counter()
+        _, (added,), *onward = rec.predict_batch([w], [history], with_stats=True,
+                                                 carried=[carried] if carry else None)
+        if added is not None:
+            history = adapt.merge(history, added)
+        carried = onward[0][0] if onward else None
+        lat.append(time.perf_counter() - t)
+    return lat, (time.process_time() - cpu0) * 1000 / len(windows)
+
+
 def _child_ours(n, data_path):
     import time
 
@@ -66,30 +86,14 @@ def _child_ours(n, data_path):
     from ml.inference import EmotionRecognizer
     rec = EmotionRecognizer.load(num_threads=1)
 
-    from ml import adapt, params
+    from ml import params
     wins, source = _windows(n, data_path)
-    history = adapt.empty()
     for w in wins[:5]:
         rec.predict(w, 16000)
-    lat = []
-    cpu0 = time.process_time()
-    for w in wins:
-        t = time.perf_counter()
-        _, (added,) = rec.predict_batch([w], [history], with_stats=True)
-        if added is not None:
-            history = adapt.merge(history, added)
-        lat.append(time.perf_counter() - t)
-    cpu_ms = (time.process_time() - cpu0) * 1000 / len(wins)
-    stream, history, carried, streamed = np.concatenate(list(wins)), adapt.empty(), None, []
-    cpu0 = time.process_time()
-    for start in range(0, len(wins) * params.SAMPLE_RATE, params.SAMPLE_RATE):
-        t = time.perf_counter()
-        _, (added,), (carried,) = rec.predict_batch([stream[start:start + params.WINDOW_SAMPLES]], [history],
-                                                    carried=[carried])
-        if added is not None:
-            history = adapt.merge(history, added)
-        streamed.append(time.perf_counter() - t)
-    streamed_cpu_ms = (time.process_time() - cpu0) * 1000 / len(streamed)
+    lat, cpu_ms = _served(rec, wins, carry=False)
+    stream, second = np.concatenate(list(wins)), params.SAMPLE_RATE
+    streamed, streamed_cpu_ms = _served(
+        rec, [stream[s:s + params.WINDOW_SAMPLES] for s in range(0, len(wins) * second, second)], carry=True)
     rec.predict_batch(list(wins[:32]))          # warm-up
     t = time.perf_counter()
     rec.predict_batch(list(wins[32:64]))

@@ -158,13 +158,6 @@ def is_silent(x16k: np.ndarray) -> bool:
     return float(active.mean()) < params.SILENCE_MIN_ACTIVE_FRACTION
 
 
-def _fit_window(x16k: np.ndarray) -> np.ndarray:
-    n = params.WINDOW_SAMPLES
-    if len(x16k) >= n:
-        return x16k[:n]
-    return np.pad(x16k, (0, n - len(x16k)))
-
-
 def _window_starts(n_samples: int, win: int, hop: int) -> list[int]:
     if n_samples <= win:
         return [0]
@@ -243,7 +236,7 @@ class EmotionRecognizer:
     def window_frames(self, x16k: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
         """A window's frames as the model reads it (cut or zero-padded to 3 s):
         (FRAMES_PER_WINDOW, FRAME_FEATURES). ``first``: its first frames, known already."""
-        x = _fit_window(x16k)
+        x = x16k[:params.WINDOW_SAMPLES]  # frames pads a shorter window with zeros
         known = 0 if first is None else len(first)
         rest = self.frames(x[known * params.STFT_HOP_SAMPLES:], params.FRAMES_PER_WINDOW - known)
         return rest if first is None else np.concatenate([first, rest])
