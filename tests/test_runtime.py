@@ -14,7 +14,7 @@ from app.runtime import PATCHED_EVENTLET_VERSION, apply_mask
 reference = RFC6455WebSocket.__dict__["_apply_mask"].__func__
 
 
-@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 3200, 65537])
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 255, 256, 257, 3200, 8000, 65537])
 @pytest.mark.parametrize("offset", [0, 1, 2, 3, 6])
 def test_matches_eventlet(length, offset):
     rng = random.Random(length * 10 + offset)
