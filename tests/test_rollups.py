@@ -113,7 +113,7 @@ def check_buckets(app):
         if name.endswith(":minutes"):
             continue
         owner, unit, start = name[len("rollup:{"):].replace("}", "").split(":")
-        stored[(owner, unit, int(start))] = {k.decode(): float(v) for k, v in redis.hgetall(name).items()}
+        stored[(owner, unit, int(start))] = buckets.unpack(redis.get(name))
     assert set(stored) == set(expected)
     for key, totals in expected.items():
         # A field whose readings were all subtracted stays, at 0.

@@ -5,22 +5,27 @@ distribution (app/readings/stats.py) read these sums instead of the readings, so
 depends on the range asked for, not on how many readings are stored. `flask db rebuild-rollups`
 recomputes them from the readings (after a Redis loss, or to check them).
 
-A bucket is the hash `rollup:{<owner>}:<unit>:<start epoch s>` with `n` (non-silent readings),
-`silent` (silent windows), `d:<label>` (readings with that dominant), `di:<label>` (their summed
-intensity), `p:<class>` (summed probability), `s:<field>` and `q:<field>` (sum and sum of squares
-of valence, arousal, intensity, confidence). Five or fifteen minutes are summed from minutes, a
-week from days. `rollup:{<owner>}:minutes` is the sorted set of the minutes that hold readings.
+A bucket is the string `rollup:{<owner>}:<unit>:<start epoch s>`, its totals packed as
+little-endian doubles in the order of LAYOUT: `n` (non-silent readings), `silent` (silent
+windows), `d:<label>` (readings with that dominant), `di:<label>` (their summed intensity),
+`p:<class>` (summed probability), `s:<field>` and `q:<field>` (sum and sum of squares of valence,
+arousal, intensity, confidence). Five or fifteen minutes are summed from minutes, a week from
+days. `rollup:{<owner>}:minutes` is the sorted set of the minutes that hold readings.
 
 Why Redis and not a MongoDB collection: the embedded MongoDB-wire server costs 6 ms (memory
 engine) to 29 ms (SQLite) per pair of bucket upserts, as much as or more than the reading's own
 insert; adding them to every write would have cut the ingest throughput by a third or more.
 Here a write costs one script call for the whole batch, in the pipeline the store already sends.
+Why packed and not a hash of fields: a bucket's 34 fields read, formatted and written as hash
+fields cost Redis 140–150 µs a reading (three buckets each); packed, a bucket is one GET and one
+SET, its sums unpacked and packed in C (docs/BENCHMARKS.md).
 """
 import calendar
 import struct
 from collections import defaultdict
 from datetime import UTC, datetime
 
+import numpy as np
 from flask import current_app
 
 from ml.params import CLASSES
@@ -29,104 +34,65 @@ UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 FIELDS = ("valence", "arousal", "intensity", "confidence")
 PREFIX = "rollup:"
 
+LAYOUT = ("n", "silent", *(f"d:{c}" for c in CLASSES), *(f"di:{c}" for c in CLASSES),
+          *(f"p:{c}" for c in CLASSES), *(f"s:{f}" for f in FIELDS), *(f"q:{f}" for f in FIELDS))
+_BUCKET = struct.Struct(f"<{len(LAYOUT)}d")
+
 # KEYS: per (owner, minute), its minute, hour and day buckets and the owner's set of minutes;
-# ARGV: the sign, the class names (space-separated), then per (owner, minute): the minute's start
-# and how many readings, then per reading its dominant ('' for a silent one) and its valence,
-# arousal, intensity, confidence and probabilities (in the class names' order) packed as
-# little-endian doubles ('' for a silent one). The sums are made here, as add() makes them:
-# one call for a batch, where one command per field and bucket cost the worker more (redis-py
-# packs each argument and parses each reply in Python) than the reading's insert. A bucket's
-# fields are read and written whole (one HMGET, one HSET): a field at a time (HINCRBYFLOAT) cost
-# Redis 40 % more CPU. A bucket left with no reading (after a deletion) is removed.
+# ARGV: the sign, the number of classes, then per (owner, minute): the minute's start and how
+# many readings, then per reading its dominant's place in CLASSES (1-based; 0 for a silent one)
+# and its valence, arousal, intensity, confidence and probabilities (in CLASSES' order) packed as
+# little-endian doubles ('' for a silent one). The sums are made here, as add() makes them, in
+# LAYOUT's order: one call for a batch, where one command per field and bucket cost the worker
+# more (redis-py packs each argument and parses each reply in Python) than the reading's insert.
+# A bucket left with no reading (after a deletion) is removed.
 _APPLY = """
 local sign = tonumber(ARGV[1])
-local classes = {}
-for name in string.gmatch(ARGV[2], '%S+') do classes[#classes + 1] = name end
-local layout = '<' .. string.rep('d', 4 + #classes)
-local names = {'valence', 'arousal', 'intensity', 'confidence'}
+local nc = tonumber(ARGV[2])
+local width = 2 + 3 * nc + 8
+local layout = '<' .. string.rep('d', width)
+local reading = '<' .. string.rep('d', 4 + nc)
 local i, k = 3, 0
 while i <= #ARGV do
   local minute, count = ARGV[i], tonumber(ARGV[i + 1])
   i = i + 2
-  local totals, order = {}, {}
-  local function add(field, value)
-    if totals[field] == nil then
-      totals[field] = 0
-      order[#order + 1] = field
-    end
-    totals[field] = totals[field] + value
-  end
+  local t = {}
+  for j = 1, width do t[j] = 0 end
   for _ = 1, count do
-    local dominant = ARGV[i]
-    if dominant == '' then
-      add('silent', sign)
+    local d = tonumber(ARGV[i])
+    if d == 0 then
+      t[2] = t[2] + sign
     else
-      local v = {struct.unpack(layout, ARGV[i + 1])}
-      add('n', sign)
-      add('d:' .. dominant, sign)
-      add('di:' .. dominant, sign * v[3])
-      for c = 1, #classes do add('p:' .. classes[c], sign * v[4 + c]) end
+      local v = {struct.unpack(reading, ARGV[i + 1])}
+      t[1] = t[1] + sign
+      t[2 + d] = t[2 + d] + sign
+      t[2 + nc + d] = t[2 + nc + d] + sign * v[3]
+      for c = 1, nc do t[2 + 2 * nc + c] = t[2 + 2 * nc + c] + sign * v[4 + c] end
       for f = 1, 4 do
-        add('s:' .. names[f], sign * v[f])
-        add('q:' .. names[f], sign * v[f] * v[f])
+        t[2 + 3 * nc + f] = t[2 + 3 * nc + f] + sign * v[f]
+        t[6 + 3 * nc + f] = t[6 + 3 * nc + f] + sign * v[f] * v[f]
       end
     end
     i = i + 2
   end
   for level = 1, 3 do
     local bucket = KEYS[k + level]
-    local stored = redis.call('HMGET', bucket, 'n', 'silent', unpack(order))
-    local writes = {}
-    for j, field in ipairs(order) do
-      writes[2 * j - 1] = field
-      writes[2 * j] = string.format('%.17g', (tonumber(stored[2 + j]) or 0) + totals[field])
-    end
-    redis.call('HSET', bucket, unpack(writes))
-    local n = (tonumber(stored[1]) or 0) + (totals['n'] or 0)
-    local silent = (tonumber(stored[2]) or 0) + (totals['silent'] or 0)
-    if n <= 0 and silent <= 0 then
+    local stored = redis.call('GET', bucket)
+    local out = stored and {struct.unpack(layout, stored)} or {}
+    for j = 1, width do out[j] = (out[j] or 0) + t[j] end
+    if out[1] <= 0 and out[2] <= 0 then
       redis.call('DEL', bucket)
       if level == 1 then redis.call('ZREM', KEYS[k + 4], minute) end
-    elseif level == 1 then
-      redis.call('ZADD', KEYS[k + 4], minute, minute)
+    else
+      redis.call('SET', bucket, struct.pack(layout, unpack(out, 1, width)))
+      if level == 1 then redis.call('ZADD', KEYS[k + 4], minute, minute) end
     end
   end
   k = k + 4
 end
 """
 _VALUES = struct.Struct(f"<{len(FIELDS) + len(CLASSES)}d")
-
-
-# KEYS: buckets; ARGV[i]: the group KEYS[i] is added to. Returns, per group with readings, the group
-# then its field, sum pairs: the sums travel once per group, not once per bucket.
-_SUM = """
-local groups, order = {}, {}
-for i, name in ipairs(KEYS) do
-  local fields = redis.call('HGETALL', name)
-  if #fields > 0 then
-    local g = ARGV[i]
-    local sums = groups[g]
-    if not sums then
-      sums = {}
-      groups[g] = sums
-      table.insert(order, g)
-    end
-    for j = 1, #fields, 2 do
-      sums[fields[j]] = (sums[fields[j]] or 0) + tonumber(fields[j + 1])
-    end
-  end
-end
-local out = {}
-for _, g in ipairs(order) do
-  local row = {g}
-  for field, value in pairs(groups[g]) do
-    table.insert(row, field)
-    table.insert(row, string.format('%.17g', value))
-  end
-  table.insert(out, row)
-end
-return out
-"""
+_PLACE = {name: place for place, name in enumerate(CLASSES, 1)}
 
 
 def _redis():
@@ -154,6 +120,18 @@ def empty():
     return defaultdict(float)
 
 
+def pack(totals):
+    """A bucket's totals as stored."""
+    return _BUCKET.pack(*(totals.get(field, 0.0) for field in LAYOUT))
+
+
+def unpack(value):
+    """A bucket's totals from what is stored."""
+    totals = empty()
+    totals.update(zip(LAYOUT, _BUCKET.unpack(value)))
+    return totals
+
+
 def add(totals, doc, sign=1):
     """Add one reading (a dict of its stored fields) to a bucket's flat totals."""
     if doc.get("silence"):
@@ -178,9 +156,9 @@ def apply(pipe, documents, sign=1):
     for doc in documents:
         silent = bool(doc.get("silence"))
         minutes.setdefault((str(doc["owner"]), floor(epoch(doc["timestamp"]), 60)), []).extend(
-            ["", ""] if silent else
-            [doc["dominant"], _VALUES.pack(*(doc[name] for name in FIELDS),
-                                           *(doc["probabilities"][c] for c in CLASSES))])
+            [0, ""] if silent else
+            [_PLACE[doc["dominant"]], _VALUES.pack(*(doc[name] for name in FIELDS),
+                                                   *(doc["probabilities"][c] for c in CLASSES))])
     if not minutes:
         return
     keys, args = [], []
@@ -188,7 +166,7 @@ def apply(pipe, documents, sign=1):
         keys += [*(key(owner, unit, floor(minute, seconds)) for unit, seconds in UNITS.items()), minutes_key(owner)]
         args += [minute, len(readings) // 2, *readings]
     # Sent whole with EVAL: a Script in a pipeline costs a SCRIPT EXISTS round trip per execute.
-    pipe.eval(_APPLY, len(keys), *keys, sign, " ".join(CLASSES), *args)
+    pipe.eval(_APPLY, len(keys), *keys, sign, len(CLASSES), *args)
 
 
 def forget_owner(owner_id):
@@ -225,7 +203,7 @@ def write_minutes(minutes):
                 bucket[field] += value
     pipe = _redis().pipeline(transaction=False)
     for n, ((owner, unit, start), totals) in enumerate(buckets.items(), 1):
-        pipe.hset(key(owner, unit, start), mapping={field: repr(value) for field, value in totals.items()})
+        pipe.set(key(owner, unit, start), pack(totals))
         if unit == "minute":
             pipe.zadd(minutes_key(owner), {start: start})
         if n % 1000 == 0:
@@ -235,18 +213,16 @@ def write_minutes(minutes):
 
 def sums(owner_id, pieces):
     """Sums of the owner's buckets by group: `pieces` is a list of (unit, start epoch s, group);
-    returns {group: totals} for the groups holding readings (added up in Redis, in one call)."""
+    returns {group: totals} for the groups holding readings (one MGET)."""
     if not pieces:
         return {}
-    script = _redis().register_script(_SUM)
-    rows = script(keys=[key(owner_id, unit, start) for unit, start, _ in pieces],
-                  args=[group for _, _, group in pieces])
-    result = {}
-    for group, *fields in rows:
-        totals = empty()
-        totals.update({name.decode(): float(value) for name, value in zip(fields[::2], fields[1::2])})
-        result[int(group)] = totals
-    return result
+    values = _redis().mget([key(owner_id, unit, start) for unit, start, _ in pieces])
+    groups = {}
+    for (_, _, group), value in zip(pieces, values):
+        if value is not None:
+            vector = np.frombuffer(value, "<f8")
+            groups[group] = groups[group] + vector if group in groups else vector
+    return {group: unpack(vector.tobytes()) for group, vector in groups.items()}
 
 
 def period(since, until):

@@ -24,8 +24,10 @@ DUPLICATE_KEY = 11000
 # Deletions by id go in batches this size (the embedded MongoDB-wire server is slow on a large $in).
 DELETE_BATCH = 100
 ROLLUP_FIELDS = ("owner", *series.FIELDS)
-# Set by rebuild_rollups: the buckets in this Redis started from all the readings.
-BUILT_KEY = "rollup:built"
+# Set by rebuild_rollups: the buckets in this Redis started from all the readings, in the format
+# that this key's name gives (app/readings/buckets.py), so that a Redis holding buckets of an
+# earlier format is rebuilt by `flask db rebuild-rollups --if-missing` (the release phase).
+BUILT_KEY = "rollup:built:packed"
 
 
 def _id(reference):
