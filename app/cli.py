@@ -47,7 +47,8 @@ def ensure_indexes():
 
 
 @db_cli.command("rebuild-rollups")
-@click.option("--if-missing", is_flag=True, help="Only when Redis holds no rollups (a new or emptied Redis).")
+@click.option("--if-missing", is_flag=True,
+              help="Only when Redis holds no rollups of the current format (a new or emptied Redis, or an old format).")
 def rebuild_rollups_command(if_missing):
     """Recompute the analytics' rollups from the readings (after a Redis loss; run it while no
     readings are being written): each user's buckets now, each session's series on first use."""
