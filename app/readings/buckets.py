@@ -127,8 +127,13 @@ def pack(totals):
 
 def unpack(value):
     """A bucket's totals from what is stored."""
+    return _named(_BUCKET.unpack(value))
+
+
+def _named(values):
+    """Totals from their values in LAYOUT's order."""
     totals = empty()
-    totals.update(zip(LAYOUT, _BUCKET.unpack(value)))
+    totals.update(zip(LAYOUT, map(float, values)))
     return totals
 
 
@@ -220,9 +225,8 @@ def sums(owner_id, pieces):
     groups = {}
     for (_, _, group), value in zip(pieces, values):
         if value is not None:
-            vector = np.frombuffer(value, "<f8")
-            groups[group] = groups[group] + vector if group in groups else vector
-    return {group: unpack(vector.tobytes()) for group, vector in groups.items()}
+            groups[group] = groups.get(group, 0.0) + np.frombuffer(value, "<f8")
+    return {group: _named(vector) for group, vector in groups.items()}
 
 
 def period(since, until):
