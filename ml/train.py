@@ -36,6 +36,11 @@ Recipe:
     blocks (ml/model.py), each example's feature statistics mixed with another's of the batch;
   * optionally (cross_mix > 0, a candidate, not the recipe): an example's log-mel frames mixed
     with those of the same class from another corpus (mix_across_corpora);
+  * optionally (class_boost, a candidate, not the recipe): a class weighed more in every corpus
+    ({"neutral": 2.0}: new voices' neutral speech is the class most often missed);
+  * optionally (affect_aux > 0, a candidate, not the recipe): a training-only head on the
+    embedding regressing the clip's valence and arousal (its class's place on the circumplex,
+    ml/affect.py), a target that means the same in every corpus, for classes it lacks too;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -67,7 +72,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
-                mixstyle=0.0, cross_mix=0.0, gain_view=True,
+                mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -229,7 +234,8 @@ def score_clips(classifier, clips, idx, feats) -> dict[str, np.ndarray]:
 
 # -- training -----------------------------------------------------------------------------
 def example_weights(clips, idx, cfg) -> np.ndarray:
-    """Class-balanced within each corpus; corpora weighted by size ** -corpus_balance."""
+    """Class-balanced within each corpus; corpora weighted by size ** -corpus_balance; a class
+    named in class_boost ({name: factor}) weighs that factor more in every corpus."""
     corpus = np.array([clips[i].corpus for i in idx])
     label = np.array([clips[i].label for i in idx])
     w = np.zeros(len(idx))
@@ -238,6 +244,8 @@ def example_weights(clips, idx, cfg) -> np.ndarray:
         counts = np.bincount(label[in_c], minlength=params.NUM_CLASSES)
         k = (counts > 0).sum()
         w[in_c] = in_c.sum() / (k * counts[label[in_c]]) * in_c.sum() ** -cfg["corpus_balance"]
+    for name, factor in cfg["class_boost"].items():
+        w[label == params.CLASSES.index(name)] *= factor
     return (w / w.mean()).astype(np.float32)
 
 
@@ -407,7 +415,14 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         adversary = keras.Sequential([keras.layers.Dense(64, activation="relu"),
                                       keras.layers.Dense(len(data.CORPORA))], name="corpus_adversary")
         adversary.build((None, clf.get_layer("fc_relu").output.shape[-1]))
-    variables = net.trainable_variables + (adversary.trainable_variables if adversary else [])
+    affect_w, affect_head = cfg["affect_aux"], None
+    if affect_w > 0:
+        from ml.affect import COORDINATES
+        affect_of = tf.constant(COORDINATES, tf.float32)
+        affect_head = keras.layers.Dense(2, name="affect_head")
+        affect_head.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+    variables = net.trainable_variables + [v for head in (adversary, affect_head) if head
+                                           for v in head.trainable_variables]
     steps_per_epoch = int(np.ceil(len(epoch_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
     warm = steps_per_epoch * min(2, cfg["epochs"] - 1)
@@ -442,6 +457,9 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
                 scale = adv_w * (2.0 / (1.0 + tf.exp(-10.0 * progress)) - 1.0)
                 guess = adversary(reverse_gradient(embedding, scale), training=True)
                 loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(corpus, guess))
+            if affect_head is not None:  # y: the (mixed-up) one-hot label, so its expected position
+                error = tf.reduce_sum(tf.square(affect_head(embedding) - tf.matmul(y, affect_of)), axis=-1)
+                loss += affect_w * tf.reduce_sum(w * error) / tf.reduce_sum(w)
         grads = tape.gradient(loss, variables)
         opt.apply_gradients(zip(grads, variables))
         return loss

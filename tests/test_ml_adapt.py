@@ -188,6 +188,22 @@ def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
     assert (masks["nemo"][:, calm] == plain["nemo"][:, calm]).all()             # calm not named here
 
 
+def test_example_weights_balance_classes_within_a_corpus_and_boost_a_named_class():
+    from ml import data
+    from ml.train import DEFAULTS, example_weights
+    labels = ["neutral"] * 2 + ["sad"] * 6 + ["neutral"] * 3 + ["sad"] * 3
+    clips = [data.Clip(None, "ravdess" if i < 8 else "nemo", "s", params.CLASSES.index(label), "")
+             for i, label in enumerate(labels)]
+    idx = np.arange(len(clips))
+    plain = example_weights(clips, idx, DEFAULTS)
+    assert np.isclose(plain[:2].sum(), plain[2:8].sum()) and np.isclose(plain[8:11].sum(), plain[11:].sum())
+    assert np.isclose(plain.mean(), 1.0)
+    boosted = example_weights(clips, idx, dict(DEFAULTS, class_boost={"neutral": 2.0}))
+    neutral = np.array([label == "neutral" for label in labels])
+    assert np.allclose(boosted[neutral] / boosted[~neutral].mean(), 2 * plain[neutral] / plain[~neutral].mean())
+    assert np.isclose(boosted.mean(), 1.0)
+
+
 @pytest.mark.filterwarnings("ignore:The structure of `inputs`")
 def test_averaged_weights_get_batchnorm_statistics_measured_anew():
     pytest.importorskip("tensorflow")
