@@ -2,7 +2,7 @@
 import numpy as np
 
 from ml import calibration, params
-from ml.posthoc import fit_vector_scaling, mixture
+from ml.posthoc import NEUTRAL, fit_neutral_bias, fit_vector_scaling, mixture, with_neutral_bias
 
 K = params.NUM_CLASSES
 
@@ -37,3 +37,16 @@ def test_a_class_no_fitting_corpus_has_keeps_no_bias():
     own[1] = 0
     labels = rng.choice(np.flatnonzero(own), size=500)
     assert fit_vector_scaling([(logits, labels, own)])[1][1] == 0
+
+
+def test_neutral_bias_gives_back_the_neutral_clips_a_model_pushes_away():
+    rng = np.random.default_rng(2)
+    labels = rng.choice(K, size=3000)
+    logits = rng.normal(size=(3000, K)) + 2.5 * np.eye(K)[labels]
+    logits[:, NEUTRAL] -= 1.0              # new voices' neutral heard as something else
+    logp = np.log(calibration.softmax(logits))
+    bias = fit_neutral_bias([(logp, labels)])
+    assert 0.6 <= bias <= 1.4
+    recall = [(with_neutral_bias(logp, b).argmax(axis=1)[labels == NEUTRAL] == NEUTRAL).mean() for b in (0.0, bias)]
+    assert recall[1] > recall[0] + 0.15
+    assert fit_neutral_bias([(np.log(calibration.softmax(logits + np.eye(K)[NEUTRAL])), labels)]) <= 0.4
