@@ -81,6 +81,21 @@ class LogMelColumns(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="ml")
+class LowBands(layers.Layer):
+    """(B, T, MEL_BANDS) -> (B, T, bands): the lowest `bands` log-mel bands, normalised already."""
+
+    def __init__(self, bands, **kwargs):
+        super().__init__(**kwargs)
+        self.bands = bands
+
+    def call(self, x):
+        return x[:, :, :self.bands]
+
+    def get_config(self):
+        return {**super().get_config(), "bands": self.bands}
+
+
+@keras.saving.register_keras_serializable(package="ml")
 class SpeakerNorm(layers.Layer):
     """[log-mel (B, T, F), speaker stats (B, 2F+1)] -> log-mel standardised per band.
 
@@ -272,7 +287,7 @@ def _prosody_branch(contours, functionals, l2):
 
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
-                     n_frames=None, mixstyle=0.0, gain_view=True) -> keras.Model:
+                     n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -283,14 +298,16 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
         g = UtteranceNorm(norm, name="utt_norm")(inp)
         views.append(layers.BatchNormalization(name="in_bn")(g))          # per-band scale
     views.append(SpeakerNorm(name="speaker_norm")([inp, spk]))
-    x = layers.Concatenate(name="views")([layers.Reshape((-1, params.MEL_BANDS, 1))(v) for v in views])
+    if bands < params.MEL_BANDS:  # the CNN hears only the lowest bands (normalised over all of them)
+        views = [LowBands(bands, name=f"low_bands_{i}")(v) for i, v in enumerate(views)]
+    x = layers.Concatenate(name="views")([layers.Reshape((-1, bands, 1))(v) for v in views])
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         x = _block(x, ch, pool, f"b{i + 1}", l2)
         if mixstyle > 0 and i < 2:  # after the first two blocks, where style is still apart from content
             x = MixStyle(mixstyle, name=f"b{i + 1}_mixstyle")(x)
     # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense
-    f = params.MEL_BANDS // 16
+    f = bands // 16
     x = layers.Reshape((-1, f * channels[-1]), name="flatten_freq")(x)
     x = layers.Dense(128, use_bias=False, name="frame_fc")(x)
     x = layers.BatchNormalization(name="frame_bn")(x)

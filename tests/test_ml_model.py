@@ -77,3 +77,24 @@ def test_mixstyle_mixes_styles_in_training_only():
 
 def _standardised(maps):
     return (maps - maps.mean(axis=(1, 2), keepdims=True)) / maps.std(axis=(1, 2), keepdims=True)
+
+
+def test_low_bands_classifier_hears_only_the_lowest_bands_and_reloads(tmp_path):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml import model as M
+    keras.utils.set_random_seed(0)
+    clf = M.build_classifier(channels=(8, 8, 16, 32), bands=48)
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(2, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES)).astype(np.float32)
+    history = np.stack([adapt.empty()] * 2).astype(np.float32)
+    louder_top = feats.copy()
+    louder_top[:, :, 48:params.MEL_BANDS] += 3.0 * rng.normal(size=(2, params.FRAMES_PER_WINDOW, 16))
+    views = keras.Model(clf.inputs, clf.get_layer("views").output)
+    assert views([feats, history]).shape[2] == 48
+    # the top bands still count in the normalisation of the lowest ones (the loudest frame, the speech frames)
+    assert not np.allclose(views([feats, history]), views([louder_top, history]))
+    clf.save(tmp_path / "clf.keras")
+    again = keras.saving.load_model(tmp_path / "clf.keras")
+    np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
