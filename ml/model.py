@@ -74,17 +74,10 @@ def _blend(spk, mean_i, var_i, count_i, n_w, mu_w, second_w):
 
 @keras.saving.register_keras_serializable(package="ml")
 class LogMelColumns(layers.Layer):
-    """(B, T, FRAME_FEATURES) -> (B, T, MEL_BANDS): the log-mel part of the frame features."""
+    """(B, T, F) -> (B, T, bands): the first `bands` columns, i.e. the log-mel part of the frame
+    features (FRAME_FEATURES), or the lowest bands of a normalised log-mel view (MEL_BANDS)."""
 
-    def call(self, feats):
-        return feats[:, :, :params.MEL_BANDS]
-
-
-@keras.saving.register_keras_serializable(package="ml")
-class LowBands(layers.Layer):
-    """(B, T, MEL_BANDS) -> (B, T, bands): the lowest `bands` log-mel bands, normalised already."""
-
-    def __init__(self, bands, **kwargs):
+    def __init__(self, bands=params.MEL_BANDS, **kwargs):
         super().__init__(**kwargs)
         self.bands = bands
 
@@ -299,7 +292,7 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
         views.append(layers.BatchNormalization(name="in_bn")(g))          # per-band scale
     views.append(SpeakerNorm(name="speaker_norm")([inp, spk]))
     if bands < params.MEL_BANDS:  # the CNN hears only the lowest bands (normalised over all of them)
-        views = [LowBands(bands, name=f"low_bands_{i}")(v) for i, v in enumerate(views)]
+        views = [LogMelColumns(bands, name=f"low_bands_{i}")(v) for i, v in enumerate(views)]
     x = layers.Concatenate(name="views")([layers.Reshape((-1, bands, 1))(v) for v in views])
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):

@@ -103,7 +103,9 @@ def _scores(y, probs, per_class=False) -> dict:
     return out
 
 
-def loco(clips) -> dict:
+def loco(clips) -> tuple[dict, float | None]:
+    """Each LOCO fold's scores with every correction fitted on the other folds, and the neutral
+    bias fitted on all of them (None until every fold is done)."""
     masks, own = trained_masks(clips), {c: data.class_mask(clips, c) for c in data.CORPORA}
     folds = {}
     for c in data.CORPORA:
@@ -124,27 +126,27 @@ def loco(clips) -> dict:
         t_vs, bias = fit_vector_scaling([(np.where(o["trained"] > 0, o["logits"][m], -30.0), o["y"], o["own"])
                                          for o in others for m in MODES])
         prior = np.log(np.maximum(np.sum(f["sets"], axis=0), 1e-12) / len(f["sets"]))
-        neutral = fit_neutral_bias([(_logp(o["logits"][m], t0), o["y"]) for o in others for m in MODES])
+        neutral = fit_neutral_bias([(log_probs(o["logits"][m], t0), o["y"]) for o in others for m in MODES])
         row = {"temperature": round(t0, 3), "mixture_temperature": round(t_mix, 3),
                "vector_scaling": {"temperature": round(t_vs, 3), "bias": np.round(bias, 3).tolist()},
                "neutral_bias": neutral}
         for m in MODES:
             lg, y = f["logits"][m], f["y"]
-            p = calibration.softmax(lg, t0)
-            row[m] = {"plain": _scores(y, p),
+            logp = log_probs(lg, t0)
+            row[m] = {"plain": _scores(y, np.exp(logp)),
                       "label_set_mixture": _scores(y, mixture(calibration.softmax(lg, t_mix), f["sets"])),
-                      "label_set_prior": _scores(y, calibration.softmax(np.log(p + 1e-30) + prior, 1.0)),
+                      "label_set_prior": _scores(y, calibration.softmax(logp + prior, 1.0)),
                       "vector_scaling": _scores(y, calibration.softmax(lg / t_vs + bias, 1.0)),
-                      "neutral_bias": _scores(y, with_neutral_bias(_logp(lg, t0), neutral))}
+                      "neutral_bias": _scores(y, with_neutral_bias(logp, neutral))}
         out[c] = row
+    every = None
     if len(folds) == len(data.CORPORA):
         t_all = calibration.cross_corpus_temperature(RUN_REPORTS, list(folds), masks)
-        out["neutral_bias_all_folds"] = fit_neutral_bias([(_logp(f["logits"][m], t_all), f["y"])
-                                                          for f in folds.values() for m in MODES])
-    return out
+        every = fit_neutral_bias([(log_probs(f["logits"][m], t_all), f["y"]) for f in folds.values() for m in MODES])
+    return out, every
 
 
-def _logp(logits, temperature):
+def log_probs(logits, temperature):
     return np.log(calibration.softmax(logits, temperature) + 1e-30)
 
 
@@ -158,11 +160,12 @@ def cv(clips, neutral_bias=None) -> dict:
         z, info = np.load(RUN_REPORTS / f"cv_fold{k}.npz"), json.loads((RUN_REPORTS / f"cv_fold{k}.json").read_text())
         row = {}
         for m in MODES:
-            p = calibration.softmax(z[m], info["temperature"])
+            logp = log_probs(z[m], info["temperature"])
+            p = np.exp(logp)
             row[m] = {"plain": _scores(z["labels"], p), "label_set_mixture": _scores(z["labels"], mixture(p, sets)),
-                      "label_set_prior": _scores(z["labels"], calibration.softmax(np.log(p + 1e-30) + prior, 1.0))}
+                      "label_set_prior": _scores(z["labels"], calibration.softmax(logp + prior, 1.0))}
             if neutral_bias is not None:
-                row[m]["neutral_bias"] = _scores(z["labels"], with_neutral_bias(np.log(p + 1e-30), neutral_bias))
+                row[m]["neutral_bias"] = _scores(z["labels"], with_neutral_bias(logp, neutral_bias))
         out[f"fold{k}"] = row
     return out
 
@@ -196,13 +199,11 @@ def main(argv=None):
     data.add_data_argument(ap)
     a = ap.parse_args(argv)
     clips = data.load_corpora(a.data)
-    folds = loco(clips)
-    report = {"recipe": RECIPE_VERSION, "commit": commit(), "loco": folds,
-              "cv": cv(clips, folds.get("neutral_bias_all_folds")), "short_clips": short_clips(clips)}
+    folds, neutral_bias = loco(clips)
+    report = {"recipe": RECIPE_VERSION, "commit": commit(), "loco": folds, "neutral_bias_all_loco_folds": neutral_bias,
+              "cv": cv(clips, neutral_bias), "short_clips": short_clips(clips)}
     REPORT.write_text(json.dumps(report, indent=1) + "\n")
     for c, row in report["loco"].items():
-        if not isinstance(row, dict):
-            continue
         for m in MODES:
             print(f"LOCO {c:8s} {m:8s} " + "  ".join(f"{k} {v['uar']:.3f}" for k, v in row[m].items()))
     for k, row in report["cv"].items():
