@@ -15,15 +15,21 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> float:
     """The temperature that minimises the negative log-likelihood (a 1-D grid search).
-    Logits of classes a model never learned may be -inf."""
-    best, best_nll = 1.0, np.inf
+    Logits of classes a model never learned may be -inf. With ``groups`` (a group id per
+    example), each group weighs the same, whatever its size."""
     logits = np.asarray(logits, np.float64)
+    if groups is None:
+        weights = np.full(len(logits), 1.0 / len(logits))
+    else:
+        _, which, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+        weights = 1.0 / (sizes[which] * len(sizes))
+    best, best_nll = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.3), np.log(8.0), 240)):
         z = logits / t
         z = z - z.max(axis=1, keepdims=True)
-        nll = -(z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(axis=1))).mean()
+        nll = -((z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(axis=1))) * weights).sum()
         if nll < best_nll:
             best, best_nll = float(t), nll
     return round(best, 4)
@@ -32,8 +38,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def cross_corpus_temperature(runs_dir: Path, corpora, trained_masks) -> float | None:
     """One temperature fitted on the test predictions (cold and adapted) of the
     leave-one-corpus-out runs of ``corpora``: calibrated for corpora a model never heard.
+    Each corpus weighs the same: pooled, the largest (nEMO, four times RAVDESS's clips) would
+    set the temperature, and a new user's voice is no likelier to resemble it than the others.
     ``trained_masks[c]``: the classes run loco_c was trained on.  None when a run is missing."""
-    logits, labels = [], []
+    logits, labels, groups = [], [], []
     for c in corpora:
         f = runs_dir / f"loco_{c}.npz"
         if not f.exists():
@@ -43,7 +51,8 @@ def cross_corpus_temperature(runs_dir: Path, corpora, trained_masks) -> float | 
         for mode in ("cold", "adapted"):
             logits.append(np.where(trained_masks[c] > 0, z[mode][keep], -np.inf))
             labels.append(z["labels"][keep])
-    return fit_temperature(np.concatenate(logits), np.concatenate(labels))
+            groups.append(np.full(int(keep.sum()), c))
+    return fit_temperature(np.concatenate(logits), np.concatenate(labels), np.concatenate(groups))
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:

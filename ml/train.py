@@ -593,7 +593,8 @@ def export_shipped(info: dict, clips):
     """The shipped run's classifier as the serving model (.keras and .tflite).  Its
     temperature is fitted on the leave-one-corpus-out test predictions when all three
     runs are done (calibrated for voices from corpora it never heard), else on its
-    validation speakers."""
+    validation speakers. Without the run's directory, the shipped run's classifier is taken
+    from the shipped .keras (re-exporting it with a temperature fitted anew)."""
     import keras
 
     from ml import model as M
@@ -602,7 +603,13 @@ def export_shipped(info: dict, clips):
     info["temperature_source"] = "validation speakers" if t is None else "LOCO test predictions"
     if t is not None:
         info["temperature"] = t
-    clf = keras.models.load_model(RUNS / info["name"] / "classifier.keras")
+    trained = RUNS / info["name"] / "classifier.keras"
+    if trained.exists():
+        clf = keras.models.load_model(trained)
+    elif info["name"] == "shipped":  # a checkout without the run's files: the shipped model's own classifier
+        clf = keras.models.load_model(SHIPPED_KERAS).get_layer("emotion_classifier")
+    else:
+        raise SystemExit(f"{trained} is missing: train the run again")
     serving = M.build_serving(clf, info["temperature"])
     serving.save(SHIPPED_KERAS)
     info["params"] = int(clf.count_params())

@@ -32,3 +32,22 @@ def test_temperature_recovers_the_scale_of_overconfident_logits():
 
 def test_uncertain_threshold_is_a_probability_above_chance():
     assert 1.0 / params.NUM_CLASSES < params.UNCERTAIN_BELOW < 1.0
+
+
+def test_temperature_weighs_each_group_the_same():
+    """Fitted over groups, a small group counts as much as a large one: a large well-calibrated
+    group and a small overconfident one give a temperature between theirs, not the large one's."""
+    rng = np.random.default_rng(2)
+
+    def group(n, sharpness):
+        true_logits = rng.normal(0, 1.5, size=(n, 4))
+        p = calibration.softmax(true_logits)
+        return true_logits * sharpness, np.array([rng.choice(4, p=row) for row in p])
+
+    big, small = group(8000, 1.0), group(1000, 3.0)
+    logits, labels = (np.concatenate([big[k], small[k]]) for k in (0, 1))
+    groups = np.array(["big"] * 8000 + ["small"] * 1000)
+    pooled = calibration.fit_temperature(logits, labels)
+    equal = calibration.fit_temperature(logits, labels, groups)
+    assert pooled < 1.4 < equal < 2.6
+    assert calibration.fit_temperature(*big, np.zeros(8000)) == calibration.fit_temperature(*big)
