@@ -278,6 +278,12 @@ class SteadyState:
         return cpu_ms_per_window(self.before, self.after,
                                  sum(self.since <= at < self.until for at in arrivals))
 
+    def p99(self, latencies, arrivals):
+        """p99 latency (ms) of the windows completed at the server within the interval: without
+        the first windows and the last, when every stream starts, or stops, within one second."""
+        steady = [ms for ms, at in zip(latencies, arrivals) if self.since <= at < self.until]
+        return round(float(np.percentile(steady, 99)), 1) if steady else None
+
 
 def measure(stack, n, pcm, chunk_ms, aligned=False):
     balancer = stack.log_dir / "haproxy.sock"  # make run-cluster's: how it spread the clients
@@ -313,6 +319,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "max_ms": round(float(np.max(lat)), 1),
+        "p99_ms_steady": steady.p99(latencies, arrivals),
         "server_cpu_percent": round(cpu, 1),
         "cpu_ms_per_window": per_window,
         "cpu_ms_per_window_whole_run": whole_run,
@@ -334,6 +341,8 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(streams, [r["p50_ms"] for r in results], "o-", label="p50")
     ax.plot(streams, [r["p99_ms"] for r in results], "s-", label="p99")
+    if all(r.get("p99_ms_steady") for r in results):
+        ax.plot(streams, [r["p99_ms_steady"] for r in results], "s:", label="p99, steady state")
     ax.axhline(TARGET_P99_MS, color="grey", linestyle="--", label=f"target p99 {TARGET_P99_MS} ms")
     ax.set_xlabel("concurrent real-time streams")
     ax.set_ylabel("window latency (ms)")
@@ -355,13 +364,14 @@ def save(results, results_path, plot_path):
 
 def print_table(results):
     roles = [name for name in dict(ROLES) if any(name in r["cpu_ms_per_window"] for r in results)]
-    print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
+    print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'steady':>7} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
           + " ".join(f"{name:>10}" for name in [*roles, "stack"])
           + "  (CPU ms per window, steady)  whole run  per stream start  load average")
     for r in results:
         per_window = r["cpu_ms_per_window"]
         whole, start = r.get("cpu_ms_per_window_whole_run", {}), r.get("cpu_ms_per_stream_start", {})
-        print(f"{r['streams']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['windows_sent']:>6} "
+        print(f"{r['streams']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} {r.get('p99_ms_steady') or '-':>7} "
+              f"{r['windows_sent']:>6} "
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6} "
               + " ".join(f"{per_window.get(name, 0):>10}" for name in [*roles, "stack"])
               + f"  {whole.get('stack', '-'):>29}  {start.get('stack', '-'):>16}  {r['load_average']}")

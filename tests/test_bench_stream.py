@@ -16,3 +16,12 @@ def test_steady_state_counts_only_the_windows_of_its_interval():
     arrivals = [99.9, 100.0, 105.0, 109.99, 110.0, 120.0]  # three inside [100, 110)
     assert steady.per_window(arrivals) == {"web": round(500 / 3, 2), "worker": round(1000 / 3, 2),
                                            "stack": round(500 / 3, 2) + round(1000 / 3, 2)}
+
+
+def test_steady_state_p99_leaves_out_the_first_and_last_windows():
+    steady = SteadyState(procs=[], audio_seconds=20.0)
+    steady.since, steady.until = 100.0, 110.0
+    arrivals = [99.0, 99.5] + [100.0 + k * 0.05 for k in range(200)] + [110.0, 111.0]
+    latencies = [900.0, 800.0] + [10.0] * 190 + [50.0] * 10 + [700.0, 600.0]
+    assert steady.p99(latencies, arrivals) == 50.0  # the slow windows outside the interval are left out
+    assert steady.p99([5.0], [120.0]) is None
