@@ -98,3 +98,40 @@ def test_low_bands_classifier_hears_only_the_lowest_bands_and_reloads(tmp_path):
     clf.save(tmp_path / "clf.keras")
     again = keras.saving.load_model(tmp_path / "clf.keras")
     np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
+
+
+
+@pytest.mark.filterwarnings("ignore:The structure of `inputs`")
+def test_the_shipped_model_re_exported_without_its_run_files_keeps_its_weights(tmp_path, monkeypatch):
+    """`python -m ml.train --export` in a checkout without ml/runs/shipped takes the classifier
+    from the shipped .keras: only the temperature changes, so each probability becomes the old one
+    to the power T_old / T_new, renormalised."""
+    pytest.importorskip("tensorflow")
+    import json
+    import shutil
+
+    from ml import train
+    from ml.inference import EmotionRecognizer
+
+    shipped = EmotionRecognizer.load(train.SHIPPED_TFLITE)
+    old_t = json.loads((train.ML_DIR / "reports" / "train_shipped.json").read_text())["temperature"]
+    shutil.copy(train.SHIPPED_KERAS, tmp_path / "emotion_model.keras")
+    (tmp_path / "reports").mkdir()
+    for name, value in (("SHIPPED_KERAS", tmp_path / "emotion_model.keras"),
+                        ("SHIPPED_TFLITE", tmp_path / "emotion_model.tflite"), ("ML_DIR", tmp_path),
+                        ("RUNS", tmp_path / "runs"), ("RUN_REPORTS", tmp_path / "no-runs")):
+        monkeypatch.setattr(train, name, value)
+    info = {"name": "shipped", "temperature": 2.5}  # no LOCO runs here: the run's own temperature stays
+    train.export_shipped(info, clips=[])
+    assert json.loads((tmp_path / "reports" / "train_shipped.json").read_text())["temperature"] == 2.5
+    exported = EmotionRecognizer.load(tmp_path / "emotion_model.tflite")
+    rng = np.random.default_rng(3)
+    windows = [rng.normal(0, 0.1, params.WINDOW_SAMPLES).astype(np.float32) * np.hanning(params.WINDOW_SAMPLES)
+               .astype(np.float32) for _ in range(3)]
+    before, after = shipped.probabilities(windows), exported.probabilities(windows)
+    expected = before ** (old_t / 2.5)
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert after == pytest.approx(expected, abs=1e-4)
+    assert not np.allclose(after, before, atol=1e-3)
+    with pytest.raises(SystemExit, match="missing"):
+        train.export_shipped({"name": "loco_nemo", "temperature": 1.0}, clips=[])
