@@ -20,11 +20,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray |
     Logits of classes a model never learned may be -inf. With ``groups`` (a group id per
     example), each group weighs the same, whatever its size."""
     logits = np.asarray(logits, np.float64)
-    if groups is None:
-        weights = np.full(len(logits), 1.0 / len(logits))
-    else:
-        _, which, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-        weights = 1.0 / (sizes[which] * len(sizes))
+    _, which, sizes = np.unique(np.zeros(len(logits)) if groups is None else groups,
+                                return_inverse=True, return_counts=True)
+    weights = 1.0 / (sizes[which] * len(sizes))
     best, best_nll = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.3), np.log(8.0), 240)):
         z = logits / t

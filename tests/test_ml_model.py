@@ -100,7 +100,6 @@ def test_low_bands_classifier_hears_only_the_lowest_bands_and_reloads(tmp_path):
     np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
 
 
-
 @pytest.mark.filterwarnings("ignore:The structure of `inputs`")
 def test_the_shipped_model_re_exported_without_its_run_files_keeps_its_weights(tmp_path, monkeypatch):
     """`python -m ml.train --export` in a checkout without ml/runs/shipped takes the classifier
