@@ -104,7 +104,8 @@ def ravdess_speakers(actors) -> set[str]:
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a WAV/FLAC/OGG/Opus file: float32 samples (n,) or (n, ch), and its rate."""
+    """Read a corpus file (FLAC, Ogg Opus): float32 samples (n,) or (n, ch), and its rate. Files
+    from users go through audio/decode.py, as uploads do (ml.predict)."""
     import soundfile as sf
     x, sr = sf.read(str(path), dtype="float32", always_2d=False)
     return x, int(sr)

@@ -6,7 +6,8 @@ With --adapt the files are one speaker's recordings in the order given: each fil
 scored with the speaker statistics learned from the files before it (never from itself
 or later ones; see ml/adapt.py).  Without it every file is scored cold.
 
-Reads WAV, FLAC and OGG (soundfile), any sample rate, mono or multi-channel.
+Reads what an upload may be (audio/decode.py: WAV, FLAC, Ogg, MP3, WebM, MP4/M4A), any
+sample rate, mono or multi-channel, decoded to 16 kHz mono as an upload is.
 With --json, prints one JSON object per line per file: file, duration_s,
 probabilities, dominant, confidence, valence, arousal, intensity, silence, and for
 files longer than one window a "timeline" list (start/end seconds + the same fields).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from ml import params
@@ -23,8 +25,10 @@ from ml import params
 
 def analyse(rec, path, window_s, hop_s, history=None) -> tuple[dict, object]:
     """The file's result, and the statistics its speech adds to the speaker's history."""
-    from ml.data import read_audio
-    x, sr = read_audio(path)
+    from audio.decode import decode
+    # The product's own decoder: a phone's M4A or a browser's WebM reads here as it uploads, and a
+    # file gives what its upload would. No length limit: the caller chose the file.
+    x, sr = decode(path, params.SAMPLE_RATE, max_seconds=math.inf), params.SAMPLE_RATE
     reading, added = rec.predict(x, sr, history, with_stats=True)
     res = {"file": str(path), "duration_s": round(len(x) / sr, 3), **reading}
     if len(x) / sr > window_s:
