@@ -285,7 +285,7 @@ def _prosody_branch(contours, functionals, l2):
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS,
-                     separable=False) -> keras.Model:
+                     separable_from=0) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -301,8 +301,9 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     x = layers.Concatenate(name="views")([layers.Reshape((-1, bands, 1))(v) for v in views])
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
-        # the first block's input has two channels (the views): nothing for a separable filter to save
-        x = _block(x, ch, pool, f"b{i + 1}", l2, separable and i > 0)
+        # separable_from: the first block (counted from 1) of depthwise-separable convolutions, 0 for
+        # none; the first block's input has two channels (the views), nothing for one to save
+        x = _block(x, ch, pool, f"b{i + 1}", l2, 1 < separable_from <= i + 1)
         if mixstyle > 0 and i < 2:  # after the first two blocks, where style is still apart from content
             x = MixStyle(mixstyle, name=f"b{i + 1}_mixstyle")(x)
     # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense

@@ -100,16 +100,21 @@ def test_low_bands_classifier_hears_only_the_lowest_bands_and_reloads(tmp_path):
     np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
 
 
-def test_separable_classifier_filters_each_channel_after_the_first_block_and_reloads(tmp_path):
+def test_separable_classifier_filters_each_channel_from_the_block_asked_and_reloads(tmp_path):
     pytest.importorskip("tensorflow")
     import keras
 
     from ml import model as M
     keras.utils.set_random_seed(0)
-    plain, clf = M.build_classifier(), M.build_classifier(separable=True)
-    kinds = {name: type(clf.get_layer(f"{name}_conv")).__name__ for name in ("b1", "b2", "b3", "b4")}
-    assert kinds == {"b1": "Conv2D", "b2": "SeparableConv2D", "b3": "SeparableConv2D", "b4": "SeparableConv2D"}
-    assert clf.count_params() < 0.7 * plain.count_params()
+    plain, clf, late = M.build_classifier(), M.build_classifier(separable_from=2), M.build_classifier(separable_from=3)
+
+    def kinds(model):
+        return [type(model.get_layer(f"b{i}_conv")).__name__ for i in range(1, 5)]
+
+    assert kinds(plain) == ["Conv2D"] * 4
+    assert kinds(clf) == ["Conv2D", "SeparableConv2D", "SeparableConv2D", "SeparableConv2D"]
+    assert kinds(late) == ["Conv2D", "Conv2D", "SeparableConv2D", "SeparableConv2D"]
+    assert clf.count_params() < late.count_params() < plain.count_params()
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(2, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES)).astype(np.float32)
     history = np.stack([adapt.empty()] * 2).astype(np.float32)
