@@ -1,0 +1,177 @@
+"""Does adaptation still help when a speaker's history is not a mix of emotions?
+
+The protocol's adapted scores (ml.evaluate) learn each speaker's voice from their earlier clips,
+and an acted corpus's speaker portrays every emotion about equally often, so that history is a
+balanced mix. A user's is not: most of what a person says into the product is neutral, some
+users are upset for a whole session. The speaker statistics (ml/adapt.py) are the mean and
+spread of their speech's spectrum and pitch, so a history of one emotion could make that emotion
+the voice's "normal" and pull its windows toward others. This measures it on the shipped model.
+
+Each held-out speaker's clips are scored with histories of the same size (HISTORY_CLIPS of the
+speaker's other clips, never the clip itself) drawn from: every emotion ("mixed", what the
+protocol's speakers have), one emotion only ("only <emotion>", for each emotion the corpus
+has), or none ("cold"). A second check changes the channel instead: the clips as a phone
+call carries them (PHONE: 8 kHz, Opus at 12 kbit/s), scored cold, with a mixed history heard on
+the same channel, and with one heard as the corpus recorded it (a baseline learned on a laptop's
+microphone, then a call). Speakers the shipped model was not trained on: RAVDESS actors 21-24
+(the test split), and its validation speakers of nEMO and ASED (used only to fit its
+temperature). UAR over each corpus's own classes, argmax over all the model's classes, as
+the protocol scores.
+
+    python -m ml.history_skew [--data PATH]      # -> ml/reports/history_skew.json, docs/model/history_skew.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ml import adapt, codec, data, metrics, params
+from ml.evaluate import DOCS, REPORTS
+from ml.train import VALIDATION
+
+HISTORY_CLIPS = 8
+SEED = 20261206
+PHONE = ("libopus", 12000, 8000)  # codec, bit rate, sample rate of a narrowband call
+SPEAKERS = {"ravdess": sorted(data.ravdess_speakers(data.TEST_ACTORS)), **{c: list(s) for c, s in VALIDATION.items()}}
+
+
+def history_for(i, pool, stats, rng) -> np.ndarray:
+    """A history pooled from up to HISTORY_CLIPS clips of `pool` other than clip i."""
+    others = [j for j in pool if j != i]
+    chosen = rng.choice(others, size=min(HISTORY_CLIPS, len(others)), replace=False) if others else []
+    return adapt.merge_all([stats[j] for j in chosen]) if len(chosen) else adapt.empty()
+
+
+def phone(x: np.ndarray) -> np.ndarray:
+    """x (16 kHz) as a narrowband call carries it: 8 kHz, the call's codec, back to 16 kHz."""
+    from scipy.signal import resample_poly
+    name, bit_rate, rate = PHONE
+    ratio = params.SAMPLE_RATE // rate
+    narrow = codec.round_trip(resample_poly(x, 1, ratio).astype(np.float32), name, bit_rate, rate)
+    return resample_poly(narrow, ratio, 1)[:len(x)].astype(np.float32)
+
+
+def _scored(rec, waves, pool, stats, key, progress):
+    """Probabilities of `waves` each with a history from `pool` (never the clip itself), and
+    the mean number of clips those histories hold."""
+    rng = np.random.default_rng([SEED, sum(map(ord, key))])
+    histories = [history_for(i, pool, stats, rng) for i in range(len(waves))]
+    progress.update(1)
+    return (np.array([rec.clip_probabilities(x, h)[0] for x, h in zip(waves, histories)]),
+            float(np.mean([min(HISTORY_CLIPS, len([j for j in pool if j != i])) for i in range(len(waves))])))
+
+
+def score_speaker(rec, clips, progress) -> tuple[dict, dict]:
+    """Probabilities of one speaker's clips under each kind of history, and on the phone channel
+    under each history's channel, each with the mean number of clips its histories hold."""
+    waves = [data.load_waveform(c) for c in clips]
+    cold, stats = zip(*(rec.clip_probabilities(x, adapt.empty()) for x in waves))
+    labels = np.array([c.label for c in clips])
+    everyone = list(range(len(clips)))
+    pools = {"mixed": everyone} | {f"only {params.CLASSES[e]}": list(np.flatnonzero(labels == e))
+                                   for e in sorted(set(labels))}
+    kinds = {"cold": (np.array(cold), 0.0)}
+    kinds |= {kind: _scored(rec, waves, pool, stats, clips[0].speaker + kind, progress) for kind, pool in pools.items()}
+    calls = [phone(x) for x in waves]
+    call_cold, call_stats = zip(*(rec.clip_probabilities(x, adapt.empty()) for x in calls))
+    channels = {"cold": (np.array(call_cold), 0.0),
+                "history on the same channel": _scored(rec, calls, everyone, call_stats, clips[0].speaker + "mixed",
+                                                       progress),
+                "history on another channel": _scored(rec, calls, everyone, stats, clips[0].speaker + "mixed",
+                                                      progress)}
+    return kinds, channels
+
+
+def _rows(by_kind, present) -> dict:
+    rows = {}
+    for kind, (probs, labels, sizes) in by_kind.items():
+        probs, labels = np.concatenate(probs), np.array(labels)
+        recall = metrics.summary(labels, probs.argmax(1))["per_class_recall"]
+        row = {"uar": round(float(np.mean([recall[params.CLASSES[e]] for e in present])), 4),
+               "per_class_recall": {params.CLASSES[e]: recall[params.CLASSES[e]] for e in present},
+               "history_clips": round(float(np.mean(sizes)), 2)}
+        if kind.startswith("only "):
+            row["predicted_as_history_emotion"] = round(float(np.mean(probs.argmax(1) ==
+                                                                     params.CLASSES.index(kind[5:]))), 4)
+        if kind == "cold":
+            row["predicted_as"] = {params.CLASSES[e]: round(float(np.mean(probs.argmax(1) == e)), 4) for e in present}
+        rows[kind] = row
+    return rows
+
+
+def plot(report, path):
+    """UAR by history, one group of bars per corpus."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    corpora = list(report["corpora"])
+    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.6), dpi=110, sharey=True)
+    for ax, corpus in zip(np.atleast_1d(axes), corpora):
+        rows = report["corpora"][corpus]["histories"]
+        kinds = list(rows)
+        colours = ["#999999" if k == "cold" else "#4c72b0" if k == "mixed" else "#dd8452" for k in kinds]
+        ax.bar(range(len(kinds)), [rows[k]["uar"] for k in kinds], color=colours)
+        ax.axhline(rows["cold"]["uar"], color="#555555", lw=0.8, ls="--")
+        ax.set_xticks(range(len(kinds)), kinds, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{corpus} ({report['corpora'][corpus]['clips']} clips)", fontsize=9)
+        ax.set_ylim(0, 1)
+    np.atleast_1d(axes)[0].set_ylabel("UAR")
+    fig.suptitle(f"Shipped model, held-out speakers: UAR by what their history holds ({HISTORY_CLIPS} clips)",
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path.relative_to(DOCS.parent.parent))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data.add_data_argument(ap)
+    a = ap.parse_args(argv)
+    from ml.inference import EmotionRecognizer
+    rec = EmotionRecognizer.load()
+    t0 = time.time()
+    corpora = {c: [clip for clip in data.load_metadata(a.data, c) if clip.speaker in SPEAKERS[c]] for c in SPEAKERS}
+    units = sum(len(SPEAKERS[c]) * (3 + len({clip.label for clip in clips})) for c, clips in corpora.items())
+    report = {"model": rec.model_path.name, "history_clips": HISTORY_CLIPS, "phone": dict(zip(
+        ("codec", "bit_rate", "sample_rate"), PHONE)), "speakers": SPEAKERS, "corpora": {}}
+    with tqdm(total=units, desc="speakers x histories", unit="history") as progress:
+        for corpus, clips in corpora.items():
+            by_kind: dict[str, list] = {}
+            by_channel: dict[str, list] = {}
+            for speaker in SPEAKERS[corpus]:
+                own = [c for c in clips if c.speaker == speaker]
+                for results, into in zip(score_speaker(rec, own, progress), (by_kind, by_channel)):
+                    for kind, (probs, size) in results.items():
+                        entry = into.setdefault(kind, [[], [], []])
+                        entry[0].append(probs)
+                        entry[1].extend(c.label for c in own)
+                        entry[2].append(size)
+            present = sorted({c.label for c in clips})
+            report["corpora"][corpus] = {"clips": len(clips), "histories": _rows(by_kind, present),
+                                         "phone_channel": _rows(by_channel, present)}
+    report["seconds"] = round(time.time() - t0, 1)
+    REPORTS.mkdir(exist_ok=True)
+    report["image"] = plot(report, DOCS / "history_skew.png")
+    (REPORTS / "history_skew.json").write_text(json.dumps(report, indent=1) + "\n")
+    for corpus, r in report["corpora"].items():
+        print(f"{corpus} ({r['clips']} clips)")
+        for kind, row in r["histories"].items():
+            extra = (f"  predicted as {kind[5:]}: {row['predicted_as_history_emotion']:.2f}"
+                     if "predicted_as_history_emotion" in row else "")
+            neutral = row["per_class_recall"].get("neutral", float("nan"))
+            print(f"  {kind:18s} UAR {row['uar']:.3f}  neutral {neutral:.2f}{extra}")
+        for kind, row in r["phone_channel"].items():
+            print(f"  phone call, {kind:28s} UAR {row['uar']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
