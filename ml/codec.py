@@ -18,6 +18,8 @@ CODECS = (
     ("libmp3lame", "mp3", (24000, 32000, 48000, 64000)),
     ("aac", "adts", (24000, 32000, 48000, 64000)),
 )
+# A narrowband call: its codec, bit rate and sample rate.
+PHONE = ("libopus", 12000, 8000)
 # priming samples the decoder leaves in front (measured by cross-correlation); the
 # others trim their own
 DELAY = {"aac": 1024}
@@ -58,3 +60,12 @@ def random_round_trip(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     codec, _, rates = CODECS[rng.integers(len(CODECS))]
     rate = int(rates[rng.integers(len(rates))])
     return round_trip(x, codec, rate), f"{codec}@{rate}"
+
+
+def phone_call(x: np.ndarray) -> np.ndarray:
+    """x (16 kHz) as a narrowband call carries it: 8 kHz, the call's codec (PHONE), back to 16 kHz."""
+    from scipy.signal import resample_poly
+    name, bit_rate, rate = PHONE
+    ratio = params.SAMPLE_RATE // rate
+    narrow = round_trip(resample_poly(x, 1, ratio).astype(np.float32), name, bit_rate, rate)
+    return resample_poly(narrow, ratio, 1)[:len(x)].astype(np.float32)

@@ -10,10 +10,10 @@ the voice's "normal" and pull its windows toward others. This measures it on the
 Each held-out speaker's clips are scored with histories of the same size (HISTORY_CLIPS of the
 speaker's other clips, never the clip itself) drawn from: every emotion ("mixed", what the
 protocol's speakers have), one emotion only ("only <emotion>", for each emotion the corpus
-has), or none ("cold"). A second check changes the channel instead: the clips as a phone
-call carries them (PHONE: 8 kHz, Opus at 12 kbit/s), scored cold, with a mixed history heard on
-the same channel, and with one heard as the corpus recorded it (a baseline learned on a laptop's
-microphone, then a call). Speakers the shipped model was not trained on: RAVDESS actors 21-24
+has), or none ("cold"). A second check changes the channel instead: the clips as a phone call
+carries them (ml.codec.phone_call: 8 kHz, Opus at 12 kbit/s), scored cold, with a mixed history
+heard on the same channel, and with one heard as the corpus recorded it (a baseline learned on a
+laptop's microphone, then a call). Speakers the shipped model was not trained on: RAVDESS actors 21-24
 (the test split), and its validation speakers of nEMO and ASED (used only to fit its
 temperature). UAR over each corpus's own classes, argmax over all the model's classes, as
 the protocol scores.
@@ -35,7 +35,6 @@ from ml.train import VALIDATION
 
 HISTORY_CLIPS = 8
 SEED = 20261206
-PHONE = ("libopus", 12000, 8000)  # codec, bit rate, sample rate of a narrowband call
 SPEAKERS = {"ravdess": sorted(data.ravdess_speakers(data.TEST_ACTORS)), **{c: list(s) for c, s in VALIDATION.items()}}
 
 
@@ -44,15 +43,6 @@ def history_for(i, pool, stats, rng) -> np.ndarray:
     others = [j for j in pool if j != i]
     chosen = rng.choice(others, size=min(HISTORY_CLIPS, len(others)), replace=False) if others else []
     return adapt.merge_all([stats[j] for j in chosen]) if len(chosen) else adapt.empty()
-
-
-def phone(x: np.ndarray) -> np.ndarray:
-    """x (16 kHz) as a narrowband call carries it: 8 kHz, the call's codec, back to 16 kHz."""
-    from scipy.signal import resample_poly
-    name, bit_rate, rate = PHONE
-    ratio = params.SAMPLE_RATE // rate
-    narrow = codec.round_trip(resample_poly(x, 1, ratio).astype(np.float32), name, bit_rate, rate)
-    return resample_poly(narrow, ratio, 1)[:len(x)].astype(np.float32)
 
 
 def _scored(rec, waves, pool, stats, key, progress):
@@ -76,7 +66,7 @@ def score_speaker(rec, clips, progress) -> tuple[dict, dict]:
                                    for e in sorted(set(labels))}
     kinds = {"cold": (np.array(cold), 0.0)}
     kinds |= {kind: _scored(rec, waves, pool, stats, clips[0].speaker + kind, progress) for kind, pool in pools.items()}
-    calls = [phone(x) for x in waves]
+    calls = [codec.phone_call(x) for x in waves]
     call_cold, call_stats = zip(*(rec.clip_probabilities(x, adapt.empty()) for x in calls))
     channels = {"cold": (np.array(call_cold), 0.0),
                 "history on the same channel": _scored(rec, calls, everyone, call_stats, clips[0].speaker + "mixed",
@@ -142,7 +132,7 @@ def main(argv=None):
     corpora = {c: [clip for clip in data.load_metadata(a.data, c) if clip.speaker in SPEAKERS[c]] for c in SPEAKERS}
     units = sum(len(SPEAKERS[c]) * (3 + len({clip.label for clip in clips})) for c, clips in corpora.items())
     report = {"model": rec.model_path.name, "history_clips": HISTORY_CLIPS, "phone": dict(zip(
-        ("codec", "bit_rate", "sample_rate"), PHONE)), "speakers": SPEAKERS, "corpora": {}}
+        ("codec", "bit_rate", "sample_rate"), codec.PHONE)), "speakers": SPEAKERS, "corpora": {}}
     with tqdm(total=units, desc="speakers x histories", unit="history") as progress:
         for corpus, clips in corpora.items():
             by_kind: dict[str, list] = {}

@@ -1,9 +1,10 @@
-"""ml/history_skew.py: the histories it scores with, and its phone channel."""
+"""ml/history_skew.py: the histories it scores with; ml/codec.py: the phone channel it also scores on."""
 import numpy as np
 import pytest
 
 from ml import adapt, params
-from ml.history_skew import HISTORY_CLIPS, history_for, phone
+from ml.codec import phone_call
+from ml.history_skew import HISTORY_CLIPS, history_for
 
 
 def _stats(level):
@@ -31,7 +32,7 @@ def test_a_history_holds_at_most_history_clips_and_none_without_others():
 def test_the_phone_channel_keeps_speech_band_and_cuts_above_4_khz():
     t = np.arange(params.SAMPLE_RATE) / params.SAMPLE_RATE
     low, high = 0.3 * np.sin(2 * np.pi * 1000 * t), 0.3 * np.sin(2 * np.pi * 6000 * t)
-    call = phone((low + high).astype(np.float32))
+    call = phone_call((low + high).astype(np.float32))
     assert call.shape == low.shape and call.dtype == np.float32
     spectrum = np.abs(np.fft.rfft(call[2000:-2000]))
     freqs = np.fft.rfftfreq(len(call) - 4000, 1 / params.SAMPLE_RATE)
