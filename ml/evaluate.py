@@ -70,6 +70,31 @@ def plot_confusion(cm, title, path):
     return str(path.relative_to(ML_DIR.parent))
 
 
+def plot_corpus_panels(corpora: dict, title: str, path, draw):
+    """A figure of UAR panels, one per corpus of `corpora` ({name: report with "clips"}), each drawn
+    by draw(ax, report); saved to path. Returns its path from the repository's root (None
+    without matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.8), dpi=110, sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (corpus, report) in zip(axes, corpora.items()):
+        draw(ax, report)
+        ax.set_title(f"{corpus} ({report['clips']} clips)", fontsize=9)
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("UAR")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path.relative_to(ML_DIR.parent))
+
+
 def _tflite_scores(rec, clips, transform=None):
     """Clip probabilities from the serving model: cold, and adapted online per speaker."""
     from ml.train import speaker_orders

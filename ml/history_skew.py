@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import adapt, codec, data, metrics, params
-from ml.evaluate import DOCS, REPORTS
+from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
 from ml.train import VALIDATION
 
 HISTORY_CLIPS = 8
@@ -93,33 +93,13 @@ def _rows(by_kind, present) -> dict:
     return rows
 
 
-def plot(report, path):
-    """UAR by history, one group of bars per corpus."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    corpora = list(report["corpora"])
-    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.6), dpi=110, sharey=True)
-    for ax, corpus in zip(np.atleast_1d(axes), corpora):
-        rows = report["corpora"][corpus]["histories"]
-        kinds = list(rows)
-        colours = ["#999999" if k == "cold" else "#4c72b0" if k == "mixed" else "#dd8452" for k in kinds]
-        ax.bar(range(len(kinds)), [rows[k]["uar"] for k in kinds], color=colours)
-        ax.axhline(rows["cold"]["uar"], color="#555555", lw=0.8, ls="--")
-        ax.set_xticks(range(len(kinds)), kinds, rotation=60, ha="right", fontsize=7)
-        ax.set_title(f"{corpus} ({report['corpora'][corpus]['clips']} clips)", fontsize=9)
-        ax.set_ylim(0, 1)
-    np.atleast_1d(axes)[0].set_ylabel("UAR")
-    fig.suptitle(f"Shipped model, held-out speakers: UAR by what their history holds ({HISTORY_CLIPS} clips)",
-                 fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(DOCS.parent.parent))
+def _draw(ax, corpus_report):
+    rows = corpus_report["histories"]
+    kinds = list(rows)
+    colours = ["#999999" if k == "cold" else "#4c72b0" if k == "mixed" else "#dd8452" for k in kinds]
+    ax.bar(range(len(kinds)), [rows[k]["uar"] for k in kinds], color=colours)
+    ax.axhline(rows["cold"]["uar"], color="#555555", lw=0.8, ls="--")
+    ax.set_xticks(range(len(kinds)), kinds, rotation=60, ha="right", fontsize=7)
 
 
 def main(argv=None):
@@ -150,7 +130,9 @@ def main(argv=None):
                                          "phone_channel": _rows(by_channel, present)}
     report["seconds"] = round(time.time() - t0, 1)
     REPORTS.mkdir(exist_ok=True)
-    report["image"] = plot(report, DOCS / "history_skew.png")
+    report["image"] = plot_corpus_panels(
+        report["corpora"], f"Shipped model, held-out speakers: UAR by what their history holds ({HISTORY_CLIPS} clips)",
+        DOCS / "history_skew.png", _draw)
     (REPORTS / "history_skew.json").write_text(json.dumps(report, indent=1) + "\n")
     for corpus, r in report["corpora"].items():
         print(f"{corpus} ({r['clips']} clips)")

@@ -27,8 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import adapt, calibration, codec, data, params
-from ml.evaluate import DOCS, REPORTS
+from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
 from ml.history_skew import SPEAKERS
+from ml.inference import EmotionRecognizer
 from ml.train import speaker_orders
 
 SEED = 20261206
@@ -119,40 +120,19 @@ def summary(probs, labels, present) -> dict:
             "uncertain": round(float(np.mean(probs.max(1) < params.UNCERTAIN_BELOW)), 4)}
 
 
-def plot(report, path):
-    """UAR by condition, cold and adapted, one panel per corpus."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    corpora = list(report["corpora"])
-    names = list(CONDITIONS)
-    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.8), dpi=110, sharey=True)
-    for ax, corpus in zip(np.atleast_1d(axes), corpora):
-        rows = report["corpora"][corpus]["conditions"]
-        at = np.arange(len(names))
-        for offset, mode, colour in ((-0.2, "cold", "#999999"), (0.2, "adapted", "#4c72b0")):
-            ax.bar(at + offset, [rows[n][mode]["uar"] for n in names], width=0.4, color=colour, label=mode)
-        ax.set_xticks(at, names, rotation=60, ha="right", fontsize=7)
-        ax.set_title(f"{corpus} ({report['corpora'][corpus]['clips']} clips)", fontsize=9)
-        ax.set_ylim(0, 1)
-    np.atleast_1d(axes)[0].set_ylabel("UAR")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.suptitle("Shipped model, held-out speakers: UAR in noise, in a room and on a call", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(DOCS.parent.parent))
+def _draw(ax, corpus_report):
+    rows, names = corpus_report["conditions"], list(CONDITIONS)
+    at = np.arange(len(names))
+    for offset, mode, colour in ((-0.2, "cold", "#999999"), (0.2, "adapted", "#4c72b0")):
+        ax.bar(at + offset, [rows[n][mode]["uar"] for n in names], width=0.4, color=colour, label=mode)
+    ax.set_xticks(at, names, rotation=60, ha="right", fontsize=7)
+    ax.legend(fontsize=7)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data.add_data_argument(ap)
     a = ap.parse_args(argv)
-    from ml.inference import EmotionRecognizer
     rec = EmotionRecognizer.load()
     t0 = time.time()
     held_out = {s for speakers in SPEAKERS.values() for s in speakers}
@@ -174,7 +154,8 @@ def main(argv=None):
                 progress.update(1)
             report["corpora"][corpus] = {"clips": len(clips), "conditions": rows}
     report["seconds"] = round(time.time() - t0, 1)
-    report["image"] = plot(report, DOCS / "robustness.png")
+    report["image"] = plot_corpus_panels(report["corpora"], "Shipped model, held-out speakers: UAR in noise, in a "
+                                         "room and on a call", DOCS / "robustness.png", _draw)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "robustness.json").write_text(json.dumps(report, indent=1) + "\n")
     for corpus, r in report["corpora"].items():
