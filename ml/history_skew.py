@@ -13,7 +13,9 @@ protocol's speakers have), one emotion only ("only <emotion>", for each emotion 
 has), or none ("cold"). A second check changes the channel instead: the clips as a phone call
 carries them (ml.codec.phone_call: 8 kHz, Opus at 12 kbit/s), scored cold, with a mixed history
 heard on the same channel, and with one heard as the corpus recorded it (a baseline learned on a
-laptop's microphone, then a call). Speakers the shipped model was not trained on: RAVDESS actors 21-24
+laptop's microphone, then a call). A third follows a mixed history with 15 or 60 s of sound that
+the silence gate lets through (NOISES: a fan, hiss, other people talking), as a microphone left
+open would add. Speakers the shipped model was not trained on: RAVDESS actors 21-24
 (the test split), and its validation speakers of nEMO and ASED (used only to fit its
 temperature). UAR over each corpus's own classes, argmax over all the model's classes, as
 the protocol scores.
@@ -31,11 +33,15 @@ from tqdm import tqdm
 
 from ml import adapt, codec, data, metrics, params
 from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
-from ml.train import VALIDATION
+from ml.robustness import babble
+from ml.train import SHIPPED_HELD_OUT as SPEAKERS
 
 HISTORY_CLIPS = 8
 SEED = 20261206
-SPEAKERS = {"ravdess": sorted(data.ravdess_speakers(data.TEST_ACTORS)), **{c: list(s) for c, s in VALIDATION.items()}}
+# Sounds that the silence gate lets through (ml/inference.py is_silent), and that a baseline
+# would learn from were a microphone left open on them: name, level in dBFS.
+NOISES = (("a fan (pink noise)", -35.0), ("white noise", -40.0), ("babble", -30.0))
+NOISE_SECONDS = (15, 60)
 
 
 def history_for(i, pool, stats, rng) -> np.ndarray:
@@ -45,19 +51,42 @@ def history_for(i, pool, stats, rng) -> np.ndarray:
     return adapt.merge_all([stats[j] for j in chosen]) if len(chosen) else adapt.empty()
 
 
-def _scored(rec, waves, pool, stats, key, progress):
-    """Probabilities of `waves` each with a history from `pool` (never the clip itself), and
-    the mean number of clips those histories hold."""
+def noise_windows(talkers) -> dict[str, list[np.ndarray]]:
+    """max(NOISE_SECONDS) of each of NOISES, as 3 s windows."""
+    rng = np.random.default_rng(SEED)
+    n = params.WINDOW_SAMPLES
+    spectrum = 1 / np.sqrt(np.maximum(np.arange(n // 2 + 1), 1))
+
+    def make(name):
+        if name.startswith("a fan"):
+            return np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * spectrum, n)
+        return babble(n, talkers, rng) if name == "babble" else rng.standard_normal(n)
+
+    out = {}
+    for name, dbfs in NOISES:
+        windows = [make(name) for _ in range(max(NOISE_SECONDS) // 3)]
+        out[name] = [(w * 10 ** (dbfs / 20) / np.sqrt(np.mean(w ** 2))).astype(np.float32) for w in windows]
+    return out
+
+
+def _scored(rec, waves, pool, stats, key, progress, then=()):
+    """Probabilities of `waves` each with a history from `pool` (never the clip itself), followed
+    by the statistics `then` (windows heard after it), and the mean number of clips those
+    histories hold."""
     rng = np.random.default_rng([SEED, sum(map(ord, key))])
     histories = [history_for(i, pool, stats, rng) for i in range(len(waves))]
+    for added in then:
+        histories = [adapt.merge(h, added) for h in histories]
     progress.update(1)
     return (np.array([rec.clip_probabilities(x, h)[0] for x, h in zip(waves, histories)]),
             float(np.mean([min(HISTORY_CLIPS, len([j for j in pool if j != i])) for i in range(len(waves))])))
 
 
-def score_speaker(rec, clips, progress) -> tuple[dict, dict]:
-    """Probabilities of one speaker's clips under each kind of history, and on the phone channel
-    under each history's channel, each with the mean number of clips its histories hold."""
+def score_speaker(rec, clips, noise, progress) -> tuple[dict, dict, dict]:
+    """Probabilities of one speaker's clips under each kind of history, on the phone channel
+    under each history's channel, and with a mixed history followed by noise (`noise`: the
+    statistics of each 3 s window of each of NOISES), each with the mean number of clips its
+    histories hold."""
     waves = [data.load_waveform(c) for c in clips]
     cold, stats = zip(*(rec.clip_probabilities(x, adapt.empty()) for x in waves))
     labels = np.array([c.label for c in clips])
@@ -73,7 +102,11 @@ def score_speaker(rec, clips, progress) -> tuple[dict, dict]:
                                                        progress),
                 "history on another channel": _scored(rec, calls, everyone, stats, clips[0].speaker + "mixed",
                                                       progress)}
-    return kinds, channels
+    noisy = {"mixed": kinds["mixed"]}
+    noisy |= {f"mixed, then {seconds} s of {name}": _scored(rec, waves, everyone, stats, clips[0].speaker + "mixed",
+                                                           progress, then=windows[:seconds // 3])
+              for name, windows in noise.items() for seconds in NOISE_SECONDS}
+    return kinds, channels, noisy
 
 
 def _rows(by_kind, present) -> dict:
@@ -110,16 +143,23 @@ def main(argv=None):
     rec = EmotionRecognizer.load()
     t0 = time.time()
     corpora = {c: [clip for clip in data.load_metadata(a.data, c) if clip.speaker in SPEAKERS[c]] for c in SPEAKERS}
-    units = sum(len(SPEAKERS[c]) * (3 + len({clip.label for clip in clips})) for c, clips in corpora.items())
+    held_out = {s for speakers in SPEAKERS.values() for s in speakers}
+    talkers = [data.load_waveform(c) for c in data.load_corpora(a.data)[::97] if c.speaker not in held_out]
+    noise = {name: [rec.clip_probabilities(w, adapt.empty())[1] for w in windows]
+             for name, windows in noise_windows(talkers).items()}
+    units = sum(len(SPEAKERS[c]) * (3 + len(NOISES) * len(NOISE_SECONDS) + len({clip.label for clip in clips}))
+                for c, clips in corpora.items())
     report = {"model": rec.model_path.name, "history_clips": HISTORY_CLIPS, "phone": dict(zip(
-        ("codec", "bit_rate", "sample_rate"), codec.PHONE)), "speakers": SPEAKERS, "corpora": {}}
+        ("codec", "bit_rate", "sample_rate"), codec.PHONE)), "noises_dbfs": dict(NOISES), "speakers": SPEAKERS,
+        "corpora": {}}
     with tqdm(total=units, desc="speakers x histories", unit="history") as progress:
         for corpus, clips in corpora.items():
             by_kind: dict[str, list] = {}
             by_channel: dict[str, list] = {}
+            by_noise: dict[str, list] = {}
             for speaker in SPEAKERS[corpus]:
                 own = [c for c in clips if c.speaker == speaker]
-                for results, into in zip(score_speaker(rec, own, progress), (by_kind, by_channel)):
+                for results, into in zip(score_speaker(rec, own, noise, progress), (by_kind, by_channel, by_noise)):
                     for kind, (probs, size) in results.items():
                         entry = into.setdefault(kind, [[], [], []])
                         entry[0].append(probs)
@@ -127,7 +167,8 @@ def main(argv=None):
                         entry[2].append(size)
             present = sorted({c.label for c in clips})
             report["corpora"][corpus] = {"clips": len(clips), "histories": _rows(by_kind, present),
-                                         "phone_channel": _rows(by_channel, present)}
+                                         "phone_channel": _rows(by_channel, present),
+                                         "noise_after": _rows(by_noise, present)}
     report["seconds"] = round(time.time() - t0, 1)
     REPORTS.mkdir(exist_ok=True)
     report["image"] = plot_corpus_panels(
@@ -143,6 +184,8 @@ def main(argv=None):
             print(f"  {kind:18s} UAR {row['uar']:.3f}  neutral {neutral:.2f}{extra}")
         for kind, row in r["phone_channel"].items():
             print(f"  phone call, {kind:28s} UAR {row['uar']:.3f}")
+        for kind, row in r["noise_after"].items():
+            print(f"  {kind:40s} UAR {row['uar']:.3f}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,10 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
 # chosen per run; from the other corpora these, when the corpus is in training
 VALIDATION = {"nemo": ("nemo_TP0",), "ased": ("ased_05", "ased_18", "ased_31", "ased_44", "ased_57")}
 SHIPPED_RAVDESS_VALIDATION = (19, 20)
+# Speakers the shipped model was not trained on, by corpus: RAVDESS's test actors, and the
+# validation speakers of nEMO and ASED (which only fit its temperature).
+SHIPPED_HELD_OUT = {"ravdess": sorted(data.ravdess_speakers(data.TEST_ACTORS)),
+                    **{corpus: list(speakers) for corpus, speakers in VALIDATION.items()}}
 
 
 def _set_threads(n):
