@@ -1,15 +1,15 @@
 """Online, unlabelled adaptation to each speaker: statistics of their earlier speech.
 
 A speaker's statistics summarise the frames of their speech (frames within ACTIVE_RANGE
-of each window's loudest frame): the per-band mean and variance of the log-mel frames
-with the number of frames they summarise, then the mean and variance of log F0 over the
-voiced ones (periodicity above params.VOICED_PERIODICITY) with their number.  The model
-takes them as a second input and normalises each window by a blend of them and the
-window's own statistics (``model.SpeakerNorm``, ``model.ProsodyContours``): with no
-history (cold start) that is the window's own normalisation; the more of a speaker's
-speech has been heard, the more their own voice (its timbre, its usual pitch and pitch
-range) is the reference.  The serving model also returns each window's statistics, so
-the caller updates a speaker's history without TensorFlow.
+of each window's loudest frame; a window of steady sound, STEADY_BELOW, adds nothing): the
+per-band mean and variance of the log-mel frames with the number of frames they summarise,
+then the mean and variance of log F0 over the voiced ones (periodicity above
+params.VOICED_PERIODICITY) with their number.  The model takes them as a second input and
+normalises each window by a blend of them and the window's own statistics
+(``model.SpeakerNorm``, ``model.ProsodyContours``): with no history (cold start) that is the
+window's own normalisation; the more of a speaker's speech has been heard, the more their own
+voice (its timbre, its usual pitch and pitch range) is the reference.  The serving model also
+returns each window's statistics, so the caller updates a speaker's history without TensorFlow.
 
 Pure numpy; used by training (history sampled from other clips of the speaker),
 evaluation, ``ml.predict --adapt`` and the workers.
@@ -21,6 +21,13 @@ import numpy as np
 from ml import params
 
 ACTIVE_RANGE = 6.9          # ln power units: 30 dB below the window's loudest frame
+# Statistics whose frames vary less than this over time (the mean over bands of their log-mel
+# variance, ln power units squared) are of a steady sound, not a voice: a fan, hiss, hum. The
+# silence gate lets such sound through when it is loud enough, and a minute of a fan learnt as the
+# voice took a speaker's adapted UAR under cold (ml/history_skew.py). Measured with the shipped
+# front end: every 3 s window of the three corpora's speech 2.55 or more, speech 5 dB above white
+# noise 0.83 or more (0.5th percentile), pink, white and brown noise and mains hum 0.3-0.5.
+STEADY_BELOW = 0.65
 WINDOW_WEIGHT = 150.0       # frames: weight of a window's own statistics in the blend
 MAX_FRAMES = 30000.0        # history cap (10 min of speech): older speech fades out
 
@@ -64,12 +71,20 @@ def frame_stats(feats: np.ndarray) -> np.ndarray:
     return out
 
 
+def is_steady(stats: np.ndarray) -> bool:
+    """Whether statistics of some frames are of a steady sound rather than a voice (STEADY_BELOW)."""
+    return bool(stats[MEL_COUNT] > 0 and np.mean(stats[B:2 * B]) < STEADY_BELOW)
+
+
 def merge(history: np.ndarray, new: np.ndarray, cap: float = MAX_FRAMES) -> np.ndarray:
-    """History updated with new statistics (both laid out as STATS_SIZE).  Past ``cap``
-    frames the history is down-weighted so that it follows slow changes of voice and room."""
+    """History updated with new statistics (both laid out as STATS_SIZE); statistics of a steady
+    sound (is_steady) leave it as it is.  Past ``cap`` frames the history is down-weighted so that
+    it follows slow changes of voice and room."""
     history = np.asarray(history, np.float64)
     new = np.asarray(new, np.float64)
     out = history.copy()
+    if is_steady(new):
+        return out.astype(np.float32)
     for mean, var, count in _GROUPS:
         n_h, n_w = history[count], new[count]
         if n_w <= 0:

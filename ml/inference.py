@@ -333,7 +333,12 @@ class EmotionRecognizer:
         from the same model calls."""
         x = to_mono_float(waveform, sample_rate)
         probs, added = self.clip_probabilities(x, history)
-        out = silence_result() if added[adapt.MEL_COUNT] == 0 else reading(probs)
+        # Silence is what the energy gate hears: steady sound adds nothing to a history
+        # (adapt.merge) but is read as the gate lets it through.
+        silent = added[adapt.MEL_COUNT] == 0 and all(
+            is_silent(x[s:s + params.WINDOW_SAMPLES])
+            for s in _window_starts(len(x), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2))
+        out = silence_result() if silent else reading(probs)
         return (out, added) if with_stats else out
 
     def speech_stats(self, waveform, sample_rate) -> np.ndarray:

@@ -39,7 +39,7 @@ def test_frame_stats_keep_only_speech_frames_and_pitch_of_voiced_ones():
 
 
 def test_merge_equals_pooled_statistics():
-    a, b = frames(40, 1.0, 1.0, seed=1, f0=120), frames(70, -2.0, 0.3, seed=2, f0=220)
+    a, b = frames(40, 1.0, 1.0, seed=1, f0=120), frames(70, -2.0, 1.5, seed=2, f0=220)
     b[:10, params.PERIODICITY] = 0.1        # unvoiced: in the spectrum's statistics, not the pitch's
     merged = adapt.merge(adapt.frame_stats(a), adapt.frame_stats(b))
     both = np.concatenate([a, b])
@@ -107,9 +107,13 @@ def test_predict_adapt_scores_a_file_without_itself_or_later_files(tmp_path):
     rng = np.random.default_rng(0)
 
     def tone(f0, seed):
+        """A voiced sound with breath across the spectrum, rising and falling as syllables do (a
+        steady sound adds nothing to a history: adapt.STEADY_BELOW)."""
         t = np.arange(2 * params.SAMPLE_RATE) / params.SAMPLE_RATE
-        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
-        return (0.2 * x / np.abs(x).max() + 0.01 * np.random.default_rng(seed).standard_normal(len(t)))
+        breath = 0.3 * np.random.default_rng(seed).standard_normal(len(t))
+        x = (sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) + breath) * (
+            0.1 + 0.9 * np.abs(np.sin(2 * np.pi * 2.5 * t)))
+        return 0.2 * x / np.abs(x).max()
 
     paths = []
     for i, f0 in enumerate((120, 180, 240, 300)):
