@@ -84,6 +84,24 @@ def test_windows_of_one_speaker_each_get_the_history_before_them(app):
         assert off["b"].history is None
 
 
+def test_a_steady_sound_is_read_but_leaves_the_baseline_alone(app):
+    """Hiss loud enough to pass the silence gate gets a reading, as the model hears it, but is no
+    voice: the baseline neither learns from it nor is written back for it (adapt.STEADY_BELOW)."""
+    from app.analysis.model import predict_adapted
+    from app.auth.voice import Voice
+
+    speech = speech_like(4.0, SAMPLE_RATE)[0][:WINDOW_SAMPLES]
+    hiss = (0.03 * np.random.default_rng(5).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
+    with app.app_context():
+        learnt = {"a": Voice(adapt.empty(), None)}
+        predict_adapted([speech], ["a"], learnt)
+        voices = {"a": Voice(adapt.empty(), None), "b": Voice(adapt.empty(), None)}
+        readings = predict_adapted([speech, hiss, hiss], ["a", "a", "b"], voices)
+        assert not readings[1]["silence"] and not readings[2]["silence"]
+        assert np.array_equal(voices["a"].history, learnt["a"].history)
+        assert not voices["b"].changed and not voices["b"].history.any()
+
+
 def test_a_stream_builds_the_baseline_from_its_speech_windows_only(app):
     from app.analysis.model import recognizer
     from app.live import ready

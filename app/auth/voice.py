@@ -68,7 +68,10 @@ class Voice:
     changed: bool = False
 
     def add(self, stats):
-        """Merge the statistics of one non-silent window (ml.adapt caps the history)."""
+        """Merge the statistics of one non-silent window (ml.adapt caps the history); a window of
+        steady sound (a fan, hiss) changes nothing, so nothing is written back for it."""
+        if adapt.is_steady(stats):
+            return
         self.history = adapt.merge(self.history, stats)
         self.updated_at = time.time()
         self.changed = True
