@@ -7,8 +7,9 @@ under each condition of CONDITIONS, cold and adapted online (each speaker's clip
 protocol's fixed order, each scored with what was learned from the clips before it, heard in the
 same condition), as ml.evaluate scores them clean. Reported per corpus and condition: UAR over the
 corpus's classes, accuracy beside the mean top probability and the expected calibration error
-(an underconfident model's too), the share of clips flagged uncertain (top
-probability below params.UNCERTAIN_BELOW) and the share the silence gate hears as silence.
+(an underconfident model's too), the share of clips flagged uncertain (top probability below
+params.UNCERTAIN_BELOW) with the accuracy of the others, and the share the silence gate hears
+as silence.
 
 Noise is mixed at a signal-to-noise ratio over the clip's speech (its loud frames): white noise,
 or babble (four clips of other speakers, from the corpora's training speakers, at equal
@@ -110,14 +111,16 @@ def score(rec, clips, waves, name, talkers) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def summary(probs, labels, present) -> dict:
-    pred = probs.argmax(1)
+    pred, top = probs.argmax(1), probs.max(1)
+    right, certain = pred == labels, top >= params.UNCERTAIN_BELOW
     recall = [float(np.mean(pred[labels == e] == e)) for e in present]
     return {"uar": round(float(np.mean(recall)), 4),
             "per_class_recall": {params.CLASSES[e]: round(r, 4) for e, r in zip(present, recall)},
-            "accuracy": round(float(np.mean(pred == labels)), 4),
-            "mean_confidence": round(float(probs.max(1).mean()), 4),
+            "accuracy": round(float(right.mean()), 4),
+            "mean_confidence": round(float(top.mean()), 4),
             "ece": round(calibration.reliability(probs, labels)["ece"], 4),
-            "uncertain": round(float(np.mean(probs.max(1) < params.UNCERTAIN_BELOW)), 4)}
+            "uncertain": round(float(1 - certain.mean()), 4),
+            "accuracy_when_certain": round(float(right[certain].mean()), 4) if certain.any() else None}
 
 
 def _draw(ax, corpus_report):
@@ -164,8 +167,8 @@ def main(argv=None):
         for name, row in r["conditions"].items():
             a = row["adapted"]
             print(f"  {name:18s} {row['cold']['uar']:.3f} / {a['uar']:.3f}  acc {a['accuracy']:.2f}  "
-                  f"conf {a['mean_confidence']:.2f}  ECE {a['ece']:.3f}  uncertain {a['uncertain']:.2f}  "
-                  f"silent {row['silent']:.2f}")
+                  f"conf {a['mean_confidence']:.2f}  ECE {a['ece']:.3f}  uncertain {a['uncertain']:.2f} "
+                  f"(the rest right {a['accuracy_when_certain'] or 0:.2f})  silent {row['silent']:.2f}")
 
 
 if __name__ == "__main__":

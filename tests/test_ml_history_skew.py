@@ -8,9 +8,10 @@ from ml.history_skew import HISTORY_CLIPS, history_for
 
 
 def _stats(level):
-    """A clip's statistics: 10 speech frames at this level in every band."""
+    """A clip's statistics: 10 speech frames around this level in every band, varying as speech does."""
     s = adapt.empty()
     s[:adapt.B] = level
+    s[adapt.B:2 * adapt.B] = 4.0
     s[adapt.MEL_COUNT] = 10
     return s
 
