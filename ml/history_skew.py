@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ml import adapt, codec, data, metrics, params
 from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
-from ml.robustness import babble
+from ml.robustness import babble, babble_talkers
 from ml.train import SHIPPED_HELD_OUT as SPEAKERS
 
 HISTORY_CLIPS = 8
@@ -143,10 +143,8 @@ def main(argv=None):
     rec = EmotionRecognizer.load()
     t0 = time.time()
     corpora = {c: [clip for clip in data.load_metadata(a.data, c) if clip.speaker in SPEAKERS[c]] for c in SPEAKERS}
-    held_out = {s for speakers in SPEAKERS.values() for s in speakers}
-    talkers = [data.load_waveform(c) for c in data.load_corpora(a.data)[::97] if c.speaker not in held_out]
     noise = {name: [rec.clip_probabilities(w, adapt.empty())[1] for w in windows]
-             for name, windows in noise_windows(talkers).items()}
+             for name, windows in noise_windows(babble_talkers(data.load_corpora(a.data))).items()}
     units = sum(len(SPEAKERS[c]) * (3 + len(NOISES) * len(NOISE_SECONDS) + len({clip.label for clip in clips}))
                 for c, clips in corpora.items())
     report = {"model": rec.model_path.name, "history_clips": HISTORY_CLIPS, "phone": dict(zip(
