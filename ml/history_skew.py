@@ -78,8 +78,9 @@ def _scored(rec, waves, pool, stats, key, progress, then=()):
     for added in then:
         histories = [adapt.merge(h, added) for h in histories]
     progress.update(1)
+    members = set(pool)
     return (np.array([rec.clip_probabilities(x, h)[0] for x, h in zip(waves, histories)]),
-            float(np.mean([min(HISTORY_CLIPS, len([j for j in pool if j != i])) for i in range(len(waves))])))
+            float(np.mean([min(HISTORY_CLIPS, len(members) - (i in members)) for i in range(len(waves))])))
 
 
 def score_speaker(rec, clips, noise, progress) -> tuple[dict, dict, dict]:
@@ -113,10 +114,7 @@ def _rows(by_kind, present) -> dict:
     rows = {}
     for kind, (probs, labels, sizes) in by_kind.items():
         probs, labels = np.concatenate(probs), np.array(labels)
-        recall = metrics.summary(labels, probs.argmax(1))["per_class_recall"]
-        row = {"uar": round(float(np.mean([recall[params.CLASSES[e]] for e in present])), 4),
-               "per_class_recall": {params.CLASSES[e]: recall[params.CLASSES[e]] for e in present},
-               "history_clips": round(float(np.mean(sizes)), 2)}
+        row = {**metrics.own_classes(labels, probs.argmax(1)), "history_clips": round(float(np.mean(sizes)), 2)}
         if kind.startswith("only "):
             row["predicted_as_history_emotion"] = round(float(np.mean(probs.argmax(1) ==
                                                                      params.CLASSES.index(kind[5:]))), 4)

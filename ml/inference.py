@@ -158,6 +158,13 @@ def is_silent(x16k: np.ndarray) -> bool:
     return float(active.mean()) < params.SILENCE_MIN_ACTIVE_FRACTION
 
 
+def is_all_silent(x16k: np.ndarray) -> bool:
+    """Whether every 3 s window (hop 0.5 s) of a recording is silent: what predict() reads as
+    silence."""
+    return all(is_silent(x16k[s:s + params.WINDOW_SAMPLES])
+               for s in _window_starts(len(x16k), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2))
+
+
 def _window_starts(n_samples: int, win: int, hop: int) -> list[int]:
     if n_samples <= win:
         return [0]
@@ -335,10 +342,7 @@ class EmotionRecognizer:
         probs, added = self.clip_probabilities(x, history)
         # Silence is what the energy gate hears: steady sound adds nothing to a history
         # (adapt.merge) but is read as the gate lets it through.
-        silent = added[adapt.MEL_COUNT] == 0 and all(
-            is_silent(x[s:s + params.WINDOW_SAMPLES])
-            for s in _window_starts(len(x), params.WINDOW_SAMPLES, params.SAMPLE_RATE // 2))
-        out = silence_result() if silent else reading(probs)
+        out = silence_result() if added[adapt.MEL_COUNT] == 0 and is_all_silent(x) else reading(probs)
         return (out, added) if with_stats else out
 
     def speech_stats(self, waveform, sample_rate) -> np.ndarray:

@@ -27,9 +27,9 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ml import adapt, calibration, codec, data, params
+from ml import adapt, calibration, codec, data, metrics, params
 from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
-from ml.inference import EmotionRecognizer
+from ml.inference import EmotionRecognizer, is_all_silent
 from ml.train import SHIPPED_HELD_OUT as SPEAKERS
 from ml.train import speaker_orders
 
@@ -112,17 +112,15 @@ def score(rec, clips, waves, name, talkers) -> tuple[np.ndarray, np.ndarray, np.
             x = np.clip(condition(waves[i], name, talkers, rng), -1.0, 1.0)
             cold[i], stats = rec.clip_probabilities(x, adapt.empty())
             adapted[i] = rec.clip_probabilities(x, history)[0]
-            silent[i] = stats[adapt.MEL_COUNT] == 0
+            silent[i] = is_all_silent(x)
             history = adapt.merge(history, stats)
     return cold, adapted, silent
 
 
-def summary(probs, labels, present) -> dict:
+def summary(probs, labels) -> dict:
     pred, top = probs.argmax(1), probs.max(1)
     right, certain = pred == labels, top >= params.UNCERTAIN_BELOW
-    recall = [float(np.mean(pred[labels == e] == e)) for e in present]
-    return {"uar": round(float(np.mean(recall)), 4),
-            "per_class_recall": {params.CLASSES[e]: round(r, 4) for e, r in zip(present, recall)},
+    return {**metrics.own_classes(labels, pred),
             "accuracy": round(float(right.mean()), 4),
             "mean_confidence": round(float(top.mean()), 4),
             "ece": round(calibration.reliability(probs, labels)["ece"], 4),
@@ -154,11 +152,10 @@ def main(argv=None):
             clips = [c for c in everyone if c.corpus == corpus and c.speaker in speakers]
             waves = [data.load_waveform(c) for c in clips]
             labels = np.array([c.label for c in clips])
-            present = sorted(set(labels))
             rows = {}
             for name in CONDITIONS:
                 cold, adapted, silent = score(rec, clips, waves, name, talkers)
-                rows[name] = {"cold": summary(cold, labels, present), "adapted": summary(adapted, labels, present),
+                rows[name] = {"cold": summary(cold, labels), "adapted": summary(adapted, labels),
                               "silent": round(float(silent.mean()), 4)}
                 progress.update(1)
             report["corpora"][corpus] = {"clips": len(clips), "conditions": rows}

@@ -103,3 +103,10 @@ def test_metadata_parses():
     assert {c.actor for c in clips} == set(range(1, 25))
     counts = np.bincount([c.label for c in clips])
     assert counts.tolist() == [96] + [192] * 7
+
+
+def test_scores_are_over_the_corpus_own_classes():
+    """A corpus without calm is not scored on calm: UAR over the classes its clips hold."""
+    neutral, calm, sad = (params.CLASSES.index(c) for c in ("neutral", "calm", "sad"))
+    scores = metrics.own_classes([neutral, neutral, sad, sad], [neutral, calm, sad, sad])
+    assert scores == {"uar": 0.75, "per_class_recall": {"neutral": 0.5, "sad": 1.0}}
