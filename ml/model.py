@@ -255,7 +255,7 @@ class MixStyle(layers.Layer):
         return {**super().get_config(), "p": self.p, "alpha": self.alpha}
 
 
-def _block(x, ch, pool, name, l2, separable=False):
+def _block(x, ch, pool, name, l2, separable=False, instance_norm=False):
     reg = keras.regularizers.l2(l2) if l2 else None
     if separable:  # a 3x3 filter per channel, then a 1x1 mix: an eighth of the multiplies
         x = layers.SeparableConv2D(ch, 3, padding="same", use_bias=False, pointwise_regularizer=reg,
@@ -263,7 +263,16 @@ def _block(x, ch, pool, name, l2, separable=False):
     else:
         x = layers.Conv2D(ch, 3, padding="same", use_bias=False, kernel_regularizer=reg,
                           name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if instance_norm:
+        # IBN-Net (Pan et al., ECCV 2018): half the channels normalised per example over time and
+        # frequency, which removes each clip's level of every filter (the microphone, the room,
+        # the corpus), the other half batch-normalised, which keeps what tells classes apart
+        half = ch // 2
+        x = layers.Concatenate(name=f"{name}_ibn")([
+            layers.GroupNormalization(half, name=f"{name}_in")(x[..., :half]),
+            layers.BatchNormalization(name=f"{name}_bn")(x[..., half:])])
+    else:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     if pool:
         x = layers.MaxPooling2D(pool, name=f"{name}_pool")(x)
@@ -285,7 +294,7 @@ def _prosody_branch(contours, functionals, l2):
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS,
-                     separable_from=0) -> keras.Model:
+                     separable_from=0, instance_norm=0) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -303,7 +312,8 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         # separable_from: the first block (counted from 1) of depthwise-separable convolutions, 0 for
         # none; the first block's input has two channels (the views), nothing for one to save
-        x = _block(x, ch, pool, f"b{i + 1}", l2, 1 < separable_from <= i + 1)
+        # instance_norm: how many of the first blocks are IBN blocks (_block), 0 for none
+        x = _block(x, ch, pool, f"b{i + 1}", l2, 1 < separable_from <= i + 1, i < instance_norm)
         if mixstyle > 0 and i < 2:  # after the first two blocks, where style is still apart from content
             x = MixStyle(mixstyle, name=f"b{i + 1}_mixstyle")(x)
     # keep where in frequency the energy lies: (B, T', F', C) -> (B, T', F'*C) -> dense

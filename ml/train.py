@@ -44,6 +44,9 @@ Recipe:
   * optionally (bands < MEL_BANDS, a candidate, not the recipe): the CNN hears only the lowest
     bands (48: up to about 4 kHz, where pitch, formants and loudness lie; above them codecs,
     microphones and rooms differ most); the prosody branch is unchanged;
+  * optionally (instance_norm > 0, a candidate, not the recipe): IBN blocks, half of each of the
+    first convolution blocks' channels normalised per clip (ml/model.py), so that a clip's level
+    of each early filter (its microphone, room, corpus) is not passed on;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -76,7 +79,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
-                bands=params.MEL_BANDS, separable_from=0,
+                bands=params.MEL_BANDS, separable_from=0, instance_norm=0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -401,7 +404,8 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     keras.utils.set_random_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
     clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"], mixstyle=cfg["mixstyle"],
-                             gain_view=cfg["gain_view"], bands=cfg["bands"], separable_from=cfg["separable_from"])
+                             gain_view=cfg["gain_view"], bands=cfg["bands"], separable_from=cfg["separable_from"],
+                             instance_norm=cfg["instance_norm"])
     # a corpus repeated k times per epoch: its clips seen in k different augmentations
     epoch_idx = np.concatenate([train_idx] + [
         [i for i in train_idx if clips[i].corpus == c] * (k - 1) for c, k in cfg["corpus_repeat"].items()

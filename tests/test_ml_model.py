@@ -159,3 +159,27 @@ def test_the_shipped_model_re_exported_without_its_run_files_keeps_its_weights(t
     assert not np.allclose(after, before, atol=1e-2)
     with pytest.raises(SystemExit, match="missing"):
         train.export_shipped({"name": "loco_nemo", "temperature": 1.0}, clips=[])
+
+
+def test_ibn_blocks_normalise_half_their_channels_per_example_and_reload(tmp_path):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml import model as M
+    keras.utils.set_random_seed(0)
+    clf = M.build_classifier(instance_norm=2)
+    names = {layer.name for layer in clf.layers}
+    assert {"b1_in", "b2_in"} <= names and "b3_in" not in names
+    assert "b1_in" not in {layer.name for layer in M.build_classifier().layers}
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(2, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES)).astype(np.float32)
+    history = np.stack([adapt.empty()] * 2).astype(np.float32)
+    # each example's instance-normalised channels: mean 0 and variance 1 over time and frequency
+    # (a little under 1 where a channel's own variance is near the layer's epsilon, 1e-3)
+    half = keras.Model(clf.inputs, clf.get_layer("b1_in").output)([feats, history]).numpy()
+    assert half.shape[-1] == 8
+    np.testing.assert_allclose(half.mean(axis=(1, 2)), 0, atol=1e-4)
+    assert np.all((half.var(axis=(1, 2)) > 0.95) & (half.var(axis=(1, 2)) < 1 + 1e-4))
+    clf.save(tmp_path / "clf.keras")
+    again = keras.saving.load_model(tmp_path / "clf.keras")
+    np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
