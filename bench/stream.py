@@ -348,7 +348,7 @@ def plot(results, path):
     ax.set_ylabel("window latency (ms)")
     ax.set_yscale("log")
     web = results[0].get("web", 1)
-    ax.set_title(f"Live streaming latency ({web} web, 2 workers, 2 cores, {results[0]['start']} starts)")
+    ax.set_title(f"Live streaming latency ({web} web, 2 workers, 2 cores, {results[0]['start']} starts)", fontsize=9)
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
