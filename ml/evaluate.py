@@ -95,17 +95,18 @@ def plot_corpus_panels(corpora: dict, title: str, path, draw):
     return str(path.relative_to(ML_DIR.parent))
 
 
-def _tflite_scores(rec, clips, transform=None):
-    """Clip probabilities from the serving model: cold, and adapted online per speaker."""
+def serving_scores(rec, clips, heard=None):
+    """Clip probabilities from the serving model: cold, and adapted online per speaker (each
+    speaker's clips in the protocol's fixed order, each scored with what the clips before it
+    taught). heard(i): clip i's audio as the model hears it (default: as recorded)."""
     from ml.train import speaker_orders
+    heard = heard or (lambda i: data.load_waveform(clips[i]))
     cold = np.zeros((len(clips), params.NUM_CLASSES))
     adapted = np.zeros_like(cold)
     for order in speaker_orders(clips, range(len(clips))).values():
         history = adapt.empty()
         for i in order:
-            x = data.load_waveform(clips[i])
-            if transform:
-                x = transform(x)
+            x = heard(i)
             cold[i] = rec.clip_probabilities(x, adapt.empty())[0]
             adapted[i], stats = rec.clip_probabilities(x, history)
             history = adapt.merge(history, stats)
@@ -119,7 +120,7 @@ def evaluate_test(data_path=None, model_path=None, plot=True, save=True) -> dict
     clips = [c for c in data.load_metadata(data_path) if c.actor in data.TEST_ACTORS]
     rec = EmotionRecognizer.load(model_path)
     t0 = time.time()
-    cold, adapted = _tflite_scores(rec, clips)
+    cold, adapted = serving_scores(rec, clips)
     y = np.array([c.label for c in clips])
     report = {"classes": list(params.CLASSES), "model": rec.model_path.name, "runtime": rec.backend,
               "test_actors": "21-24", "n": len(clips)}
@@ -129,7 +130,8 @@ def evaluate_test(data_path=None, model_path=None, plot=True, save=True) -> dict
                         "per_class_recall": s["per_class_recall"], "confusion": s["confusion"],
                         "calibration": calibration.reliability(p, y)}
     report["uar"] = report["cold"]["uar"]
-    o_cold, o_adapted = _tflite_scores(rec, clips, lambda x: codec.round_trip(x, "libopus", 24000))
+    o_cold, o_adapted = serving_scores(
+        rec, clips, lambda i: codec.round_trip(data.load_waveform(clips[i]), "libopus", 24000))
     report["opus_24k"] = {m: round(metrics.summary(y, p.argmax(1))["uar"], 4)
                           for m, p in (("cold", o_cold), ("adapted", o_adapted))}
     report["opus_drop_points"] = {m: round(100 * (report[m]["uar"] - report["opus_24k"][m]), 1)

@@ -27,11 +27,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ml import adapt, calibration, codec, data, metrics, params
-from ml.evaluate import DOCS, REPORTS, plot_corpus_panels
+from ml import calibration, codec, data, metrics, params
+from ml.evaluate import DOCS, REPORTS, plot_corpus_panels, serving_scores
 from ml.inference import EmotionRecognizer, is_all_silent
 from ml.train import SHIPPED_HELD_OUT as SPEAKERS
-from ml.train import speaker_orders
 
 SEED = 20261206
 BABBLE_TALKERS = 4
@@ -102,19 +101,15 @@ def condition(x: np.ndarray, name: str, talkers, rng) -> np.ndarray:
 
 def score(rec, clips, waves, name, talkers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cold and adapted probabilities of the clips in one condition, and which were all silence."""
-    cold = np.zeros((len(clips), params.NUM_CLASSES))
-    adapted = np.zeros_like(cold)
     silent = np.zeros(len(clips), bool)
-    for order in speaker_orders(clips, range(len(clips))).values():
-        history = adapt.empty()
-        for i in order:
-            rng = np.random.default_rng([SEED, i, sum(map(ord, name))])
-            x = np.clip(condition(waves[i], name, talkers, rng), -1.0, 1.0)
-            cold[i], stats = rec.clip_probabilities(x, adapt.empty())
-            adapted[i] = rec.clip_probabilities(x, history)[0]
-            silent[i] = is_all_silent(x)
-            history = adapt.merge(history, stats)
-    return cold, adapted, silent
+
+    def heard(i):
+        x = np.clip(condition(waves[i], name, talkers, np.random.default_rng([SEED, i, sum(map(ord, name))])),
+                    -1.0, 1.0)
+        silent[i] = is_all_silent(x)
+        return x
+
+    return *serving_scores(rec, clips, heard), silent
 
 
 def summary(probs, labels) -> dict:
