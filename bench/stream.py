@@ -110,7 +110,7 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
         thread.start()
     time.sleep(2)  # the flood is on before the others start
     started = time.monotonic()
-    latencies, sent, dropped, silent, _, _ = run_streams(stack, clients, pcm, chunk_ms)
+    latencies, sent, dropped, silent, _, _, _ = run_streams(stack, clients, pcm, chunk_ms)
     elapsed = time.monotonic() - started
     cpu_after = cpu_seconds(procs)  # before the flood's connections close, with what they still had queued
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
@@ -152,9 +152,10 @@ def measure_flood(stack, pcm, chunk_ms, others=50, flood_streams=30, speed=10.0)
 
 def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None):
     """Stream speech from every client at once; returns latencies (ms), windows sent, dropped
-    and silent, the windows' arrival times at the server and the environment responses the
-    clients received. `on_streaming` is called as every client has connected and started, right
-    before the first audio.
+    and silent, the windows' arrival times at the server, the environment responses the
+    clients received and, per latency, whether its window was its stream's last (completed by
+    the chunk right before the stream's `stop`). `on_streaming` is called as every client has
+    connected and started, right before the first audio.
 
     People talk independently: by default each client starts at a random offset within the
     first hop (1 s), so windows complete spread over each second, and each says something
@@ -190,7 +191,7 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None)
             thread.start()
         for thread in threads:
             thread.join()
-        latencies, sent, dropped, silent, arrivals, environments = [], 0, 0, 0, [], 0
+        latencies, sent, dropped, silent, arrivals, environments, last = [], 0, 0, 0, [], 0, []
         deadline = time.monotonic() + 120  # for every stream together: a window still missing then is lost
         for live, summary in zip(streams, summaries):
             live.wait_for_emotions(summary["windows"], timeout=max(0.0, deadline - time.monotonic()))
@@ -199,13 +200,14 @@ def run_streams(stack, clients, pcm, chunk_ms, aligned=False, on_streaming=None)
             dropped += live.dropped() + max(0, expected - len(live.emotions))
             latencies += [(live.received_at[e["window_index"]] - e["received_at"]) * 1000 for e in live.emotions]
             arrivals += [e["received_at"] for e in live.emotions]
+            last += [e["window_index"] == summary["windows"] - 1 for e in live.emotions]
             environments += len(live.environments)
             silent += sum(e["silence"] for e in live.emotions)
             live.close()
     finally:
         gc.enable()
         gc.unfreeze()
-    return latencies, sent, dropped, silent, arrivals, environments
+    return latencies, sent, dropped, silent, arrivals, environments, last
 
 
 def role(process):
@@ -284,6 +286,18 @@ class SteadyState:
         steady = [ms for ms, at in zip(latencies, arrivals) if self.since <= at < self.until]
         return round(float(np.percentile(steady, 99)), 1) if steady else None
 
+    def over_target(self, latencies, arrivals, last):
+        """Where a run's tail lies: the windows slower than the target, how many completed at the
+        server before the interval (as the streams start) and after it (as they stop), and how
+        many were their stream's last (every bench stream stops within the same second, each right
+        after the chunk that completes its last window, so its stop and that window coincide)."""
+        slow = np.asarray(latencies, float) > TARGET_P99_MS
+        at = np.asarray(arrivals, float)
+        return {"windows_over_target": int(slow.sum()),
+                "windows_over_target_at_start": int((slow & (at < self.since)).sum()),
+                "windows_over_target_at_end": int((slow & (at >= self.until)).sum()),
+                "windows_over_target_last_of_stream": int((slow & np.asarray(last, bool)).sum())}
+
 
 def measure(stack, n, pcm, chunk_ms, aligned=False):
     balancer = stack.log_dir / "haproxy.sock"  # make run-cluster's: how it spread the clients
@@ -299,8 +313,8 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
     cpu_before = cpu_seconds(procs)
     steady = SteadyState(procs, pcm.size / SAMPLE_RATE)
     started = time.monotonic()
-    latencies, sent, dropped, silent, arrivals, environments = run_streams(stack, clients, pcm, chunk_ms, aligned,
-                                                                           on_streaming=steady.streaming)
+    latencies, sent, dropped, silent, arrivals, environments, last = run_streams(
+        stack, clients, pcm, chunk_ms, aligned, on_streaming=steady.streaming)
     elapsed = time.monotonic() - started
     cpu = sum(p.cpu_percent(None) for p in procs if p.is_running())
     whole_run = cpu_ms_per_window(cpu_before, cpu_seconds(procs), len(latencies))
@@ -320,6 +334,7 @@ def measure(stack, n, pcm, chunk_ms, aligned=False):
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "max_ms": round(float(np.max(lat)), 1),
         "p99_ms_steady": steady.p99(latencies, arrivals),
+        **steady.over_target(latencies, arrivals, last),
         "server_cpu_percent": round(cpu, 1),
         "cpu_ms_per_window": per_window,
         "cpu_ms_per_window_whole_run": whole_run,
@@ -366,7 +381,7 @@ def print_table(results):
     roles = [name for name in dict(ROLES) if any(name in r["cpu_ms_per_window"] for r in results)]
     print(f"\n{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'steady':>7} {'sent':>6} {'dropped':>7} {'cpu %':>6} "
           + " ".join(f"{name:>10}" for name in [*roles, "stack"])
-          + "  (CPU ms per window, steady)  whole run  per stream start  load average")
+          + "  (CPU ms per window, steady)  whole run  per stream start  over target: start / end / last  load average")
     for r in results:
         per_window = r["cpu_ms_per_window"]
         whole, start = r.get("cpu_ms_per_window_whole_run", {}), r.get("cpu_ms_per_stream_start", {})
@@ -374,7 +389,10 @@ def print_table(results):
               f"{r['windows_sent']:>6} "
               f"{r['windows_dropped']:>7} {r['server_cpu_percent']:>6} "
               + " ".join(f"{per_window.get(name, 0):>10}" for name in [*roles, "stack"])
-              + f"  {whole.get('stack', '-'):>29}  {start.get('stack', '-'):>16}  {r['load_average']}")
+              + f"  {whole.get('stack', '-'):>29}  {start.get('stack', '-'):>16}  "
+              + f"{r.get('windows_over_target', '-'):>11}: {r.get('windows_over_target_at_start', '-')} / "
+              + f"{r.get('windows_over_target_at_end', '-')} / {r.get('windows_over_target_last_of_stream', '-')}"
+              + f"  {r['load_average']}")
 
 
 def main(argv=None):
