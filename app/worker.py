@@ -55,7 +55,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent():
-    """In a forked child (the scheduler): be sent SIGTERM when the worker dies."""
+    """In a forked child (the scheduler): be sent SIGTERM when the worker dies, and die of a stop
+    signal until the scheduler installs its own handlers (the worker's are not for the child)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -85,6 +88,7 @@ class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._running = None   # the job being executed, for the heartbeat thread
+        self._held_stop = None  # a stop signal that came while the worker was starting
         self._scheduler_lock = threading.Lock()
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
@@ -104,6 +108,23 @@ class AnalysisWorker(SimpleWorker):
         os.register_at_fork(after_in_child=_die_with_parent)
         # One heartbeat thread for the worker's life, not one per job.
         threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True).start()
+
+    def bootstrap(self, *args, **kwargs):
+        # RQ registers the worker here and starts the scheduler before it installs its stop
+        # handlers: a SIGTERM in that gap (Ctrl-C of `make run` as it came up) ended the worker
+        # still registered, and health counted it for three beats beside its successor. A stop
+        # signal in the gap is held, and honoured once RQ's handlers are in place.
+        signal.signal(signal.SIGTERM, self._hold_stop)
+        signal.signal(signal.SIGINT, self._hold_stop)
+        super().bootstrap(*args, **kwargs)
+
+    def _hold_stop(self, signum, _frame):
+        self._held_stop = signum
+
+    def _install_signal_handlers(self):
+        super()._install_signal_handlers()
+        if self._held_stop is not None:
+            self._stop_requested = True  # the work loop stops at its first pass, and signs off
 
     def wait_for_redis(self, error):
         """Block until Redis answers a ping, retrying with exponential backoff."""

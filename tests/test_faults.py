@@ -18,6 +18,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -398,3 +399,39 @@ def test_a_killed_worker_is_not_counted_after_3_heartbeats_nor_is_its_scheduler_
     assert health["components"]["workers"]["status"] == "down" and "workers" in health["down"]
     wait_until(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), 15,
                "the scheduler child to stop with its worker")
+
+
+# The review's race, made certain: the stop signal comes right after RQ registered the worker,
+# before RQ's own stop handlers were installed.
+STOPPED_WHILE_STARTING = """
+import os, signal
+from redis import Redis
+from app.worker import AnalysisWorker
+
+worker = AnalysisWorker(["analysis"], connection=Redis.from_url(os.environ["REDIS_URL"]))
+register_birth = worker.register_birth
+
+def registered_then_stopped():
+    register_birth()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+worker.register_birth = registered_then_stopped
+worker.work(with_scheduler=True)
+print(worker.key)
+"""
+
+
+def test_a_worker_stopped_as_it_starts_signs_off(tmp_path, mongo_uri, processes):
+    """Ctrl-C of `make run` as it came up: the worker ended still registered, and after a quick
+    restart health counted 2 workers for 1. A stop while starting is honoured once the worker
+    can sign off: it exits 0, signed off and unregistered (its scheduler stopped, or it would
+    not have exited)."""
+    _, redis_url = own_redis(tmp_path, processes)
+    env = {**os.environ, "APP_ENV": "development", "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
+           "MONGO_URI": mongo_uri.replace("/moodmirror_test", "/moodmirror_faults_start")}
+    ran = subprocess.run([sys.executable, "-c", STOPPED_WHILE_STARTING], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    redis_client = redis_lib.Redis.from_url(redis_url)
+    assert redis_client.hget(ran.stdout.split()[-1], "death"), "the worker did not sign off"
+    assert Worker.all(connection=redis_client) == []
