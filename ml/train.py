@@ -47,6 +47,8 @@ Recipe:
   * optionally (instance_norm > 0, a candidate, not the recipe): IBN blocks, half of each of the
     first convolution blocks' channels normalised per clip (ml/model.py), so that a clip's level
     of each early filter (its microphone, room, corpus) is not passed on;
+  * optionally (neutral_history > 0, a candidate, not the recipe): that share of the speaker
+    histories drawn from the speaker's neutral clips only, the history a user mostly has;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -79,7 +81,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
-                bands=params.MEL_BANDS, separable_from=0, instance_norm=0,
+                bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -146,11 +148,14 @@ def clip_stats(feats) -> dict[str, np.ndarray]:
             for v, fs in feats.items()}
 
 
-def sampled_history(i, same_speaker, stats, rng, cfg) -> np.ndarray:
-    """Statistics of a random number of the speaker's other clips (none: cold start)."""
+def sampled_history(i, same_speaker, stats, rng, cfg, neutral) -> np.ndarray:
+    """Statistics of a random number of the speaker's other clips (none: cold start); with
+    probability neutral_history, of their neutral clips only, as most of a user's speech is."""
     others = same_speaker[same_speaker != i]
     if not len(others) or rng.random() < cfg["cold_prob"]:
         return adapt.empty()
+    if cfg["neutral_history"] > 0 and rng.random() < cfg["neutral_history"] and neutral[others].any():
+        others = others[neutral[others]]
     k = int(np.exp(rng.uniform(0, np.log(min(len(others), cfg["max_history"]) + 1))))
     k = max(1, min(k, len(others)))
     pick = rng.choice(others, size=k, replace=False)
@@ -286,6 +291,7 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
     b = params.MEL_BANDS        # the augmentations below change the log-mel part only
     hs = np.empty((len(order), adapt.STATS_SIZE), np.float32)
     aug_versions = cache.VERSIONS[1:]
+    neutral = np.array([c.label == params.CLASSES.index("neutral") for c in clips])
     for j, i in enumerate(order):
         v = aug_versions[rng.integers(len(aug_versions))] if rng.random() < cfg["aug_prob"] else "orig"
         frames = augment.crop(feats[v][i], n, rng)
@@ -294,7 +300,7 @@ def make_epoch(feats, stats, order, clips, speaker_members, masks, weights, rng,
             x = augment.reverb(x, rng)
         if rng.random() < cfg["noise_prob"]:
             x = augment.add_noise(x, rng, mel_gain, snr_db=(cfg["snr_low"], 40.0))
-        h = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg)
+        h = sampled_history(i, speaker_members[clips[i].speaker], stats, rng, cfg, neutral)
         if cfg["eq_db"] > 0:     # one channel for the clip and the speaker's history
             curve = augment.eq_curve(rng, cfg["eq_db"])
             x = x + curve

@@ -229,3 +229,20 @@ def test_averaged_weights_get_batchnorm_statistics_measured_anew():
     batch_means = [(x[b:b + 8] @ kernel + bias).mean(axis=0) for b in range(0, 40, 8)]
     assert np.allclose(bn.moving_mean.numpy(), np.mean(batch_means, axis=0), atol=1e-5)
     assert bn.momentum == 0.99
+
+
+def test_neutral_history_draws_a_speakers_history_from_their_neutral_clips_only():
+    """neutral_history (a training candidate): that share of the histories pools the speaker's
+    neutral clips alone, never the clip itself; off, the histories are drawn as before."""
+    from ml.train import DEFAULTS, sampled_history
+    members = np.arange(8)
+    neutral = np.array([True, True, True, False, False, False, False, False])
+    stats = {"orig": [adapt.frame_stats(frames(30, float(i), 1.0, seed=i)) for i in members]}
+    cfg = {**DEFAULTS, "cold_prob": 0.0, "gain_jitter": 0.0}
+    neutral_means = {float(stats["orig"][j][0]) for j in (1, 2)}
+    pooled = adapt.merge_all(stats["orig"][j] for j in (1, 2))[0]
+    for seed in range(20):
+        h = sampled_history(0, members, stats, np.random.default_rng(seed), {**cfg, "neutral_history": 1.0}, neutral)
+        assert float(h[0]) in neutral_means or np.isclose(h[0], pooled)
+    off = [sampled_history(5, members, stats, np.random.default_rng(seed), cfg, neutral)[0] for seed in range(20)]
+    assert not {float(v) for v in off} <= neutral_means | {float(pooled)}, "off, any clip may be in a history"
