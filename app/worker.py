@@ -88,7 +88,6 @@ class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._running = None   # the job being executed, for the heartbeat thread
-        self._held_stop = None  # a stop signal that came while the worker was starting
         self._scheduler_lock = threading.Lock()
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
@@ -113,18 +112,14 @@ class AnalysisWorker(SimpleWorker):
         # RQ registers the worker here and starts the scheduler before it installs its stop
         # handlers: a SIGTERM in that gap (Ctrl-C of `make run` as it came up) ended the worker
         # still registered, and health counted it for three beats beside its successor. A stop
-        # signal in the gap is held, and honoured once RQ's handlers are in place.
-        signal.signal(signal.SIGTERM, self._hold_stop)
-        signal.signal(signal.SIGINT, self._hold_stop)
+        # signal in the gap only asks the work loop to stop at its first pass, where RQ's
+        # handlers are in place and its teardown signs the worker off.
+        signal.signal(signal.SIGTERM, self._stop_once_started)
+        signal.signal(signal.SIGINT, self._stop_once_started)
         super().bootstrap(*args, **kwargs)
 
-    def _hold_stop(self, signum, _frame):
-        self._held_stop = signum
-
-    def _install_signal_handlers(self):
-        super()._install_signal_handlers()
-        if self._held_stop is not None:
-            self._stop_requested = True  # the work loop stops at its first pass, and signs off
+    def _stop_once_started(self, _signum, _frame):
+        self._stop_requested = True
 
     def wait_for_redis(self, error):
         """Block until Redis answers a ping, retrying with exponential backoff."""
