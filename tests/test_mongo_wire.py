@@ -262,6 +262,35 @@ def test_scalar_shortcuts_encode_and_validate_as_mongoeco_does(value):
             assert actual == expected
 
 
+def _types(value):
+    """The types of a value and of everything in it, in order."""
+    if isinstance(value, dict):
+        return [type(value), *((key, _types(item)) for key, item in value.items())]
+    if isinstance(value, list | tuple):
+        return [type(value), *(_types(item) for item in value)]
+    return type(value)
+
+
+@pytest.mark.parametrize("value", CODEC_VALUES, ids=repr)
+def test_the_internal_form_shortcut_converts_as_mongoeco_does(value):
+    """devtools.mongo_wire's to_internal gives what mongoeco's own gives (the same values of the same
+    types), or refuses what it refuses, for every kind of leaf value in the shapes a command's
+    documents take, and for documents only mongoeco's codec converts (its marker as a key, tuples)."""
+    from mongoeco.core import codec
+
+    from devtools import mongo_wire
+
+    mongo_wire.encode_scalars_directly()
+    shapes = ({"v": value, "nested": {"p": value, "list": [value, {"q": value}]}}, {"v": value, "n": 3},
+              {"$mongoeco": {"type": "datetime", "value": value}}, {"t": (value, 1)}, [value], value)
+    for shaped in shapes:
+        expected = _outcome(mongo_wire._original_to_internal, shaped)
+        actual = _outcome(codec.DocumentCodec.to_internal, shaped)
+        assert repr(actual) == repr(expected)
+        if expected[0] == "returns":
+            assert _types(actual[1]) == _types(expected[1])
+
+
 def test_the_decode_shortcut_decodes_what_bson_gives_as_mongoeco_does():
     """devtools.mongo_wire's decode shortcut gives, for every kind of value a command can carry
     once bson has decoded it, what mongoeco's own decode_wire_value gives."""
