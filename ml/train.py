@@ -49,6 +49,9 @@ Recipe:
     of each early filter (its microphone, room, corpus) is not passed on;
   * optionally (neutral_history > 0, a candidate, not the recipe): that share of the speaker
     histories drawn from the speaker's neutral clips only, the history a user mostly has;
+  * optionally (class_contrast > 0, a candidate, not the recipe): a supervised contrastive loss
+    on the embedding whose positives are clips of the same class from another corpus
+    (cross_corpus_contrast), so that a class is embedded alike whichever corpus voiced it;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -82,6 +85,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
+                class_contrast=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -398,6 +402,30 @@ def masked_cross_entropy(logits, y, mask, weights, label_smoothing):
     return tf.reduce_sum(weights * ce) / tf.reduce_sum(weights)
 
 
+# Temperature of the cross-corpus contrastive loss: that of supervised contrastive learning's
+# usual range for unit-length embeddings.
+CONTRAST_TEMPERATURE = 0.2
+
+
+def cross_corpus_contrast(embedding, label, corpus, temperature=CONTRAST_TEMPERATURE):
+    """Supervised contrastive loss whose positives cross corpora: for each example of the batch
+    with an example of its class (its label's argmax) from another corpus, the mean over those
+    of -log softmax of their cosine similarity against every other example of the batch."""
+    import tensorflow as tf
+    z = tf.math.l2_normalize(embedding, axis=-1)
+    n = tf.shape(z)[0]
+    others = 1.0 - tf.eye(n)
+    logits = tf.matmul(z, z, transpose_b=True) / temperature - 1e9 * (1.0 - others)
+    log_prob = tf.nn.log_softmax(logits, axis=-1)
+    cls = tf.argmax(label, axis=-1)
+    positive = (tf.cast(tf.equal(cls[:, None], cls[None, :]), tf.float32)
+                * tf.cast(tf.not_equal(corpus[:, None], corpus[None, :]), tf.float32) * others)
+    count = tf.reduce_sum(positive, axis=-1)
+    per_anchor = -tf.reduce_sum(positive * tf.where(positive > 0, log_prob, 0.0), axis=-1) / tf.maximum(count, 1.0)
+    anchors = tf.cast(count > 0, tf.float32)
+    return tf.reduce_sum(per_anchor * anchors) / tf.maximum(tf.reduce_sum(anchors), 1.0)
+
+
 def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None):
     """Train a classifier on clips[train_idx]; returns (classifier, history, the last
     epoch's weights when the classifier's are averaged over epochs, else None)."""
@@ -456,7 +484,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     members = {k: np.array(v) for k, v in members.items()}
     ls = cfg["label_smoothing"]
 
-    kd, feat_w = cfg["teacher_kd"], cfg["teacher_feat"]
+    kd, feat_w, contrast_w = cfg["teacher_kd"], cfg["teacher_feat"], cfg["class_contrast"]
 
     @tf.custom_gradient
     def reverse_gradient(x, scale):
@@ -478,6 +506,8 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
             if affect_head is not None:  # y: the (mixed-up) one-hot label, so its expected position
                 error = tf.reduce_sum(tf.square(affect_head(embedding) - tf.matmul(y, affect_of)), axis=-1)
                 loss += affect_w * tf.reduce_sum(w * error) / tf.reduce_sum(w)
+            if contrast_w > 0:
+                loss += contrast_w * cross_corpus_contrast(embedding, y, corpus)
         grads = tape.gradient(loss, variables)
         opt.apply_gradients(zip(grads, variables))
         return loss

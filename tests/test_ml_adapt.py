@@ -159,6 +159,25 @@ def test_masked_loss_ignores_classes_the_corpus_lacks():
     assert g[params.CLASSES.index("calm")] == 0 and g[params.CLASSES.index("disgust")] == 0
 
 
+def test_cross_corpus_contrast_pulls_a_class_together_across_corpora_only():
+    """Its positives are clips of the same class from another corpus: an embedding that puts a
+    class's clips of two corpora together scores lower than one that puts each corpus's clips
+    together; same-corpus pairs and examples without a positive add nothing."""
+    tf = pytest.importorskip("tensorflow")
+    from ml.train import CONTRAST_TEMPERATURE, cross_corpus_contrast
+    sad, angry = params.CLASSES.index("sad"), params.CLASSES.index("angry")
+    label = tf.constant(np.eye(params.NUM_CLASSES, dtype=np.float32)[[sad, sad, angry, angry]])
+    corpus = tf.constant([0, 1, 0, 1])
+    by_class = tf.constant([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    by_corpus = tf.constant([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    loss = lambda embedding, corpora=corpus: float(cross_corpus_contrast(embedding, label, corpora))  # noqa: E731
+    assert loss(by_class) < loss(by_corpus)
+    # each anchor's one positive is the other corpus's clip of its class, among three others
+    expected = -np.log(np.exp(1 / CONTRAST_TEMPERATURE) / (np.exp(1 / CONTRAST_TEMPERATURE) + 2))
+    assert loss(by_class) == pytest.approx(expected, rel=1e-5)
+    assert loss(by_corpus, tf.constant([0, 0, 0, 0])) == 0.0
+
+
 def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
     from ml import data
     from ml.train import DEFAULTS, label_masks
