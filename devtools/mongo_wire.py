@@ -295,6 +295,19 @@ def _indexed_equality(engine, db_name, coll_name, semantics, plan, select_clause
 _INSERTING = threading.local()  # the collection an insert on this thread writes to, and its documents
 _ABSENT = object()
 _ARRAY = object()
+_GENERAL = object()
+# Values whose index key mongoeco takes from the value alone (no array or sub-document to walk).
+_INDEXED_AS_IS = _DECODED_AS_IS | {ObjectId, EngineObjectId}
+
+
+def _top_level_scalar(document, field):
+    """The value of a top-level field if it is a scalar of _INDEXED_AS_IS, _ABSENT where the document
+    lacks the field, else _GENERAL (a dotted path, an array, a sub-document, another kind of value or
+    of document: for mongoeco's own path walk)."""
+    if "." in field or type(document) not in (dict, _InternalBsonDocument):
+        return _GENERAL
+    value = document.get(field, _ABSENT)
+    return value if value is _ABSENT or type(value) in _INDEXED_AS_IS else _GENERAL
 
 
 def _stored_at(document, field):
@@ -388,6 +401,28 @@ def build_engine(engine: str, path: str | None):
                 if options.get("check_id_storage") and _plain_id(candidate):
                     options["scan_payload_id"] = False
                 return super()._ensure_unique_indexes(db_name, coll_name, candidate, **options)
+
+            # An index on top-level fields that hold scalars (or are absent) keys a document by those
+            # scalars' keys, and no array can make a compound one invalid: mongoeco's general path
+            # walks (dotted paths, arrays, DBRefs) cost more than the keys, for each of a reading's
+            # seven indexes.
+            def _index_value(self, document, field):
+                value = _top_level_scalar(document, field)
+                if value is _GENERAL:
+                    return super()._index_value(document, field)
+                return None if value is _ABSENT else self._index_equality_key(value)
+
+            def _index_keys(self, document, fields):
+                if len(fields) != 1:
+                    return super()._index_keys(document, fields)
+                value = _top_level_scalar(document, fields[0])
+                if value is _GENERAL:
+                    return super()._index_keys(document, fields)
+                return {(None,)} if value is _ABSENT else {(self._index_equality_key(value),)}
+
+            def _validate_compound_multikey_shape(self, document, index):
+                if any(_top_level_scalar(document, field) is _GENERAL for field in index["fields"]):
+                    super()._validate_compound_multikey_shape(document, index)
 
         return Memory()
     from mongoeco.engines import SQLiteEngine

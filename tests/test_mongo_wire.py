@@ -335,3 +335,33 @@ def test_the_copy_shortcut_copies_documents_as_deepcopy_does():
 
     originals = {id(c) for c in containers(document) if not isinstance(c, tuple)}
     assert not originals & {id(c) for c in containers(copied) if not isinstance(c, tuple)}
+
+
+def test_the_memory_engines_index_keys_are_mongoecos_own():
+    """devtools.mongo_wire's memory engine keys a document in an index on top-level scalar fields by
+    the values themselves: for every kind of value, absent fields, arrays, sub-documents, dotted and
+    compound index fields, the keys (and a compound index's refusal of two arrays) are those
+    mongoeco's own engine gives."""
+    from mongoeco.core.codec import DocumentCodec
+    from mongoeco.engines import MemoryEngine
+    from mongoeco.types import ObjectId as EngineObjectId
+
+    from devtools import mongo_wire
+
+    engine = mongo_wire.build_engine("memory", None)
+    leaves = [v for v in CODEC_VALUES if not isinstance(v, set) and not (isinstance(v, int) and abs(v) >= 2**63)]
+    leaves += [EngineObjectId("6b130ec5fd5000393bf15182"), [1, "a", [2]], [], {"x": 1, "y": [3]}, {}]
+    indexes = (["v"], ["missing"], ["v.x"], ["v.0"], ["v", "w"], ["w", "v"], ["v", "v.y"], ["v", "missing"])
+    for leaf in leaves:
+        for other in (1.5, [4, 5]):
+            for document in ({"v": leaf, "w": other}, DocumentCodec.to_internal({"v": leaf, "w": other})):
+                for fields in indexes:
+                    expected = MemoryEngine._index_keys(engine, document, fields)
+                    assert repr(engine._index_keys(document, fields)) == repr(expected)
+                    for field in fields:
+                        expected = MemoryEngine._index_value(engine, document, field)
+                        assert repr(engine._index_value(document, field)) == repr(expected)
+                    index = {"fields": fields}
+                    expected = _outcome(lambda d: MemoryEngine._validate_compound_multikey_shape(engine, d, index),
+                                        document)
+                    assert _outcome(lambda d: engine._validate_compound_multikey_shape(d, index), document) == expected
