@@ -113,7 +113,8 @@ def _encode_scalars_directly(data):
 
 def _validate_scalars_directly(value):
     """mongoeco's validate_bson_value, with plain scalars and in-range integers accepted without
-    wrapping them; anything else is checked by the original, one value at a time."""
+    wrapping them, and datetimes and ObjectIds, which it has no check for; anything else is
+    checked by the original, one value at a time."""
     pending = [value]
     while pending:
         current = pending.pop()
