@@ -68,7 +68,6 @@ def measure(engine, steps):
 
 def reading_documents(count, rng):
     """Readings of streamed windows as the worker stores them (app/readings/store.py), from 100 users."""
-    from app.models import EmotionReading
     from app.readings.store import _document
     from ml.inference import reading
     from ml.params import NUM_CLASSES
@@ -80,16 +79,18 @@ def reading_documents(count, rng):
         documents.append(_document(owner, session, reading(rng.dirichlet(np.ones(NUM_CLASSES))), "stream",
                                    {"window_key": f"{session}:{i}", "window_start": float(i), "window_end": i + 3.0,
                                     "model_version": "bench"}))
-    return documents, EmotionReading._meta["index_specs"]
+    return documents
 
 
 def cpu_per_reading(engine, count):
     """The server's CPU time (user and system) per reading, in µs, over `count` readings stored
     BATCH at a time after STORED_BEFORE."""
-    documents, indexes = reading_documents(STORED_BEFORE + count, np.random.default_rng(0))
+    from app.models import EmotionReading
+
+    documents = reading_documents(STORED_BEFORE + count, np.random.default_rng(0))
     with wire_server(engine) as (server, client):
         readings = client.bench.readings
-        for spec in indexes:
+        for spec in EmotionReading._meta["index_specs"]:
             readings.create_index(spec["fields"], **{k: v for k, v in spec.items() if k != "fields"})
         for i in range(0, STORED_BEFORE, BATCH):
             readings.insert_many(documents[i:i + BATCH], ordered=False)

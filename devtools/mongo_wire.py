@@ -95,6 +95,12 @@ def _plain(value):
     return kind in _PLAIN_SCALARS or (kind is int and INT64_MIN <= value <= INT64_MAX)
 
 
+def _plain_document(value):
+    """Whether `value` is a dict with string keys, none of them the codec's own marker (whose
+    documents only mongoeco's codec converts)."""
+    return type(value) is dict and _MARKER not in value and all(type(key) is str for key in value)
+
+
 def _encode_scalars_directly(data):
     """mongoeco's DocumentCodec.encode, returning a plain scalar at once: the original checks it
     against some twenty BSON types and validates it again (its container was validated whole
@@ -106,7 +112,7 @@ def _encode_scalars_directly(data):
     values are refused with the same errors."""
     if _plain(data):
         return data
-    if type(data) is dict and _MARKER not in data and all(type(key) is str for key in data):
+    if _plain_document(data):
         return {key: _encode_scalars_directly(value) for key, value in data.items()}
     return _original_encode(data)
 
@@ -138,11 +144,9 @@ def _internal_tree(value):
     """What mongoeco's DocumentCodec.to_internal makes of a plain value: its dicts and lists as
     the engine's immutable documents and arrays, datetimes at BSON's UTC milliseconds, ObjectIds
     as the engine's; _NotPlain for anything else."""
-    kind = type(value)
-    if kind is dict:
-        if _MARKER in value or not all(type(key) is str for key in value):
-            raise _NotPlain
+    if _plain_document(value):
         return _InternalBsonDocument({key: _internal_tree(item) for key, item in value.items()})
+    kind = type(value)
     if kind is list:
         return _InternalBsonArray(_internal_tree(item) for item in value)
     if _plain(value):
@@ -407,19 +411,18 @@ def build_engine(engine: str, path: str | None):
             # scalars' keys, and no array can make a compound one invalid: mongoeco's general path
             # walks (dotted paths, arrays, DBRefs) cost more than the keys, for each of a reading's
             # seven indexes.
-            def _index_value(self, document, field):
+            def _scalar_key(self, document, field):
+                """The key of a top-level scalar field (None where absent), else _GENERAL."""
                 value = _top_level_scalar(document, field)
-                if value is _GENERAL:
-                    return super()._index_value(document, field)
-                return None if value is _ABSENT else self._index_equality_key(value)
+                return value if value is _GENERAL else None if value is _ABSENT else self._index_equality_key(value)
+
+            def _index_value(self, document, field):
+                key = self._scalar_key(document, field)
+                return super()._index_value(document, field) if key is _GENERAL else key
 
             def _index_keys(self, document, fields):
-                if len(fields) != 1:
-                    return super()._index_keys(document, fields)
-                value = _top_level_scalar(document, fields[0])
-                if value is _GENERAL:
-                    return super()._index_keys(document, fields)
-                return {(None,)} if value is _ABSENT else {(self._index_equality_key(value),)}
+                key = self._scalar_key(document, fields[0]) if len(fields) == 1 else _GENERAL
+                return super()._index_keys(document, fields) if key is _GENERAL else {(key,)}
 
             def _validate_compound_multikey_shape(self, document, index):
                 if any(_top_level_scalar(document, field) is _GENERAL for field in index["fields"]):
