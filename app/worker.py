@@ -52,15 +52,29 @@ log = logging.getLogger(__name__)
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 REDIS_BACKOFF_S = (0.5, 30.0)  # first wait, longest wait; doubled at each failed attempt
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _hold_stop_signals():
+    """Before a fork: a stop signal sent to the child before it has reset the worker's handlers
+    would run a worker handler in the scheduler and be lost, and the worker would wait on a
+    scheduler that never stops. Blocked across the fork, it waits in the child for the reset."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _release_stop_signals():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _die_with_parent():
     """In a forked child (the scheduler): be sent SIGTERM when the worker dies, and die of a stop
-    signal until the scheduler installs its own handlers (the worker's are not for the child)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal (one that came during the fork included) until the scheduler installs its own
+    handlers (the worker's are not for the child)."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _release_stop_signals()
 
 
 class AbandonedJob(Job):
@@ -88,7 +102,10 @@ class AnalysisWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._running = None   # the job being executed, for the heartbeat thread
-        self._scheduler_lock = threading.Lock()
+        # Reentrant: RQ stops the scheduler from a signal handler, which may interrupt the main
+        # thread's maintenance while it holds the lock.
+        self._scheduler_lock = threading.RLock()
+        self._signing_off = False
         self.app = create_app(serve_socketio=False)
         self.app.app_context().push()
         # RQ prints its own lines through its own handler; passed on to the root handler that
@@ -104,7 +121,8 @@ class AnalysisWorker(SimpleWorker):
         importlib.import_module("app.analysis.jobs")
         realtime.emitter()
         freeze_startup_objects()
-        os.register_at_fork(after_in_child=_die_with_parent)
+        os.register_at_fork(before=_hold_stop_signals, after_in_parent=_release_stop_signals,
+                            after_in_child=_die_with_parent)
         # One heartbeat thread for the worker's life, not one per job.
         threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True).start()
 
@@ -120,6 +138,18 @@ class AnalysisWorker(SimpleWorker):
 
     def _stop_once_started(self, _signum, _frame):
         self._stop_requested = True
+
+    def stop_scheduler(self):
+        # From here on the heartbeat thread leaves the worker alone: a scheduler it restarted now
+        # would never be told to stop, and the worker's exit would wait on it for ever.
+        with self._scheduler_lock:
+            self._signing_off = True
+            super().stop_scheduler()
+
+    def teardown(self):
+        with self._scheduler_lock:
+            self._signing_off = True
+        super().teardown()
 
     def wait_for_redis(self, error):
         """Block until Redis answers a ping, retrying with exponential backoff."""
@@ -176,6 +206,8 @@ class AnalysisWorker(SimpleWorker):
                 log.warning("worker %s: heartbeat failed: %s", self.name, error)
 
     def _beat_once(self, ttl):
+        if self._signing_off:
+            return
         job, execution = self._running, getattr(self, "execution", None)
         if self.birth_date is not None and not self._stop_requested and not self.connection.exists(self.key):
             self.register_birth()  # the registration expired during a Redis outage, or Redis lost it
@@ -185,7 +217,7 @@ class AnalysisWorker(SimpleWorker):
             SimpleWorker.heartbeat(self, ttl, pipeline=pipeline)  # the worker: gone soon after it dies
             pipeline.execute()
         with self._scheduler_lock:
-            if self.scheduler is not None and (self.scheduler._process is None
+            if not self._signing_off and self.scheduler is not None and (self.scheduler._process is None
                                                or not self.scheduler._process.is_alive()):
                 # The scheduler (which runs retries) may have died with another worker: a live
                 # worker takes it over now rather than at its next maintenance.

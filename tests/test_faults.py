@@ -402,7 +402,9 @@ def test_a_killed_worker_is_not_counted_after_3_heartbeats_nor_is_its_scheduler_
 
 
 # The review's race, made certain: the stop signal comes right after RQ registered the worker,
-# before RQ's own stop handlers were installed.
+# before RQ's own stop handlers were installed. SLOW_SCHEDULER_CHILD adds CI's race of a busy
+# machine: the scheduler child, forked then, runs late, so the worker's stop reaches it before it
+# has reset the worker's handlers (one took the signal and the worker waited on it for ever).
 STOPPED_WHILE_STARTING = """
 import os, signal
 from redis import Redis
@@ -419,9 +421,14 @@ worker.register_birth = registered_then_stopped
 worker.work(with_scheduler=True)
 print(worker.key)
 """
+SLOW_SCHEDULER_CHILD = """
+import os, time
+os.register_at_fork(after_in_child=lambda: time.sleep(0.5))  # runs before the worker's own hook
+"""
 
 
-def test_a_worker_stopped_as_it_starts_signs_off(tmp_path, mongo_uri, processes):
+@pytest.mark.parametrize("child", ["", SLOW_SCHEDULER_CHILD], ids=["scheduler-child-prompt", "scheduler-child-late"])
+def test_a_worker_stopped_as_it_starts_signs_off(tmp_path, mongo_uri, processes, child):
     """Ctrl-C of `make run` as it came up: the worker ended still registered, and after a quick
     restart health counted 2 workers for 1. A stop while starting is honoured once the worker
     can sign off: it exits 0, signed off and unregistered (its scheduler stopped, or it would
@@ -429,8 +436,8 @@ def test_a_worker_stopped_as_it_starts_signs_off(tmp_path, mongo_uri, processes)
     _, redis_url = own_redis(tmp_path, processes)
     env = {**os.environ, "APP_ENV": "development", "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
            "MONGO_URI": mongo_uri.replace("/moodmirror_test", "/moodmirror_faults_start")}
-    ran = subprocess.run([sys.executable, "-c", STOPPED_WHILE_STARTING], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    ran = subprocess.run([sys.executable, "-c", child + STOPPED_WHILE_STARTING], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr[-3000:]
     redis_client = redis_lib.Redis.from_url(redis_url)
     assert redis_client.hget(ran.stdout.split()[-1], "death"), "the worker did not sign off"
