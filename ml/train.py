@@ -52,6 +52,11 @@ Recipe:
   * optionally (class_contrast > 0, a candidate, not the recipe): a supervised contrastive loss
     on the embedding whose positives are clips of the same class from another corpus
     (cross_corpus_contrast), so that a class is embedded alike whichever corpus voiced it;
+  * optionally (corpus_bias > 0, a candidate, not the recipe): "undoing dataset bias" (Khosla
+    et al., 2012): a training-only linear head gives each corpus its own correction of the
+    logits, and the loss asks the corrected logits (this weight) and the shared ones (weight 1)
+    about each clip, so what only one corpus's clips show can go to its correction; a new voice
+    is served the shared logits alone (corpus_biased_logits);
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -85,7 +90,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
-                class_contrast=0.0,
+                class_contrast=0.0, corpus_bias=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -426,6 +431,14 @@ def cross_corpus_contrast(embedding, label, corpus, temperature=CONTRAST_TEMPERA
     return tf.reduce_sum(per_anchor * anchors) / tf.maximum(tf.reduce_sum(anchors), 1.0)
 
 
+def corpus_biased_logits(logits, corrections, corpus):
+    """Each example's logits plus its own corpus's correction; `corrections` holds every
+    corpus's, (batch, corpora x classes), corpus by corpus."""
+    import tensorflow as tf
+    per_corpus = tf.reshape(corrections, (-1, len(data.CORPORA), params.NUM_CLASSES))
+    return logits + tf.gather(per_corpus, corpus, batch_dims=1)
+
+
 def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None):
     """Train a classifier on clips[train_idx]; returns (classifier, history, the last
     epoch's weights when the classifier's are averaged over epochs, else None)."""
@@ -467,7 +480,11 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         affect_of = tf.constant(COORDINATES, tf.float32)
         affect_head = keras.layers.Dense(2, name="affect_head")
         affect_head.build((None, clf.get_layer("fc_relu").output.shape[-1]))
-    variables = net.trainable_variables + [v for head in (adversary, affect_head) if head
+    bias_w, bias_head = cfg["corpus_bias"], None
+    if bias_w > 0:
+        bias_head = keras.layers.Dense(len(data.CORPORA) * params.NUM_CLASSES, name="corpus_bias_head")
+        bias_head.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+    variables = net.trainable_variables + [v for head in (adversary, affect_head, bias_head) if head
                                            for v in head.trainable_variables]
     steps_per_epoch = int(np.ceil(len(epoch_idx) / cfg["batch"]))
     total = steps_per_epoch * cfg["epochs"]
@@ -508,6 +525,9 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
                 loss += affect_w * tf.reduce_sum(w * error) / tf.reduce_sum(w)
             if contrast_w > 0:
                 loss += contrast_w * cross_corpus_contrast(embedding, y, corpus)
+            if bias_head is not None:
+                biased = corpus_biased_logits(logits, bias_head(embedding), corpus)
+                loss += bias_w * masked_cross_entropy(biased, target, m, w, ls)
         grads = tape.gradient(loss, variables)
         opt.apply_gradients(zip(grads, variables))
         return loss

@@ -178,6 +178,18 @@ def test_cross_corpus_contrast_pulls_a_class_together_across_corpora_only():
     assert loss(by_corpus, tf.constant([0, 0, 0, 0])) == 0.0
 
 
+def test_corpus_biased_logits_add_each_examples_own_corpus_correction():
+    tf = pytest.importorskip("tensorflow")
+    from ml import data
+    from ml.train import corpus_biased_logits
+    n, k = len(data.CORPORA), params.NUM_CLASSES
+    corrections = np.arange(2 * n * k, dtype=np.float32).reshape(2, n * k)
+    logits = np.ones((2, k), np.float32)
+    out = corpus_biased_logits(tf.constant(logits), tf.constant(corrections), tf.constant([n - 1, 0])).numpy()
+    np.testing.assert_array_equal(out[0], 1 + corrections[0, (n - 1) * k:])
+    np.testing.assert_array_equal(out[1], 1 + corrections[1, :k])
+
+
 def test_subsumed_class_is_asked_about_except_for_the_class_that_subsumes_it():
     from ml import data
     from ml.train import DEFAULTS, label_masks
