@@ -147,8 +147,7 @@ class AnalysisWorker(SimpleWorker):
             super().stop_scheduler()
 
     def teardown(self):
-        with self._scheduler_lock:
-            self._signing_off = True
+        self._signing_off = True
         super().teardown()
 
     def wait_for_redis(self, error):

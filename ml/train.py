@@ -457,10 +457,12 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     epoch_idx = np.concatenate([train_idx] + [
         [i for i in train_idx if clips[i].corpus == c] * (k - 1) for c, k in cfg["corpus_repeat"].items()
     ]).astype(np.int64)
+    # the 128-number embedding the training-only heads read (the classifier's head reads it too)
+    embedded = clf.get_layer("fc_relu").output
     use_teacher = cfg["teacher_feat"] > 0 or cfg["teacher_kd"] > 0
     if use_teacher:     # an extra head that predicts the teacher's embedding from the student's
         t_emb, t_probs = teacher_targets(clips, train_idx, cfg)
-        proj = keras.layers.Dense(t_emb.shape[1], name="teacher_proj")(clf.get_layer("fc_relu").output)
+        proj = keras.layers.Dense(t_emb.shape[1], name="teacher_proj")(embedded)
         net = keras.Model(clf.inputs, [clf.output, proj])
     else:
         t_emb = np.zeros((len(clips), 1), np.float32)
@@ -468,22 +470,22 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         net = keras.Model(clf.inputs, [clf.output, clf.output])
     adv_w = cfg["corpus_adversary"]
     corpus_of = np.array([data.CORPORA.index(c.corpus) for c in clips], np.int32)
-    net = keras.Model(net.inputs, [*net.outputs, clf.get_layer("fc_relu").output])
+    net = keras.Model(net.inputs, [*net.outputs, embedded])
     adversary = None
     if adv_w > 0:
         adversary = keras.Sequential([keras.layers.Dense(64, activation="relu"),
                                       keras.layers.Dense(len(data.CORPORA))], name="corpus_adversary")
-        adversary.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+        adversary.build(embedded.shape)
     affect_w, affect_head = cfg["affect_aux"], None
     if affect_w > 0:
         from ml.affect import COORDINATES
         affect_of = tf.constant(COORDINATES, tf.float32)
         affect_head = keras.layers.Dense(2, name="affect_head")
-        affect_head.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+        affect_head.build(embedded.shape)
     bias_w, bias_head = cfg["corpus_bias"], None
     if bias_w > 0:
         bias_head = keras.layers.Dense(len(data.CORPORA) * params.NUM_CLASSES, name="corpus_bias_head")
-        bias_head.build((None, clf.get_layer("fc_relu").output.shape[-1]))
+        bias_head.build(embedded.shape)
     variables = net.trainable_variables + [v for head in (adversary, affect_head, bias_head) if head
                                            for v in head.trainable_variables]
     steps_per_epoch = int(np.ceil(len(epoch_idx) / cfg["batch"]))
