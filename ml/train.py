@@ -26,7 +26,9 @@ Recipe:
     acted sad clip is neither calm nor disgust in any corpus (masked, calm drew 963 of nEMO's
     4,481 clips; disgust drew 304 adapted), while its neutral clips keep calm masked and its angry
     ones disgust; class-balanced within a corpus, corpora balanced by the square root of
-    their size;
+    their size, and neutral clips weighed twice in every corpus (class_boost, recipe 7): new
+    voices' neutral speech, most of what users say, was the class most often heard as an
+    emotion;
   * augmentation: random crop, noise, SpecAugment, mixup within a corpus;
   * optionally (corpus_adversary > 0, a candidate, not the recipe): a corpus classifier on the
     embedding behind a gradient reversal (DANN), so the embedding learns to hide which corpus
@@ -36,8 +38,6 @@ Recipe:
     blocks (ml/model.py), each example's feature statistics mixed with another's of the batch;
   * optionally (cross_mix > 0, a candidate, not the recipe): an example's log-mel frames mixed
     with those of the same class from another corpus (mix_across_corpora);
-  * optionally (class_boost, a candidate, not the recipe): a class weighed more in every corpus
-    ({"neutral": 2.0}: new voices' neutral speech is the class most often missed);
   * optionally (affect_aux > 0, a candidate, not the recipe): a training-only head on the
     embedding regressing the clip's valence and arousal (its class's place on the circumplex,
     ml/affect.py), a target that means the same in every corpus, for classes it lacks too;
@@ -81,14 +81,14 @@ RUN_REPORTS = ML_DIR / "reports" / "runs"
 SHIPPED_KERAS = ML_DIR / "emotion_model.keras"
 SHIPPED_TFLITE = ML_DIR / "emotion_model.tflite"
 EVAL_HOP_FRAMES = 25        # 0.5 s hop between 3 s windows when scoring a whole clip
-RECIPE_VERSION = "multicorpus-masked-adapt-prosody/6"
+RECIPE_VERSION = "multicorpus-masked-adapt-prosody/7"
 
 DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3, label_smoothing=0.1,
                 dropout=0.3, channels=(16, 32, 64, 128), noise_prob=0.3, mixup_prob=0.3,
                 aug_prob=0.6, snr_low=10.0, max_t=20, max_f=10, cold_prob=0.25, max_history=40,
                 gain_jitter=0.7, corpus_balance=0.5, teacher_feat=0.0, teacher_kd=0.0, eq_db=6.0,
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
-                mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={}, affect_aux=0.0,
+                mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={"neutral": 2.0}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
                 class_contrast=0.0, corpus_bias=0.0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)

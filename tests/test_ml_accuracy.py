@@ -15,13 +15,13 @@ def test_shipped_model_test_split_uar():
     assert r["uar"] >= 0.65, f"test-split UAR {r['uar']:.3f} < 0.65"
 
 
-@pytest.mark.parametrize("settings", [{}, {"corpus_adversary": 0.5, "affect_aux": 0.5,
-                                           "class_boost": {"neutral": 2.0}},
+@pytest.mark.parametrize("settings", [{}, {"corpus_adversary": 0.5, "affect_aux": 0.5, "class_boost": {}},
                                       {"epochs": 2, "average_last": 2, "reverb_prob": 1.0}])
 def test_loco_pipeline_smoke_on_a_small_subset(tmp_path, monkeypatch, settings):
     """Leave-one-corpus-out end to end on a few speakers: cache, masked-loss training with
-    sampled speaker histories (and with the corpus-adversarial and affect heads and a boosted
-    class, or with reverberation and weights averaged over epochs), calibration, cold and online-adapted scoring of the
+    sampled speaker histories and neutral weighed twice (or with the corpus-adversarial and affect
+    heads and no class weighed more, or with reverberation and weights averaged over epochs),
+    calibration, cold and online-adapted scoring of the
     left-out corpus.  A smoke check of the protocol's code, not of accuracy."""
     from ml import cache, train
     missing = [c for c in data.CORPORA if not data.corpus_available(corpus=c)]

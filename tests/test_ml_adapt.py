@@ -230,10 +230,10 @@ def test_example_weights_balance_classes_within_a_corpus_and_boost_a_named_class
     clips = [data.Clip(None, "ravdess" if i < 8 else "nemo", "s", params.CLASSES.index(label), "")
              for i, label in enumerate(labels)]
     idx = np.arange(len(clips))
-    plain = example_weights(clips, idx, DEFAULTS)
+    plain = example_weights(clips, idx, dict(DEFAULTS, class_boost={}))
     assert np.isclose(plain[:2].sum(), plain[2:8].sum()) and np.isclose(plain[8:11].sum(), plain[11:].sum())
     assert np.isclose(plain.mean(), 1.0)
-    boosted = example_weights(clips, idx, dict(DEFAULTS, class_boost={"neutral": 2.0}))
+    boosted = example_weights(clips, idx, DEFAULTS)
     neutral = np.array([label == "neutral" for label in labels])
     assert np.allclose(boosted[neutral] / boosted[~neutral].mean(), 2 * plain[neutral] / plain[~neutral].mean())
     assert np.isclose(boosted.mean(), 1.0)
