@@ -2,7 +2,7 @@
 
 Starts the stack as `make run` does (devtools.devstack) with 2 workers and the embedded servers
 (--web N: as `make run-cluster` does, HAProxy in front of N web processes),
-then for each N runs N Socket.IO clients that stream speech at real-time pace in 250 ms chunks,
+then for each N runs N Socket.IO clients that stream speech at real-time pace in 1 s chunks (--chunk-ms),
 each from its own point in the speech and starting at a random offset within the first second
 (--aligned: all at once on the same words, the worst case).
 Latency of a window = the client's receipt of its `emotion` event minus the server's arrival
@@ -399,7 +399,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 150, 200])
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
-    parser.add_argument("--chunk-ms", type=int, default=250, help="as the dashboard and the CLI send")
+    parser.add_argument("--chunk-ms", type=int, default=1000, help="as the dashboard and the CLI send")
     parser.add_argument("--workers", type=int, default=2)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--aligned", action="store_true",

@@ -256,7 +256,7 @@ class LiveStream:
     def dropped(self):
         return sum(lag["dropped"] for lag in self.lags)
 
-    def stream_samples(self, pcm16, sample_rate=SAMPLE_RATE, chunk_ms=250, realtime=True, on_chunk=None):
+    def stream_samples(self, pcm16, sample_rate=SAMPLE_RATE, chunk_ms=1000, realtime=True, on_chunk=None):
         """Send int16 mono samples in chunks, at real-time pace unless realtime is False.
         Returns the send time of each chunk (for latency measurements)."""
         step = int(sample_rate * chunk_ms / 1000)

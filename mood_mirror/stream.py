@@ -12,10 +12,10 @@ from mood_mirror.display import LiveDisplay, display_mode, err, print_table
 from mood_mirror.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER, CliError
 from mood_mirror.mic import MicError
 
-# 250 ms chunks: each Socket.IO message costs the server about the same whatever its size, so
-# four a second cost less than half of ten (docs/BENCHMARKS.md); the window still completes
-# with the chunk that ends it.
-CHUNK_MS = 250
+# 1 s chunks, the windows' hop: each Socket.IO message costs the server about the same whatever
+# its size, and a chunk of one hop completes one window, so its result waits for no more audio
+# than with shorter chunks (docs/BENCHMARKS.md).
+CHUNK_MS = 1000
 # --fast keeps at most this many windows waiting for the workers, below the server's
 # drop-oldest limit (STREAM_MAX_PENDING, 10 by default), so a fast stream loses nothing.
 FAST_IN_FLIGHT = 4

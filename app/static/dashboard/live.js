@@ -1,4 +1,4 @@
-// Live view: microphone -> AudioWorklet (16 kHz mono s16le, 250 ms frames: fewer messages cost the server less) -> Socket.IO
+// Live view: microphone -> AudioWorklet (16 kHz mono s16le, 1 s frames: one message a window, which costs the server least) -> Socket.IO
 // `audio` events; `emotion`, `environment`, `lag` and `error` events drawn as they arrive.
 import { AmbientTone, Particles, applyLight } from "./environment.js";
 import { CLASSES, confidenceText, label, lineOptions, makeChart, probabilityDatasets, signed, vaDatasets } from "./charts.js";
@@ -211,7 +211,7 @@ async function start() {
     socket.emit("start", { format: FORMAT, ...(name ? { name } : {}) });
     const info = await started;
     const source = context.createMediaStreamSource(stream);
-    const node = new AudioWorkletNode(context, "pcm-downsampler", { processorOptions: { frameMs: 250 } });
+    const node = new AudioWorkletNode(context, "pcm-downsampler", { processorOptions: { frameMs: 1000 } });
     node.port.onmessage = (event) => {
       if (state && state.node === node && socket.connected) socket.emit("audio", event.data);
     };

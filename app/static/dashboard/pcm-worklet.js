@@ -1,5 +1,5 @@
 // AudioWorklet: microphone input at the context's rate (usually 44.1 or 48 kHz, any channels)
-// -> 16 kHz mono signed 16-bit little-endian frames of `frameMs` (default 250 ms), posted to
+// -> 16 kHz mono signed 16-bit little-endian frames of `frameMs` (default 1 s), posted to
 // the main thread as transferable ArrayBuffers.
 //
 // Downsampling averages the input samples that fall into each output period (a box filter):
@@ -11,7 +11,7 @@ const TARGET_RATE = 16000;
 class PcmDownsampler extends AudioWorkletProcessor {
   constructor(options) {
     super();
-    const frameMs = (options && options.processorOptions && options.processorOptions.frameMs) || 250;
+    const frameMs = (options && options.processorOptions && options.processorOptions.frameMs) || 1000;
     this.frameSamples = Math.round((TARGET_RATE * frameMs) / 1000);
     this.step = sampleRate / TARGET_RATE; // input samples per output sample (>= 1 expected)
     this.position = 0; // input samples accumulated towards the next output sample
