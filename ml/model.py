@@ -294,7 +294,7 @@ def _prosody_branch(contours, functionals, l2):
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS,
-                     separable_from=0, instance_norm=0) -> keras.Model:
+                     separable_from=0, instance_norm=0, spectral_dropout=0.0) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -323,6 +323,10 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     x = layers.BatchNormalization(name="frame_bn")(x)
     x = layers.ReLU(name="frame_relu")(x)
     x = AttentiveStatsPool(64, name="att_pool")(x)
+    if spectral_dropout > 0:
+        # training only: a share of the examples classified from prosody alone, whose
+        # speaker-relative pitch and loudness carry across corpora best (ml/MODEL_CARD.md, probe)
+        x = layers.Dropout(spectral_dropout, noise_shape=(None, 1), name="spectral_drop")(x)
     x = layers.Concatenate(name="spectral_prosody")(
         [x, _prosody_branch(*ProsodyContours(name="prosody_contours")([feats, spk]), l2)])
     x = layers.Dropout(dropout, name="drop1")(x)

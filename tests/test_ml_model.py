@@ -183,3 +183,31 @@ def test_ibn_blocks_normalise_half_their_channels_per_example_and_reload(tmp_pat
     clf.save(tmp_path / "clf.keras")
     again = keras.saving.load_model(tmp_path / "clf.keras")
     np.testing.assert_allclose(again([feats, history]), clf([feats, history]), rtol=1e-5, atol=1e-5)
+
+
+def test_spectral_dropout_drops_the_spectral_summary_of_whole_examples_in_training_only():
+    """spectral_dropout: in training, a share of the examples lose the spectral branch's summary
+    whole (and are classified from prosody alone), the rest keep it scaled up; at inference it
+    is the identity, and without the setting the layer is not in the network."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml import model as M
+    keras.utils.set_random_seed(0)
+    assert "spectral_drop" not in [layer.name for layer in M.build_classifier(n_frames=50).layers]
+    clf = M.build_classifier(n_frames=50, spectral_dropout=0.5)
+    pooled = keras.Model(clf.inputs, clf.get_layer("att_pool").output)
+    dropped = keras.Model(clf.inputs, clf.get_layer("spectral_drop").output)
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((64, 50, params.FRAME_FEATURES)).astype(np.float32),
+         np.zeros((64, adapt.STATS_SIZE), np.float32)]
+    kept = np.asarray(pooled(x, training=False))
+    np.testing.assert_allclose(np.asarray(dropped(x, training=False)), kept, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(clf(x, training=False)), np.asarray(clf(x, training=False)))
+    # in training mode BatchNorm uses the batch's statistics: compare against the pooled output
+    # in the same mode, with the same random draws only in the dropout
+    base = np.asarray(pooled(x, training=True))
+    out = np.asarray(dropped(x, training=True))
+    zero = np.all(out == 0, axis=1)
+    assert 16 <= zero.sum() <= 48
+    np.testing.assert_allclose(out[~zero], 2.0 * base[~zero], rtol=1e-4, atol=1e-5)
