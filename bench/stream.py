@@ -38,7 +38,7 @@ from audio.pcm import to_s16
 from bench import bench_stack
 from devtools.cluster import served, wait_all_up
 from ml.inference import is_silent
-from mood_mirror.client import ApiClientError, MoodMirrorClient
+from mood_mirror.client import CHUNK_MS, ApiClientError, MoodMirrorClient
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "stream.json"
@@ -399,7 +399,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50, 100, 150, 200])
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed by each client")
-    parser.add_argument("--chunk-ms", type=int, default=1000, help="as the dashboard and the CLI send")
+    parser.add_argument("--chunk-ms", type=int, default=CHUNK_MS, help="as the dashboard and the CLI send")
     parser.add_argument("--workers", type=int, default=2)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--aligned", action="store_true",

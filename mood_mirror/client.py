@@ -132,6 +132,10 @@ class MoodMirrorClient:
 
 # `error` codes with which the server ends a stream's connection: its token no longer holds.
 CUT_OFF = ("token_expired", "token_revoked", "user_not_found")
+# 1 s chunks, the windows' hop: each Socket.IO message costs the server about the same whatever
+# its size, and a chunk of one hop completes one window, so its result waits for no more audio
+# than with shorter chunks (docs/BENCHMARKS.md).
+CHUNK_MS = 1000
 
 
 class LiveStream:
@@ -256,7 +260,7 @@ class LiveStream:
     def dropped(self):
         return sum(lag["dropped"] for lag in self.lags)
 
-    def stream_samples(self, pcm16, sample_rate=SAMPLE_RATE, chunk_ms=1000, realtime=True, on_chunk=None):
+    def stream_samples(self, pcm16, sample_rate=SAMPLE_RATE, chunk_ms=CHUNK_MS, realtime=True, on_chunk=None):
         """Send int16 mono samples in chunks, at real-time pace unless realtime is False.
         Returns the send time of each chunk (for latency measurements)."""
         step = int(sample_rate * chunk_ms / 1000)

@@ -7,15 +7,11 @@ from pathlib import Path
 
 from audio import SAMPLE_RATE
 from audio.windows import live_windows_after
-from mood_mirror.client import CUT_OFF
+from mood_mirror.client import CHUNK_MS, CUT_OFF
 from mood_mirror.display import LiveDisplay, display_mode, err, print_table
 from mood_mirror.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVER, CliError
 from mood_mirror.mic import MicError
 
-# 1 s chunks, the windows' hop: each Socket.IO message costs the server about the same whatever
-# its size, and a chunk of one hop completes one window, so its result waits for no more audio
-# than with shorter chunks (docs/BENCHMARKS.md).
-CHUNK_MS = 1000
 # --fast keeps at most this many windows waiting for the workers, below the server's
 # drop-oldest limit (STREAM_MAX_PENDING, 10 by default), so a fast stream loses nothing.
 FAST_IN_FLIGHT = 4
