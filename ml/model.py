@@ -294,7 +294,7 @@ def _prosody_branch(contours, functionals, l2):
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS,
-                     separable_from=0, instance_norm=0, spectral_dropout=0.0) -> keras.Model:
+                     separable_from=0, instance_norm=0, spectral_dropout=0.0, time_pool=1) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -308,6 +308,10 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
     if bands < params.MEL_BANDS:  # the CNN hears only the lowest bands (normalised over all of them)
         views = [LogMelColumns(bands, name=f"low_bands_{i}")(v) for i, v in enumerate(views)]
     x = layers.Concatenate(name="views")([layers.Reshape((-1, bands, 1))(v) for v in views])
+    if time_pool > 1:
+        # the CNN on frames averaged in time (40 ms apart at 2): each block's arithmetic divided by
+        # time_pool, for cores whose classifier is most of a window's CPU (docs/BENCHMARKS.md)
+        x = layers.AveragePooling2D((time_pool, 1), name="time_pool")(x)
     pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         # separable_from: the first block (counted from 1) of depthwise-separable convolutions, 0 for

@@ -211,3 +211,27 @@ def test_spectral_dropout_drops_the_spectral_summary_of_whole_examples_in_traini
     zero = np.all(out == 0, axis=1)
     assert 16 <= zero.sum() <= 48
     np.testing.assert_allclose(out[~zero], 2.0 * base[~zero], rtol=1e-4, atol=1e-5)
+
+
+def test_time_pool_averages_the_cnn_input_in_time_and_halves_the_frames_it_convolves():
+    """time_pool 2: the CNN sees each pair of frames averaged (the views' mean of frames 2t and
+    2t + 1), so each block convolves half the frames; the same weights count, any length serves."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml import model as M
+    keras.utils.set_random_seed(0)
+    plain, pooled = M.build_classifier(), M.build_classifier(time_pool=2)
+    assert "time_pool" not in [layer.name for layer in plain.layers]
+    assert pooled.count_params() == plain.count_params()
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(2, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES)).astype(np.float32),
+         np.stack([adapt.empty()] * 2).astype(np.float32)]
+    views = np.asarray(keras.Model(pooled.inputs, pooled.get_layer("views").output)(x))
+    averaged = np.asarray(keras.Model(pooled.inputs, pooled.get_layer("time_pool").output)(x))
+    t = params.FRAMES_PER_WINDOW // 2
+    np.testing.assert_allclose(averaged, (views[:, 0:2 * t:2] + views[:, 1:2 * t:2]) / 2, rtol=1e-5, atol=1e-6)
+    frames_in = {name: keras.Model(m.inputs, m.get_layer("b2_conv").input)(x).shape[1]
+                 for name, m in (("plain", plain), ("pooled", pooled))}
+    assert frames_in == {"plain": params.FRAMES_PER_WINDOW // 2, "pooled": params.FRAMES_PER_WINDOW // 4}
+    assert pooled(x).shape == (2, params.NUM_CLASSES)
