@@ -62,6 +62,10 @@ Recipe:
     prosody branch alone, whose speaker-relative cues carry across corpora best;
   * optionally (time_pool > 1, a candidate, not the recipe): the CNN on frames averaged in
     time by that factor, its arithmetic divided by it (ml/model.py);
+  * optionally (distil > 0, a candidate, not the recipe): distillation from trained runs of the
+    same unit (distil_from: their tags), the labels blended with the teachers' mean
+    probabilities on each batch as the student sees it (distillation_target), to carry an
+    ensemble's accuracy, or a larger network's, into one network;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -95,7 +99,8 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 warp=0.1, corpus_repeat={"ravdess": 3}, corpus_adversary=0.0, reverb_prob=0.0, average_last=0,
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={"neutral": 2.0}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
-                class_contrast=0.0, corpus_bias=0.0, spectral_dropout=0.0, time_pool=1,
+                class_contrast=0.0, corpus_bias=0.0, spectral_dropout=0.0, time_pool=1, distil=0.0,
+                distil_from=[],
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -436,6 +441,14 @@ def cross_corpus_contrast(embedding, label, corpus, temperature=CONTRAST_TEMPERA
     return tf.reduce_sum(per_anchor * anchors) / tf.maximum(tf.reduce_sum(anchors), 1.0)
 
 
+def distillation_target(teacher_logits, mask):
+    """The teachers' mean probabilities over the classes the clip's corpus is asked about
+    (the masked loss's softmax, so a class the mask leaves out gets none), one row per
+    example; ``teacher_logits``: one (batch, classes) tensor per teacher."""
+    import tensorflow as tf
+    return tf.add_n([tf.nn.softmax(t + (mask - 1.0) * 1e9) for t in teacher_logits]) / len(teacher_logits)
+
+
 def corpus_biased_logits(logits, corrections, corpus):
     """Each example's logits plus its own corpus's correction; `corrections` holds every
     corpus's, (batch, corpora x classes), corpus by corpus."""
@@ -444,9 +457,11 @@ def corpus_biased_logits(logits, corrections, corpus):
     return logits + tf.gather(per_corpus, corpus, batch_dims=1)
 
 
-def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None):
+def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=True, log=None, teachers=()):
     """Train a classifier on clips[train_idx]; returns (classifier, history, the last
-    epoch's weights when the classifier's are averaged over epochs, else None)."""
+    epoch's weights when the classifier's are averaged over epochs, else None).
+    ``teachers``: trained classifiers whose mean probabilities on each training batch, as
+    augmented, the labels are blended with (weight ``distil``)."""
     import keras
     import tensorflow as tf
 
@@ -510,6 +525,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     ls = cfg["label_smoothing"]
 
     kd, feat_w, contrast_w = cfg["teacher_kd"], cfg["teacher_feat"], cfg["class_contrast"]
+    distil = cfg["distil"] if teachers else 0.0
 
     @tf.custom_gradient
     def reverse_gradient(x, scale):
@@ -520,6 +536,9 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
         with tf.GradientTape() as tape:
             logits, proj, embedding = net([x, h], training=True)
             target = (1.0 - kd) * y + kd * tp
+            if distil > 0:
+                taught = distillation_target([t([x, h], training=False) for t in teachers], m)
+                target = (1.0 - distil) * target + distil * taught
             loss = masked_cross_entropy(logits, target, m, w, ls) + tf.add_n(net.losses or [0.0])
             if feat_w > 0:
                 loss += feat_w * tf.reduce_mean(tf.square(proj - te))
@@ -613,18 +632,23 @@ def opus_features(clips, idx, bit_rate=24000):
 def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None) -> dict:
     """One protocol unit: train, calibrate on the validation speakers, score the test speakers.
     ``tag`` names a candidate run (``shipped_<tag>``) beside the unit's own."""
-    import keras  # noqa: F401
+    import keras
     p = plan(clips, loco, fold)
+    unit = p["name"]
     if tag:
         p["name"] = f"{p['name']}_{tag}"
     tr, va, te = (indices(clips, p[k]) for k in ("train", "validation", "test"))
     out = RUNS / p["name"]
     out.mkdir(parents=True, exist_ok=True)
     made_by = commit()  # the code that trains, not what HEAD is once it is done
+    teachers = []
+    if cfg["distil"] > 0:  # candidates of the same unit, named by their tags
+        teachers = [keras.models.load_model(RUNS / f"{unit}_{t}" / "classifier.keras")
+                    for t in cfg["distil_from"]]
     t0 = time.time()
     with open(out / "train.log", "w") as log:
         clf, hist, unaveraged = train(clips, feats, stats, tr, va, cfg, desc=p["name"], progress=progress,
-                                      log=log)
+                                      log=log, teachers=teachers)
     secs = time.time() - t0
     lv = score_clips(clf, clips, va, feats["orig"])
     yv = np.array([clips[i].label for i in va])

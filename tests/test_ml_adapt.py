@@ -277,3 +277,20 @@ def test_neutral_history_draws_a_speakers_history_from_their_neutral_clips_only(
         assert float(h[0]) in neutral_means or np.isclose(h[0], pooled)
     off = [sampled_history(5, members, stats, np.random.default_rng(seed), cfg, neutral)[0] for seed in range(20)]
     assert not {float(v) for v in off} <= neutral_means | {float(pooled)}, "off, any clip may be in a history"
+
+
+def test_distillation_target_averages_the_teachers_over_the_classes_asked_about():
+    tf = pytest.importorskip("tensorflow")
+    from ml.train import distillation_target
+    k = params.NUM_CLASSES
+    rng = np.random.default_rng(0)
+    teachers = [rng.normal(size=(3, k)).astype(np.float32) for _ in range(3)]
+    mask = np.ones((3, k), np.float32)
+    mask[1, :k // 2] = 0.0
+    out = distillation_target([tf.constant(t) for t in teachers], tf.constant(mask)).numpy()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(out[1, :k // 2] == 0.0)
+    expected = np.mean([np.exp(t[1, k // 2:]) / np.exp(t[1, k // 2:]).sum() for t in teachers], axis=0)
+    np.testing.assert_allclose(out[1, k // 2:], expected, rtol=1e-5)
+    single = distillation_target([tf.constant(teachers[0])], tf.constant(mask)).numpy()
+    np.testing.assert_allclose(single[0], np.exp(teachers[0][0]) / np.exp(teachers[0][0]).sum(), rtol=1e-5)
