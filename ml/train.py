@@ -643,6 +643,7 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
     made_by = commit()  # the code that trains, not what HEAD is once it is done
     teachers = []
     if cfg["distil"] > 0:  # candidates of the same unit, named by their tags
+        from ml import model  # noqa: F401  (registers the layers the saved classifiers hold)
         teachers = [keras.models.load_model(RUNS / f"{unit}_{t}" / "classifier.keras")
                     for t in cfg["distil_from"]]
     t0 = time.time()
