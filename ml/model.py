@@ -294,7 +294,8 @@ def _prosody_branch(contours, functionals, l2):
 
 def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gain",
                      n_frames=None, mixstyle=0.0, gain_view=True, bands=params.MEL_BANDS,
-                     separable_from=0, instance_norm=0, spectral_dropout=0.0, time_pool=1) -> keras.Model:
+                     separable_from=0, instance_norm=0, spectral_dropout=0.0, time_pool=1,
+                     fine_time=0) -> keras.Model:
     feats = keras.Input((n_frames, params.FRAME_FEATURES), name="frames")
     spk = keras.Input((adapt.STATS_SIZE,), name="speaker_stats")
     inp = LogMelColumns(name="logmel")(feats)
@@ -312,7 +313,9 @@ def build_classifier(channels=(16, 32, 64, 128), dropout=0.3, l2=1e-4, norm="gai
         # the CNN on frames averaged in time (40 ms apart at 2): each block's arithmetic divided by
         # time_pool, for cores whose classifier is most of a window's CPU (docs/BENCHMARKS.md)
         x = layers.AveragePooling2D((time_pool, 1), name="time_pool")(x)
-    pools = [(2, 2), (2, 2), (2, 2), (1, 2)]
+    # fine_time: how many of the first blocks pool in frequency only, so that the blocks after them
+    # convolve 20 ms steps where they would 40 ms ones (time_pool's opposite; twice their arithmetic)
+    pools = [(1 if i < fine_time else t, f) for i, (t, f) in enumerate([(2, 2), (2, 2), (2, 2), (1, 2)])]
     for i, (ch, pool) in enumerate(zip(channels, pools)):
         # separable_from: the first block (counted from 1) of depthwise-separable convolutions, 0 for
         # none; the first block's input has two channels (the views), nothing for one to save

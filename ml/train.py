@@ -62,6 +62,8 @@ Recipe:
     prosody branch alone, whose speaker-relative cues carry across corpora best;
   * optionally (time_pool > 1, a candidate, not the recipe): the CNN on frames averaged in
     time by that factor, its arithmetic divided by it (ml/model.py);
+  * optionally (fine_time > 0, a candidate, not the recipe): the opposite, that many of the first
+    convolution blocks pool in frequency only, the blocks after them on 20 ms steps (ml/model.py);
   * optionally (distil > 0, a candidate, not the recipe): distillation from trained runs of the
     same unit (distil_from: their tags), the labels blended with the teachers' mean
     probabilities on each batch as the student sees it (distillation_target), to carry an
@@ -100,7 +102,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={"neutral": 2.0}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
                 class_contrast=0.0, corpus_bias=0.0, spectral_dropout=0.0, time_pool=1, distil=0.0,
-                distil_from=[],
+                distil_from=[], fine_time=0,
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -473,7 +475,7 @@ def train(clips, feats, stats, train_idx, val_idx, cfg, desc="train", progress=T
     clf = M.build_classifier(channels=tuple(cfg["channels"]), dropout=cfg["dropout"], mixstyle=cfg["mixstyle"],
                              gain_view=cfg["gain_view"], bands=cfg["bands"], separable_from=cfg["separable_from"],
                              instance_norm=cfg["instance_norm"], spectral_dropout=cfg["spectral_dropout"],
-                             time_pool=cfg["time_pool"])
+                             time_pool=cfg["time_pool"], fine_time=cfg["fine_time"])
     # a corpus repeated k times per epoch: its clips seen in k different augmentations
     epoch_idx = np.concatenate([train_idx] + [
         [i for i in train_idx if clips[i].corpus == c] * (k - 1) for c, k in cfg["corpus_repeat"].items()

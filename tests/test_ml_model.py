@@ -235,3 +235,19 @@ def test_time_pool_averages_the_cnn_input_in_time_and_halves_the_frames_it_convo
                  for name, m in (("plain", plain), ("pooled", pooled))}
     assert frames_in == {"plain": params.FRAMES_PER_WINDOW // 2, "pooled": params.FRAMES_PER_WINDOW // 4}
     assert pooled(x).shape == (2, params.NUM_CLASSES)
+
+
+def test_fine_time_keeps_the_first_blocks_time_steps_and_doubles_those_the_next_convolves():
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from ml import model as M
+    plain, fine = M.build_classifier(), M.build_classifier(fine_time=1)
+    assert fine.count_params() == plain.count_params()
+    x = [np.zeros((1, params.FRAMES_PER_WINDOW, params.FRAME_FEATURES), np.float32),
+         adapt.empty()[None].astype(np.float32)]
+    shapes = {name: keras.Model(m.inputs, m.get_layer("b2_conv").input)(x).shape[1:3]
+              for name, m in (("plain", plain), ("fine", fine))}
+    assert shapes == {"plain": (params.FRAMES_PER_WINDOW // 2, params.MEL_BANDS // 2),
+                      "fine": (params.FRAMES_PER_WINDOW, params.MEL_BANDS // 2)}
+    assert fine(x).shape == (1, params.NUM_CLASSES)
