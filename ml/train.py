@@ -407,12 +407,16 @@ def teacher_targets(clips, train_idx, cfg):
     return emb, probs
 
 
+def masked(logits, mask):
+    """The logits with the classes outside the mask (0) pushed out of any softmax over them."""
+    return logits + (mask - 1.0) * 1e9
+
+
 def masked_cross_entropy(logits, y, mask, weights, label_smoothing):
     """Partial-label softmax cross-entropy: the softmax runs only over the classes of
     the clip's corpus (mask 1); label smoothing spreads over those classes only."""
     import tensorflow as tf
-    masked = logits + (mask - 1.0) * 1e9
-    logp = tf.nn.log_softmax(masked, axis=-1)
+    logp = tf.nn.log_softmax(masked(logits, mask), axis=-1)
     k = tf.reduce_sum(mask, axis=-1, keepdims=True)
     target = y * (1.0 - label_smoothing) + label_smoothing * mask / k
     ce = -tf.reduce_sum(target * tf.where(mask > 0, logp, 0.0), axis=-1)
@@ -448,7 +452,7 @@ def distillation_target(teacher_logits, mask):
     (the masked loss's softmax, so a class the mask leaves out gets none), one row per
     example; ``teacher_logits``: one (batch, classes) tensor per teacher."""
     import tensorflow as tf
-    return tf.add_n([tf.nn.softmax(t + (mask - 1.0) * 1e9) for t in teacher_logits]) / len(teacher_logits)
+    return tf.add_n([tf.nn.softmax(masked(t, mask)) for t in teacher_logits]) / len(teacher_logits)
 
 
 def corpus_biased_logits(logits, corrections, corpus):
