@@ -68,6 +68,9 @@ Recipe:
     same unit (distil_from: their tags), the labels blended with the teachers' mean
     probabilities on each batch as the student sees it (distillation_target), to carry an
     ensemble's accuracy, or a larger network's, into one network;
+  * optionally (speaker_share, a measurement, not a recipe): only that share of a corpus's
+    training speakers, the first of a fixed shuffle (so a smaller share is part of a larger
+    one), to measure how the left-out corpora's UAR grows with the number of training voices;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -102,7 +105,7 @@ DEFAULTS = dict(epochs=30, batch=32, crop_frames=100, lr=3e-3, weight_decay=2e-3
                 mixstyle=0.0, cross_mix=0.0, gain_view=True, class_boost={"neutral": 2.0}, affect_aux=0.0,
                 bands=params.MEL_BANDS, separable_from=0, instance_norm=0, neutral_history=0.0,
                 class_contrast=0.0, corpus_bias=0.0, spectral_dropout=0.0, time_pool=1, distil=0.0,
-                distil_from=[], fine_time=0,
+                distil_from=[], fine_time=0, speaker_share={},
                 subsumed_by={"calm": "neutral", "disgust": "angry"}, seed=params.SEED)
 # A setting added later defaults to what runs made before it did (or comes with a new recipe
 # version, as subsumed_by did): ml.evaluate counts a run whose stored settings lack it as made
@@ -156,6 +159,20 @@ def plan(clips, loco: str | None = None, fold: int | None = None) -> dict:
         val.update(names)
     val = (val & speakers) - test
     return {"name": name, "test": test, "validation": val, "train": speakers - test - val}
+
+
+def share_speakers(clips, speakers, share: dict) -> set:
+    """The speakers kept when only share[corpus] of each named corpus's are: the first of a
+    shuffle fixed by params.SEED (never the run's seed), at least one."""
+    kept = set(speakers)
+    for corpus, fraction in share.items():
+        if corpus not in data.CORPORA or not 0 < fraction <= 1:
+            raise ValueError(f"speaker_share: {corpus!r}: {fraction!r} (a corpus, a share in (0, 1])")
+        own = sorted({c.speaker for c in clips if c.corpus == corpus} & kept)
+        order = np.random.default_rng(params.SEED).permutation(len(own))
+        keep = max(1, round(fraction * len(own)))
+        kept -= {own[i] for i in order[keep:]}
+    return kept
 
 
 def indices(clips, speakers) -> np.ndarray:
@@ -643,6 +660,7 @@ def run(clips, feats, stats, cfg, loco=None, fold=None, progress=True, tag=None)
     unit = p["name"]
     if tag:
         p["name"] = f"{p['name']}_{tag}"
+    p["train"] = share_speakers(clips, p["train"], cfg["speaker_share"])
     tr, va, te = (indices(clips, p[k]) for k in ("train", "validation", "test"))
     out = RUNS / p["name"]
     out.mkdir(parents=True, exist_ok=True)

@@ -294,3 +294,21 @@ def test_distillation_target_averages_the_teachers_over_the_classes_asked_about(
     np.testing.assert_allclose(out[1, k // 2:], expected, rtol=1e-5)
     single = distillation_target([tf.constant(teachers[0])], tf.constant(mask)).numpy()
     np.testing.assert_allclose(single[0], np.exp(teachers[0][0]) / np.exp(teachers[0][0]).sum(), rtol=1e-5)
+
+
+def test_speaker_share_keeps_a_nested_fixed_subset_of_one_corpus_speakers():
+    from ml import data
+    from ml.train import share_speakers
+    clips = [data.Clip(None, corpus, f"{corpus}_{k:02d}", 0, "")
+             for corpus, n in (("ravdess", 4), ("ased", 20)) for k in range(n)]
+    everyone = {c.speaker for c in clips}
+    assert share_speakers(clips, everyone, {}) == everyone
+    quarter = share_speakers(clips, everyone, {"ased": 0.25})
+    half = share_speakers(clips, everyone, {"ased": 0.5})
+    assert {s for s in everyone if s.startswith("ravdess")} <= quarter        # other corpora whole
+    assert len(quarter - {s for s in everyone if s.startswith("ravdess")}) == 5
+    assert len(half) == 4 + 10 and quarter < half                             # nested
+    assert quarter == share_speakers(clips, everyone, {"ased": 0.25})         # fixed, not random
+    assert len(share_speakers(clips, everyone, {"ravdess": 0.01})) == 1 + 20  # at least one
+    with pytest.raises(ValueError, match="speaker_share"):
+        share_speakers(clips, everyone, {"ased": 0})
