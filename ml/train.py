@@ -70,7 +70,8 @@ Recipe:
     ensemble's accuracy, or a larger network's, into one network;
   * optionally (speaker_share, a measurement, not a recipe): only that share of a corpus's
     training speakers, the first of a fixed shuffle (so a smaller share is part of a larger
-    one), to measure how the left-out corpora's UAR grows with the number of training voices;
+    one; 0: none), to measure how the left-out corpora's UAR grows with the number of training
+    voices, and with the number of training corpora;
   * calibration: one temperature fitted on validation speakers held out of training.
 """
 from __future__ import annotations
@@ -163,14 +164,15 @@ def plan(clips, loco: str | None = None, fold: int | None = None) -> dict:
 
 def share_speakers(clips, speakers, share: dict) -> set:
     """The speakers kept when only share[corpus] of each named corpus's are: the first of a
-    shuffle fixed by params.SEED (never the run's seed), at least one."""
+    shuffle fixed by params.SEED (never the run's seed), at least one unless the share is 0
+    (the corpus left out of training)."""
     kept = set(speakers)
     for corpus, fraction in share.items():
-        if corpus not in data.CORPORA or not 0 < fraction <= 1:
-            raise ValueError(f"speaker_share: {corpus!r}: {fraction!r} (a corpus, a share in (0, 1])")
+        if corpus not in data.CORPORA or not 0 <= fraction <= 1:
+            raise ValueError(f"speaker_share: {corpus!r}: {fraction!r} (a corpus, a share in [0, 1])")
         own = sorted({c.speaker for c in clips if c.corpus == corpus} & kept)
         order = np.random.default_rng(params.SEED).permutation(len(own))
-        keep = max(1, round(fraction * len(own)))
+        keep = max(1, round(fraction * len(own))) if fraction else 0
         kept -= {own[i] for i in order[keep:]}
     return kept
 

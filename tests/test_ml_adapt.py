@@ -310,5 +310,6 @@ def test_speaker_share_keeps_a_nested_fixed_subset_of_one_corpus_speakers():
     assert len(half) == 4 + 10 and quarter < half                             # nested
     assert quarter == share_speakers(clips, everyone, {"ased": 0.25})         # fixed, not random
     assert len(share_speakers(clips, everyone, {"ravdess": 0.01})) == 1 + 20  # at least one
+    assert share_speakers(clips, everyone, {"ased": 0}) == {s for s in everyone if s.startswith("ravdess")}
     with pytest.raises(ValueError, match="speaker_share"):
-        share_speakers(clips, everyone, {"ased": 0})
+        share_speakers(clips, everyone, {"ased": 1.5})
