@@ -39,15 +39,11 @@ def shares(info: dict, fold: str) -> dict:
     return {c: share.get(c, 1.0) for c in data.CORPORA if c != fold and share.get(c, 1.0) > 0}
 
 
-def runs(fold: str) -> list[Path]:
+def runs(fold: str) -> list[dict]:
     """The fold's run reports that measure the curve: the baselines and every speaker_share run."""
-    out = []
-    for path in sorted(RUN_REPORTS.glob(f"loco_{fold}_*.json")):
-        info = json.loads(path.read_text())
-        tag = info["name"].removeprefix(f"loco_{fold}_")
-        if tag in BASELINES or info["config"].get("speaker_share"):
-            out.append(path)
-    return out
+    infos = (json.loads(path.read_text()) for path in sorted(RUN_REPORTS.glob(f"loco_{fold}_*.json")))
+    return [info for info in infos
+            if info["name"].removeprefix(f"loco_{fold}_") in BASELINES or info["config"].get("speaker_share")]
 
 
 def setting_of(share: dict) -> str:
@@ -61,8 +57,7 @@ def measure(clips) -> dict:
     report = {"recipe": RECIPE_VERSION, "baselines": list(BASELINES), "folds": {}}
     for fold in FOLDS:
         rows, by = [], defaultdict(list)
-        for path in runs(fold):
-            info = json.loads(path.read_text())
+        for info in runs(fold):
             r = unit(info["name"], data.class_mask(clips, fold), masks[fold])
             share = shares(info, fold)
             row = {"run": info["name"], "seed": info["config"]["seed"], "epochs": info["config"]["epochs"],
