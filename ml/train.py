@@ -168,7 +168,7 @@ def share_speakers(clips, speakers, share: dict) -> set:
     (the corpus left out of training)."""
     kept = set(speakers)
     for corpus, fraction in share.items():
-        if corpus not in data.CORPORA or not 0 <= fraction <= 1:
+        if corpus not in data.CORPORA or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
             raise ValueError(f"speaker_share: {corpus!r}: {fraction!r} (a corpus, a share in [0, 1])")
         own = sorted({c.speaker for c in clips if c.corpus == corpus} & kept)
         order = np.random.default_rng(params.SEED).permutation(len(own))
@@ -781,8 +781,15 @@ def main(argv=None):
         k, v = kv.split("=", 1)
         if k not in cfg:
             ap.error(f"unknown setting {k}")
-        cfg[k] = json.loads(v)
+        try:
+            cfg[k] = json.loads(v)
+        except json.JSONDecodeError:
+            ap.error(f"--set {k}: not a JSON value: {v}")
     clips = data.load_corpora(a.data)
+    try:   # before the cache loads: a bad share fails at once
+        share_speakers(clips, {c.speaker for c in clips}, cfg["speaker_share"])
+    except ValueError as e:
+        ap.error(str(e))
     if a.export:
         info = json.loads((RUN_REPORTS / f"{a.export}.json").read_text())
         export_shipped(info, clips)

@@ -311,5 +311,13 @@ def test_speaker_share_keeps_a_nested_fixed_subset_of_one_corpus_speakers():
     assert quarter == share_speakers(clips, everyone, {"ased": 0.25})         # fixed, not random
     assert len(share_speakers(clips, everyone, {"ravdess": 0.01})) == 1 + 20  # at least one
     assert share_speakers(clips, everyone, {"ased": 0}) == {s for s in everyone if s.startswith("ravdess")}
-    with pytest.raises(ValueError, match="speaker_share"):
-        share_speakers(clips, everyone, {"ased": 1.5})
+    for bad in ({"ased": 1.5}, {"ased": "half"}, {"crema": 0.5}):
+        with pytest.raises(ValueError, match="speaker_share"):
+            share_speakers(clips, everyone, bad)
+
+
+def test_train_refuses_a_setting_that_is_not_json_before_loading_anything(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "ml.train", "--data", str(tmp_path), "--loco", "nemo",
+                          "--set", "speaker_share={ased: 0.5}"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "--set speaker_share: not a JSON value" in out.stderr
