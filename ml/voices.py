@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ml import data
-from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, unit
+from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, TARGETS, unit
 from ml.train import RECIPE_VERSION, trained_masks
 
 REPORT = REPORTS / "voices.json"
@@ -31,6 +31,11 @@ FOLDS = ("nemo", "ased")
 # speaker_share run of as many steps compares with these
 BASELINES = ("nb", "nbb", "nbc")
 NAMES = {"ravdess": "RAVDESS", "nemo": "nEMO", "ased": "ASED"}
+# (score, its line of means, its dots of single runs, the line's label) in the figure
+MODES = (("adapted", dict(ls="-", color="tab:blue"), dict(color="tab:blue", alpha=0.45),
+          "adapted (mean of the seeds; filled)"),
+         ("cold", dict(ls="--", color="tab:gray"), dict(facecolors="none", edgecolors="tab:gray"),
+          "cold (mean; hollow)"))
 
 
 def shares(info: dict, fold: str) -> dict:
@@ -89,17 +94,13 @@ def plot(report: dict, path: Path):
         for s in r["settings"]:
             marker = "o" if s["corpora"] == 2 else "^"
             mine = [x for x in r["runs"] if x["setting"] == s["setting"]]
-            ax.scatter([x["train_speakers"] for x in mine], [x["adapted"] for x in mine], marker=marker, s=16,
-                       color="tab:blue", alpha=0.45)
-            ax.scatter([x["train_speakers"] for x in mine], [x["cold"] for x in mine], marker=marker, s=16,
-                       facecolors="none", edgecolors="tab:gray")
+            for mode, _, dots, _ in MODES:
+                ax.scatter([x["train_speakers"] for x in mine], [x[mode] for x in mine], marker=marker, s=16, **dots)
             ax.annotate(s["setting"], (s["train_speakers"], s["adapted"]), fontsize=6, xytext=(4, 5),
                         textcoords="offset points")
-        ax.plot([s["train_speakers"] for s in two], [s["adapted"] for s in two], "-", color="tab:blue",
-                label="adapted (mean of the seeds; filled)")
-        ax.plot([s["train_speakers"] for s in two], [s["cold"] for s in two], "--", color="tab:gray",
-                label="cold (mean; hollow)")
-        ax.axhline(0.50, color="tab:red", lw=0.8, ls=":", label="adapted target")
+        for mode, line, _, label in MODES:
+            ax.plot([s["train_speakers"] for s in two], [s[mode] for s in two], label=label, **line)
+        ax.axhline(TARGETS["loco_uar_adapted"], color="tab:red", lw=0.8, ls=":", label="adapted target")
         ax.set_xscale("log")
         ticks = sorted({s["train_speakers"] for s in two})
         ax.set_xticks(ticks, [str(t) for t in ticks])
