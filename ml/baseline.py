@@ -26,13 +26,22 @@ REPORTS = Path(__file__).resolve().parent / "reports"
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
+def _smile():
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def feature_names() -> list[str]:
+    """The 88 eGeMAPSv02 functionals, in the order of extract()'s columns."""
+    return list(_smile().feature_names)
+
+
 def extract(clips, cache=True) -> np.ndarray:
     CACHE.mkdir(exist_ok=True)
     cache_file = CACHE / f"egemaps_{len(clips)}.npy"
     if cache and cache_file.exists():
         return np.load(cache_file)
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                            feature_level=opensmile.FeatureLevel.Functionals)
+    smile = _smile()
     try:
         from tqdm import tqdm
         it = tqdm(clips, desc="eGeMAPS", file=sys.stderr)
