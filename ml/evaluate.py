@@ -42,6 +42,16 @@ TARGETS = {"loco_uar_adapted": 0.50, "loco_uar_cold": 0.40, "loco_neutral_recall
 DOCS = ML_DIR.parent / "docs" / "model"
 
 
+def save_figure(fig, path) -> str:
+    """Lay out and save a figure, and close it; its path from the repository's root."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path.relative_to(ML_DIR.parent))
+
+
 def plot_confusion(cm, title, path):
     try:
         import matplotlib
@@ -63,11 +73,7 @@ def plot_confusion(cm, title, path):
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(ML_DIR.parent))
+    return save_figure(fig, path)
 
 
 def plot_corpus_panels(corpora: dict, title: str, path, draw):
@@ -88,11 +94,7 @@ def plot_corpus_panels(corpora: dict, title: str, path, draw):
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("UAR")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(ML_DIR.parent))
+    return save_figure(fig, path)
 
 
 def serving_scores(rec, clips, heard=None):

@@ -30,7 +30,7 @@ import numpy as np
 
 # ml.baseline imports opensmile, which must come before tensorflow; none of these imports it
 from ml import adapt, baseline, cache, calibration, data, metrics, params
-from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, TARGETS
+from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, TARGETS, save_figure
 from ml.probe import standardise
 from ml.train import RECIPE_VERSION, commit, speaker_orders, trained_masks
 
@@ -283,11 +283,7 @@ def plot(report: dict, path):
     ax.legend(fontsize=6.5, loc="upper left", ncol=2)
     ax.set_title("A second model on speaker-normalised clip functionals, pooled with the network "
                  "(ml/reports/fusion.json)", fontsize=8.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(DOCS.parent.parent))
+    return save_figure(fig, path)
 
 
 def main(argv=None):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ml import data
-from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, TARGETS, unit
+from ml.evaluate import DOCS, REPORTS, RUN_REPORTS, TARGETS, save_figure, unit
 from ml.train import RECIPE_VERSION, trained_masks
 
 REPORT = REPORTS / "voices.json"
@@ -111,11 +111,7 @@ def plot(report: dict, path: Path):
         ax.legend(fontsize=6, loc="lower right")
     axes[0].set_ylabel("UAR on the left-out corpus")
     fig.suptitle("More voices of the same corpora, or another corpus? (ml/reports/voices.json)", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path.relative_to(DOCS.parent.parent))
+    return save_figure(fig, path)
 
 
 def main(argv=None):
