@@ -218,7 +218,8 @@ def cross_fold_calibration(folds, logs, labels):
 def fitted_weight(folds, logs, labels, cv=None, cv_logs=None, cv_labels=None):
     """The network's share of the adapted pool chosen, as the temperature is, on the other
     LOCO folds' test predictions (the one in WEIGHTS with the highest mean UAR there; recipe 7's
-    runs), and each fold scored with it; the CV folds with the one chosen on all three."""
+    runs), and each fold scored with it; the CV folds with the one chosen on all three, and
+    (returned) the mean adapted UAR of the LOCO folds and of the CV folds at every share."""
     def mean_uar(corpora, w, source, truth):
         return np.mean([metrics.summary(truth[c], pool(source[c]["recipe"]["adapted"]["p"],
                                                        source[c]["recipe"]["adapted"]["svm"],
@@ -229,11 +230,15 @@ def fitted_weight(folds, logs, labels, cv=None, cv_logs=None, cv_labels=None):
         w = max(WEIGHTS, key=lambda w: mean_uar(others, w, logs, labels))
         folds[corpus]["fitted_weight"] = {"weight": w, "fitted_on": others,
                                           "adapted_uar": round(mean_uar([corpus], w, logs, labels), 4)}
-    if cv is not None:
-        w = max(WEIGHTS, key=lambda w: mean_uar(list(logs), w, logs, labels))
-        for k in cv:
-            cv[k]["fitted_weight"] = {"weight": w, "fitted_on": list(logs),
-                                      "adapted_uar": round(mean_uar([k], w, cv_logs, cv_labels), 4)}
+    if cv is None:
+        return None
+    w = max(WEIGHTS, key=lambda w: mean_uar(list(logs), w, logs, labels))
+    for k in cv:
+        cv[k]["fitted_weight"] = {"weight": w, "fitted_on": list(logs),
+                                  "adapted_uar": round(mean_uar([k], w, cv_logs, cv_labels), 4)}
+    # the trade-off at every share, read off the test folds themselves: a picture, not a choice
+    return [{"network_share": w, "loco_mean": round(mean_uar(list(logs), w, logs, labels), 4),
+             "cv_mean": round(mean_uar(list(cv_logs), w, cv_logs, cv_labels), 4)} for w in WEIGHTS]
 
 
 def show(group, unit, r):
@@ -264,7 +269,7 @@ def plot(report: dict, path):
             ("pooled with eGeMAPS (research-only extractor)", "eGeMAPS: all", "fused", "tab:orange"),
             ("pooled with the frame functionals", "network's frames", "fused", "tab:blue"),
             ("the same, network's share fitted on other LOCO folds", "network's frames", "fitted", "tab:cyan")]
-    fig, ax = plt.subplots(figsize=(8.5, 3.8), dpi=110)
+    fig, (ax, trade) = plt.subplots(1, 2, figsize=(12.5, 3.9), dpi=110, width_ratios=(2.2, 1))
     width = 0.8 / len(bars)
     for j, (label, group, which, color) in enumerate(bars):
         xs = np.arange(len(units)) + (j - (len(bars) - 1) / 2) * width
@@ -283,6 +288,19 @@ def plot(report: dict, path):
     ax.legend(fontsize=6.5, loc="upper left", ncol=2)
     ax.set_title("A second model on speaker-normalised clip functionals, pooled with the network "
                  "(ml/reports/fusion.json)", fontsize=8.5)
+    for group, color in (("eGeMAPS: all", "tab:orange"), ("network's frames", "tab:blue")):
+        sweep = report["sets"][group]["share_sweep"]
+        trade.plot([r["cv_mean"] for r in sweep], [r["loco_mean"] for r in sweep], marker="o", ms=3,
+                   color=color, label=group)
+        for r in sweep[5:]:
+            trade.annotate(f"{r['network_share']:.1f}", (r["cv_mean"], r["loco_mean"]), fontsize=6,
+                           xytext=(3, 3), textcoords="offset points")
+    trade.axvline(TARGETS["cv_uar"], color="tab:red", lw=0.9, ls=":", label="CV target")
+    trade.set_xlim(0.6, 0.72)
+    trade.set_xlabel("RAVDESS CV, mean adapted UAR")
+    trade.set_ylabel("LOCO, mean adapted UAR")
+    trade.set_title("the network's share of the pool, 0 to 1 (read off the test folds)", fontsize=8)
+    trade.legend(fontsize=6.5, loc="lower left")
     return save_figure(fig, path)
 
 
@@ -320,7 +338,8 @@ def main(argv=None):
             cv[k], cv_logs[k], cv_labels[k] = fold(x, clips, held_out, every_class,
                                                    lambda tag: f"cv_fold{k}" if not tag else "")
             show(group, f"CV {k}", cv[k])
-        fitted_weight(report["sets"][group]["folds"], logs, labels, cv, cv_logs, cv_labels)
+        report["sets"][group]["share_sweep"] = fitted_weight(report["sets"][group]["folds"], logs, labels,
+                                                             cv, cv_logs, cv_labels)
         report["sets"][group]["cv"] = cv
     report["figure"] = plot(report, DOCS / "fusion.png")
     REPORT.write_text(json.dumps(report, indent=1) + "\n")
