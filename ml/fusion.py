@@ -40,8 +40,8 @@ WEIGHT = 0.5   # the network's share of the pool; the SVM has the rest
 WEIGHTS = tuple(np.round(np.arange(0.0, 1.01, 0.1), 1))   # the shares fitted_weight chooses from
 # the sets also scored on the RAVDESS CV folds (in-corpus: does the pool cost there?)
 CV_SETS = ("eGeMAPS: all", "network's frames")
-# recipe 7 (30 epochs, the protocol's runs) and the same recipe at 15 epochs, seeds 20260-20262
-RUNS = ("", "nb", "nbb", "nbc")
+# beside recipe 7's own runs ("recipe"): the same recipe at 15 epochs, seeds 20260-20262
+RUNS = ("nb", "nbb", "nbc")
 GROUPS = {"all": r".",
           "pitch": r"^F0semitone",
           "loudness": r"^loudness|equivalentSoundLevel",
@@ -162,10 +162,11 @@ def scores(y, p, classes) -> dict:
             "ece": round(calibration.reliability(p, y)["ece"], 4)}
 
 
-def fold(features, clips, in_test, trained, run_name):
+def fold(features, clips, in_test, trained, runs):
     """One unit of the protocol (a LOCO or CV fold: ``in_test`` marks its test clips): the
-    SVM's scores, and per stored run (``run_name(tag)``) the network's and the pool's; with the
-    log-probabilities (and labels) that cross_fold_calibration needs."""
+    SVM's scores, and per stored run (``runs``: tag -> run name; those not made are skipped) the
+    network's and the pool's; with both models' probabilities per run and mode (and the labels)
+    for what is fitted across folds."""
     y = np.array([c.label for c in clips])
     speaker = np.array([c.speaker for c in clips])
     tr = np.where(~in_test)[0]
@@ -177,68 +178,78 @@ def fold(features, clips, in_test, trained, run_name):
                                      (features[te] - mean) / np.sqrt(var)),
            "adapted": svm_probabilities(standardise(features[tr], speaker[tr]), y[tr], causal[te])}
     out = {"clips": len(te), "svm": {m: scores(y[te], p, classes) for m, p in svm.items()}, "runs": {}}
-    logs = {}
-    for tag in RUNS:
-        name = run_name(tag)
-        if not name or not (RUN_REPORTS / f"{name}.npz").exists():
+    probs = {}
+    for tag, name in runs.items():
+        if not (RUN_REPORTS / f"{name}.npz").exists():
             continue
         z = np.load(RUN_REPORTS / f"{name}.npz")
         temperature = json.loads((RUN_REPORTS / f"{name}.json").read_text())["temperature"]
         rows = {int(i): j for j, i in enumerate(z["idx"])}
         rows = [rows[int(i)] for i in te]
-        r, logs[tag or "recipe"] = {}, {"trained": trained}
+        r, probs[tag] = {}, {"trained": trained}
         for mode in ("cold", "adapted"):
             p = calibration.softmax(np.where(trained > 0, z[mode][rows], -np.inf), temperature)
-            fused = pool(p, svm[mode], trained)
-            r[mode] = {"network": scores(y[te], p, classes), "fused": scores(y[te], fused, classes)}
-            with np.errstate(divide="ignore"):   # the classes never trained: log 0
-                logs[tag or "recipe"][mode] = {"network": np.log(p), "fused": np.log(fused), "p": p, "svm": svm[mode]}
-        out["runs"][tag or "recipe"] = r
-    return out, logs, y[te]
+            r[mode] = {"network": scores(y[te], p, classes),
+                       "fused": scores(y[te], pool(p, svm[mode], trained), classes)}
+            probs[tag][mode] = {"network": p, "svm": svm[mode]}
+        out["runs"][tag] = r
+    return out, probs, y[te]
 
 
-def cross_fold_calibration(folds, logs, labels):
+def _pooled(run, mode, weight=WEIGHT):
+    """One run's pool for one mode, from the probabilities fold() keeps."""
+    return pool(run[mode]["network"], run[mode]["svm"], run["trained"], weight)
+
+
+def _mean_uar(probs, labels, units, weight):
+    """Mean adapted UAR of recipe 7's pool over some units at one share of the network."""
+    return np.mean([metrics.summary(labels[u], _pooled(probs[u]["recipe"], "adapted", weight).argmax(1))["uar"]
+                    for u in units])
+
+
+def cross_fold_calibration(folds, probs, labels):
     """The ECE of the runs present in every fold, network and pool alike, with one temperature
     per fold fitted on the other folds' test predictions (cold and adapted), as ml.evaluate's
     LOCO table is calibrated."""
-    for tag in set.intersection(*(set(v) for v in logs.values())):
+    def logp(run, mode, model):
+        with np.errstate(divide="ignore"):   # the classes never trained: log 0
+            return np.log(run[mode]["network"] if model == "network" else _pooled(run, mode))
+
+    for tag in set.intersection(*(set(v) for v in probs.values())):
         for model in ("network", "fused"):
-            for corpus in logs:
-                others = [c for c in logs if c != corpus]
+            for corpus in probs:
+                others = [c for c in probs if c != corpus]
                 t = calibration.fit_temperature(
-                    np.concatenate([logs[c][tag][m][model] for c in others for m in ("cold", "adapted")]),
+                    np.concatenate([logp(probs[c][tag], m, model) for c in others for m in ("cold", "adapted")]),
                     np.concatenate([labels[c] for c in others for _ in range(2)]),
                     np.concatenate([np.full(len(labels[c]), c) for c in others for _ in range(2)]))
                 for mode in ("cold", "adapted"):
-                    p = calibration.softmax(logs[corpus][tag][mode][model], t)
+                    p = calibration.softmax(logp(probs[corpus][tag], mode, model), t)
                     folds[corpus]["runs"][tag][mode][model]["ece_other_folds_temperature"] = round(
                         calibration.reliability(p, labels[corpus])["ece"], 4)
 
 
-def fitted_weight(folds, logs, labels, cv=None, cv_logs=None, cv_labels=None):
+def fitted_weight(folds, probs, labels):
     """The network's share of the adapted pool chosen, as the temperature is, on the other
     LOCO folds' test predictions (the one in WEIGHTS with the highest mean UAR there; recipe 7's
-    runs), and each fold scored with it; the CV folds with the one chosen on all three, and
-    (returned) the mean adapted UAR of the LOCO folds and of the CV folds at every share."""
-    def mean_uar(corpora, w, source, truth):
-        return np.mean([metrics.summary(truth[c], pool(source[c]["recipe"]["adapted"]["p"],
-                                                       source[c]["recipe"]["adapted"]["svm"],
-                                                       source[c]["recipe"]["trained"], w).argmax(1))["uar"]
-                        for c in corpora])
-    for corpus in logs:
-        others = [c for c in logs if c != corpus]
-        w = max(WEIGHTS, key=lambda w: mean_uar(others, w, logs, labels))
+    runs), and each fold scored with it."""
+    for corpus in probs:
+        others = [c for c in probs if c != corpus]
+        w = max(WEIGHTS, key=lambda w: _mean_uar(probs, labels, others, w))
         folds[corpus]["fitted_weight"] = {"weight": w, "fitted_on": others,
-                                          "adapted_uar": round(mean_uar([corpus], w, logs, labels), 4)}
-    if cv is None:
-        return None
-    w = max(WEIGHTS, key=lambda w: mean_uar(list(logs), w, logs, labels))
+                                          "adapted_uar": round(_mean_uar(probs, labels, [corpus], w), 4)}
+
+
+def cv_trade_off(probs, labels, cv, cv_probs, cv_labels):
+    """The CV folds scored with the share chosen on all three LOCO folds, and the mean adapted
+    UAR of the LOCO folds and of the CV folds at every share: the trade-off read off the test
+    folds themselves, a picture, not a choice."""
+    w = max(WEIGHTS, key=lambda w: _mean_uar(probs, labels, list(probs), w))
     for k in cv:
-        cv[k]["fitted_weight"] = {"weight": w, "fitted_on": list(logs),
-                                  "adapted_uar": round(mean_uar([k], w, cv_logs, cv_labels), 4)}
-    # the trade-off at every share, read off the test folds themselves: a picture, not a choice
-    return [{"network_share": w, "loco_mean": round(mean_uar(list(logs), w, logs, labels), 4),
-             "cv_mean": round(mean_uar(list(cv_logs), w, cv_logs, cv_labels), 4)} for w in WEIGHTS]
+        cv[k]["fitted_weight"] = {"weight": w, "fitted_on": list(probs),
+                                  "adapted_uar": round(_mean_uar(cv_probs, cv_labels, [k], w), 4)}
+    return [{"network_share": w, "loco_mean": round(_mean_uar(probs, labels, list(probs), w), 4),
+             "cv_mean": round(_mean_uar(cv_probs, cv_labels, list(cv_probs), w), 4)} for w in WEIGHTS]
 
 
 def show(group, unit, r):
@@ -322,24 +333,22 @@ def main(argv=None):
     every_class = np.ones(params.NUM_CLASSES)
     for group, x in sets.items():
         report["sets"][group] = {"features": x.shape[1], "folds": {}}
-        logs, labels = {}, {}
+        probs, labels = {}, {}
         for test in data.CORPORA:
-            r, logs[test], labels[test] = fold(x, clips, corpus == test, masks[test],
-                                               lambda tag: f"loco_{test}" + (f"_{tag}" if tag else ""))
+            runs = {"recipe": f"loco_{test}"} | {tag: f"loco_{test}_{tag}" for tag in RUNS}
+            r, probs[test], labels[test] = fold(x, clips, corpus == test, masks[test], runs)
             report["sets"][group]["folds"][test] = r
             show(group, test, r)
-        cross_fold_calibration(report["sets"][group]["folds"], logs, labels)
+        cross_fold_calibration(report["sets"][group]["folds"], probs, labels)
+        fitted_weight(report["sets"][group]["folds"], probs, labels)
         if group not in CV_SETS:
-            fitted_weight(report["sets"][group]["folds"], logs, labels)
             continue
-        cv, cv_logs, cv_labels = {}, {}, {}
+        cv, cv_probs, cv_labels = {}, {}, {}
         for k in range(data.NUM_FOLDS):
             held_out = np.isin(speaker, sorted(data.ravdess_speakers(data.fold_test_actors(k))))
-            cv[k], cv_logs[k], cv_labels[k] = fold(x, clips, held_out, every_class,
-                                                   lambda tag: f"cv_fold{k}" if not tag else "")
+            cv[k], cv_probs[k], cv_labels[k] = fold(x, clips, held_out, every_class, {"recipe": f"cv_fold{k}"})
             show(group, f"CV {k}", cv[k])
-        report["sets"][group]["share_sweep"] = fitted_weight(report["sets"][group]["folds"], logs, labels,
-                                                             cv, cv_logs, cv_labels)
+        report["sets"][group]["share_sweep"] = cv_trade_off(probs, labels, cv, cv_probs, cv_labels)
         report["sets"][group]["cv"] = cv
     report["figure"] = plot(report, DOCS / "fusion.png")
     REPORT.write_text(json.dumps(report, indent=1) + "\n")
