@@ -14,6 +14,9 @@ EARLIER clips only, in the fixed shuffled order adapted scoring uses (ml.train.s
 shrunk towards the training data's statistics as if they were PRIOR_COUNT clips.  Each group of
 eGeMAPS features is also fused alone, to tell which carries what; the whole of eGeMAPS and the
 frame functionals are also scored on the RAVDESS CV folds (in-corpus), with those folds' runs.
+Those two are also pooled behind a novelty gate: a voice whose speaker's earlier clips lie no
+further from the training speakers than the training speakers' own do (a percentile of their
+distances, NOVELTY_PERCENTILES) keeps the network's probabilities alone; a farther one is pooled.
 
     python -m ml.fusion [--data PATH]     # -> ml/reports/fusion.json (eGeMAPS cached in ml/.cache)
 
@@ -40,6 +43,10 @@ WEIGHT = 0.5   # the network's share of the pool; the SVM has the rest
 WEIGHTS = tuple(np.round(np.arange(0.0, 1.01, 0.1), 1))   # the shares fitted_weight chooses from
 # the sets also scored on the RAVDESS CV folds (in-corpus: does the pool cost there?)
 CV_SETS = ("eGeMAPS: all", "network's frames")
+# A voice is heard as new once this many of its clips came before; until then the network alone.
+MIN_SEEN = 3
+# Training speakers' own novelty percentiles tried as the gate's threshold (swept: each reported).
+NOVELTY_PERCENTILES = (90, 95, 99)
 # beside recipe 7's own runs ("recipe"): the same recipe at 15 epochs, seeds 20260-20262
 RUNS = ("nb", "nbb", "nbc")
 GROUPS = {"all": r".",
@@ -138,6 +145,43 @@ def causal_standardise(x, orders, prior_mean, prior_var, prior_count=PRIOR_COUNT
     return out
 
 
+def running_means(x, orders, min_seen=MIN_SEEN):
+    """Each row's speaker's mean over the rows BEFORE it in ``orders`` (speaker -> row indices in
+    order); NaN while fewer than ``min_seen`` came before."""
+    out = np.full(x.shape, np.nan)
+    for order in orders.values():
+        total, n = np.zeros(x.shape[1]), 0
+        for i in order:
+            if n >= min_seen:
+                out[i] = total / n
+            total, n = total + x[i], n + 1
+    return out
+
+
+def novelty(x, train_orders, test_orders):
+    """How unlike the training speakers each test row's speaker sounds, from that speaker's
+    earlier rows only: the RMS distance of their running mean (running_means) to the nearest
+    training speaker's mean, each feature scaled by the spread of the training speakers' means.
+    Returns it per test row (in the order of ``test_orders``' rows, NaN before MIN_SEEN rows)
+    as {row: distance}, and the reference: the same distance for every training row against the
+    OTHER training speakers, which the gate's threshold is a percentile of."""
+    names = sorted(train_orders)
+    means = np.stack([x[train_orders[s]].mean(0) for s in names])
+    scale = means.std(0) + 1e-9
+
+    def nearest(m, skip=None):
+        d = np.sqrt((((means - m) / scale) ** 2).mean(1))
+        if skip is not None:
+            d[skip] = np.inf
+        return d.min()
+
+    ref = running_means(x, train_orders)
+    reference = np.array([nearest(ref[i], k) for k, s in enumerate(names) for i in train_orders[s]
+                          if not np.isnan(ref[i, 0])])
+    run = running_means(x, test_orders)
+    return {i: np.nan if np.isnan(run[i, 0]) else nearest(run[i]) for o in test_orders.values() for i in o}, reference
+
+
 def pool(p_network, p_other, trained, weight=WEIGHT):
     """The log-linear pool of two probability arrays (n, classes), renormalised over the
     classes the model was trained on (the others get 0)."""
@@ -173,11 +217,16 @@ def fold(features, clips, in_test, trained, runs):
     te = np.where(in_test & (trained[y] > 0))[0]
     classes = [params.CLASSES[k] for k in sorted(set(y[te]))]
     mean, var = features[tr].mean(0), features[tr].var(0) + 1e-12
-    causal = causal_standardise(features, speaker_orders(clips, te), mean, var)
+    orders = speaker_orders(clips, te)
+    causal = causal_standardise(features, orders, mean, var)
+    distance, reference = novelty(features, speaker_orders(clips, tr), orders)
+    distance = np.array([distance[i] for i in te])
+    thresholds = {q: float(np.percentile(reference, q)) for q in NOVELTY_PERCENTILES}
     svm = {"cold": svm_probabilities((features[tr] - mean) / np.sqrt(var), y[tr],
                                      (features[te] - mean) / np.sqrt(var)),
            "adapted": svm_probabilities(standardise(features[tr], speaker[tr]), y[tr], causal[te])}
-    out = {"clips": len(te), "svm": {m: scores(y[te], p, classes) for m, p in svm.items()}, "runs": {}}
+    out = {"clips": len(te), "svm": {m: scores(y[te], p, classes) for m, p in svm.items()},
+           "novel_share": {q: round(float(np.mean(distance > t)), 4) for q, t in thresholds.items()}, "runs": {}}
     probs = {}
     for tag, name in runs.items():
         if not (RUN_REPORTS / f"{name}.npz").exists():
@@ -186,7 +235,7 @@ def fold(features, clips, in_test, trained, runs):
         temperature = json.loads((RUN_REPORTS / f"{name}.json").read_text())["temperature"]
         rows = {int(i): j for j, i in enumerate(z["idx"])}
         rows = [rows[int(i)] for i in te]
-        r, probs[tag] = {}, {"trained": trained}
+        r, probs[tag] = {}, {"trained": trained, "novel": {q: distance > t for q, t in thresholds.items()}}
         for mode in ("cold", "adapted"):
             p = calibration.softmax(np.where(trained > 0, z[mode][rows], -np.inf), temperature)
             r[mode] = {"network": scores(y[te], p, classes),
@@ -252,6 +301,44 @@ def cv_trade_off(probs, labels, cv, cv_probs, cv_labels):
              "cv_mean": round(_mean_uar(cv_probs, cv_labels, list(cv_probs), w), 4)} for w in WEIGHTS]
 
 
+def _gated(run, q):
+    """Recipe 7's adapted probabilities, pooled for the voices the gate hears as new (percentile q)."""
+    return np.where(run["novel"][q][:, None], _pooled(run, "adapted"), run["adapted"]["network"])
+
+
+def _gated_uar(run, labels, q):
+    return metrics.summary(labels, _gated(run, q).argmax(1))["uar"]
+
+
+def _gated_ece(probs, labels, corpus, q):
+    """The gated pool's ECE on one LOCO fold, with a temperature fitted on the other folds' test
+    predictions (as cross_fold_calibration does)."""
+    def logp(c):
+        with np.errstate(divide="ignore"):   # the classes never trained: log 0
+            return np.log(_gated(probs[c]["recipe"], q))
+
+    others = [c for c in probs if c != corpus]
+    t = calibration.fit_temperature(np.concatenate([logp(c) for c in others]),
+                                    np.concatenate([labels[c] for c in others]),
+                                    np.concatenate([np.full(len(labels[c]), c) for c in others]))
+    return calibration.reliability(calibration.softmax(logp(corpus), t), labels[corpus])["ece"]
+
+
+def gate_sweep(probs, labels, cv_probs, cv_labels):
+    """The pool behind the novelty gate, each threshold of NOVELTY_PERCENTILES: adapted UAR of
+    recipe 7's runs on every LOCO and CV fold and their means. The threshold comes from the
+    training speakers alone; which percentile to serve is read off the test folds here, so the
+    sweep is a picture, not a choice."""
+    out = []
+    for q in NOVELTY_PERCENTILES:
+        loco = {c: round(_gated_uar(probs[c]["recipe"], labels[c], q), 4) for c in probs}
+        cv = {k: round(_gated_uar(cv_probs[k]["recipe"], cv_labels[k], q), 4) for k in cv_probs}
+        out.append({"percentile": q, "loco": loco, "loco_mean": round(float(np.mean(list(loco.values()))), 4),
+                    "loco_ece_other_folds_temperature": {c: round(_gated_ece(probs, labels, c, q), 4) for c in probs},
+                    "cv": cv, "cv_mean": round(float(np.mean(list(cv.values()))), 4)})
+    return out
+
+
 def show(group, unit, r):
     line = " ".join(f"{t}: {v['adapted']['network']['uar']:.3f} -> {v['adapted']['fused']['uar']:.3f}"
                     for t, v in r["runs"].items())
@@ -306,11 +393,19 @@ def plot(report: dict, path):
         for r in sweep[5:]:
             trade.annotate(f"{r['network_share']:.1f}", (r["cv_mean"], r["loco_mean"]), fontsize=6,
                            xytext=(3, 3), textcoords="offset points")
+        gate = report["sets"][group]["novelty_gate"]
+        trade.scatter([g["cv_mean"] for g in gate], [g["loco_mean"] for g in gate], marker="*", s=40, color=color,
+                      edgecolor="black", linewidth=0.4, zorder=3, label=f"{group}, pooled for new voices only")
+        for g in gate:
+            trade.annotate(f"p{g['percentile']}", (g["cv_mean"], g["loco_mean"]), fontsize=6,
+                           xytext=(3, -7), textcoords="offset points")
     trade.axvline(TARGETS["cv_uar"], color="tab:red", lw=0.9, ls=":", label="CV target")
-    trade.set_xlim(0.6, 0.72)
+    trade.set_xlim(0.64, 0.715)
+    trade.set_ylim(0.395, 0.445)
     trade.set_xlabel("RAVDESS CV, mean adapted UAR")
     trade.set_ylabel("LOCO, mean adapted UAR")
-    trade.set_title("the network's share of the pool, 0 to 1 (read off the test folds)", fontsize=8)
+    trade.set_title("the network's share of the pool (0 to 1) and the\nnovelty gate's percentile "
+                    "(p90-p99), read off the test folds", fontsize=8)
     trade.legend(fontsize=6.5, loc="lower left")
     return save_figure(fig, path)
 
@@ -327,7 +422,7 @@ def main(argv=None):
     sets["network's frames"] = np.stack([frame_functionals(f) for f in cache.load(clips)["orig"]])
     masks = trained_masks(clips)
     report = {"commit": commit(), "recipe": RECIPE_VERSION, "prior_count": PRIOR_COUNT,
-              "network_weight": WEIGHT, "sets": {}}
+              "network_weight": WEIGHT, "min_seen": MIN_SEEN, "sets": {}}
     corpus = np.array([c.corpus for c in clips])
     speaker = np.array([c.speaker for c in clips])
     every_class = np.ones(params.NUM_CLASSES)
@@ -349,6 +444,9 @@ def main(argv=None):
             cv[k], cv_probs[k], cv_labels[k] = fold(x, clips, held_out, every_class, {"recipe": f"cv_fold{k}"})
             show(group, f"CV {k}", cv[k])
         report["sets"][group]["share_sweep"] = cv_trade_off(probs, labels, cv, cv_probs, cv_labels)
+        report["sets"][group]["novelty_gate"] = gate_sweep(probs, labels, cv_probs, cv_labels)
+        for g in report["sets"][group]["novelty_gate"]:
+            print(f"{group:28s} gate p{g['percentile']}: LOCO {g['loco_mean']:.4f} CV {g['cv_mean']:.4f}", flush=True)
         report["sets"][group]["cv"] = cv
     report["figure"] = plot(report, DOCS / "fusion.png")
     REPORT.write_text(json.dumps(report, indent=1) + "\n")

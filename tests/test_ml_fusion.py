@@ -1,7 +1,8 @@
-"""ml/fusion.py: online per-speaker standardisation and the pool of two models' probabilities."""
+"""ml/fusion.py: online per-speaker standardisation, the novelty gate and the pool of two models'
+probabilities."""
 import numpy as np
 
-from ml.fusion import causal_standardise, pool
+from ml.fusion import causal_standardise, novelty, pool, running_means
 
 
 def test_each_row_is_standardised_by_its_speakers_earlier_rows_and_the_prior():
@@ -41,3 +42,33 @@ def test_the_pool_multiplies_the_probabilities_over_the_trained_classes_only():
     assert np.allclose(p[0, :3], expected / expected.sum(), atol=1e-6)
     assert p[0, 3] == 0.0 and np.isclose(p.sum(), 1.0)
     assert np.allclose(pool(a, b, trained, weight=1.0)[0, :3], a[0, :3] / a[0, :3].sum(), atol=1e-6)
+
+
+def test_a_running_mean_is_of_the_speakers_earlier_rows_once_enough_came_before():
+    x = np.array([[1.0], [3.0], [5.0], [100.0], [7.0]])
+    out = running_means(x, {"a": [2, 0, 4, 1], "b": [3]}, min_seen=2)
+    assert np.isnan(out[[2, 0, 3], 0]).all()          # fewer than two before them
+    assert out[4, 0] == 3.0 and out[1, 0] == 13 / 3   # (5 + 1) / 2, (5 + 1 + 7) / 3
+    later = x.copy()
+    later[1] = -50.0                                  # the last row of a: nothing before it moves
+    assert np.allclose(running_means(later, {"a": [2, 0, 4, 1], "b": [3]}, min_seen=2)[4], out[4])
+
+
+def test_novelty_is_the_distance_to_the_nearest_training_voice_from_earlier_clips_only():
+    rng = np.random.default_rng(1)
+    # three training speakers around 0, 1 and 2 on one feature, four clips each
+    train = np.concatenate([c + 0.01 * rng.normal(size=(4, 1)) for c in (0.0, 1.0, 2.0)])
+    # a test speaker at 1.0 (like a training voice) and one at 9.0 (unlike any)
+    test = np.array([[1.0], [1.0], [1.0], [1.0], [9.0], [9.0], [9.0], [9.0]])
+    x = np.concatenate([train, test])
+    train_orders = {"s0": [0, 1, 2, 3], "s1": [4, 5, 6, 7], "s2": [8, 9, 10, 11]}
+    test_orders = {"near": [12, 13, 14, 15], "far": [16, 17, 18, 19]}
+    distance, reference = novelty(x, train_orders, test_orders)
+    assert all(np.isnan(distance[i]) for i in (12, 13, 14, 16, 17, 18))   # MIN_SEEN (3) clips first
+    assert distance[15] < 0.1 < 5 < distance[19]
+    # each training speaker measured against the others: about one step of their spread away
+    assert len(reference) == 3 and np.all(reference > 0.5)
+    # no look-ahead: a test speaker's last clip does not move its own distance
+    x2 = x.copy()
+    x2[19] = -40.0
+    assert novelty(x2, train_orders, test_orders)[0][19] == distance[19]
