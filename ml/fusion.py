@@ -221,12 +221,12 @@ def fold(features, clips, in_test, trained, runs):
     causal = causal_standardise(features, orders, mean, var)
     distance, reference = novelty(features, speaker_orders(clips, tr), orders)
     distance = np.array([distance[i] for i in te])
-    thresholds = {q: float(np.percentile(reference, q)) for q in NOVELTY_PERCENTILES}
+    novel = {q: distance > np.percentile(reference, q) for q in NOVELTY_PERCENTILES}
     svm = {"cold": svm_probabilities((features[tr] - mean) / np.sqrt(var), y[tr],
                                      (features[te] - mean) / np.sqrt(var)),
            "adapted": svm_probabilities(standardise(features[tr], speaker[tr]), y[tr], causal[te])}
     out = {"clips": len(te), "svm": {m: scores(y[te], p, classes) for m, p in svm.items()},
-           "novel_share": {q: round(float(np.mean(distance > t)), 4) for q, t in thresholds.items()}, "runs": {}}
+           "novel_share": {q: round(float(np.mean(n)), 4) for q, n in novel.items()}, "runs": {}}
     probs = {}
     for tag, name in runs.items():
         if not (RUN_REPORTS / f"{name}.npz").exists():
@@ -235,7 +235,7 @@ def fold(features, clips, in_test, trained, runs):
         temperature = json.loads((RUN_REPORTS / f"{name}.json").read_text())["temperature"]
         rows = {int(i): j for j, i in enumerate(z["idx"])}
         rows = [rows[int(i)] for i in te]
-        r, probs[tag] = {}, {"trained": trained, "novel": {q: distance > t for q, t in thresholds.items()}}
+        r, probs[tag] = {}, {"trained": trained, "novel": novel}
         for mode in ("cold", "adapted"):
             p = calibration.softmax(np.where(trained > 0, z[mode][rows], -np.inf), temperature)
             r[mode] = {"network": scores(y[te], p, classes),
@@ -256,26 +256,33 @@ def _mean_uar(probs, labels, units, weight):
                     for u in units])
 
 
+def _log(p):
+    with np.errstate(divide="ignore"):   # the classes never trained: log 0
+        return np.log(p)
+
+
+def _ece_other_folds(logps, labels, corpus):
+    """The ECE of each of one LOCO fold's log-probability arrays (``logps``: fold -> arrays, one
+    per mode) with one temperature fitted on the other folds' arrays, as ml.evaluate's LOCO table
+    is calibrated."""
+    others = [c for c in logps if c != corpus]
+    t = calibration.fit_temperature(np.concatenate([a for c in others for a in logps[c]]),
+                                    np.concatenate([labels[c] for c in others for _ in logps[c]]),
+                                    np.concatenate([np.full(len(labels[c]), c) for c in others for _ in logps[c]]))
+    return [calibration.reliability(calibration.softmax(a, t), labels[corpus])["ece"] for a in logps[corpus]]
+
+
 def cross_fold_calibration(folds, probs, labels):
     """The ECE of the runs present in every fold, network and pool alike, with one temperature
-    per fold fitted on the other folds' test predictions (cold and adapted), as ml.evaluate's
-    LOCO table is calibrated."""
-    def logp(run, mode, model):
-        with np.errstate(divide="ignore"):   # the classes never trained: log 0
-            return np.log(run[mode]["network"] if model == "network" else _pooled(run, mode))
-
+    per fold fitted on the other folds' test predictions (cold and adapted)."""
+    modes = ("cold", "adapted")
     for tag in set.intersection(*(set(v) for v in probs.values())):
         for model in ("network", "fused"):
+            logps = {c: [_log(probs[c][tag][m]["network"] if model == "network" else _pooled(probs[c][tag], m))
+                         for m in modes] for c in probs}
             for corpus in probs:
-                others = [c for c in probs if c != corpus]
-                t = calibration.fit_temperature(
-                    np.concatenate([logp(probs[c][tag], m, model) for c in others for m in ("cold", "adapted")]),
-                    np.concatenate([labels[c] for c in others for _ in range(2)]),
-                    np.concatenate([np.full(len(labels[c]), c) for c in others for _ in range(2)]))
-                for mode in ("cold", "adapted"):
-                    p = calibration.softmax(logp(probs[corpus][tag], mode, model), t)
-                    folds[corpus]["runs"][tag][mode][model]["ece_other_folds_temperature"] = round(
-                        calibration.reliability(p, labels[corpus])["ece"], 4)
+                for mode, ece in zip(modes, _ece_other_folds(logps, labels, corpus)):
+                    folds[corpus]["runs"][tag][mode][model]["ece_other_folds_temperature"] = round(ece, 4)
 
 
 def fitted_weight(folds, probs, labels):
@@ -310,20 +317,6 @@ def _gated_uar(run, labels, q):
     return metrics.summary(labels, _gated(run, q).argmax(1))["uar"]
 
 
-def _gated_ece(probs, labels, corpus, q):
-    """The gated pool's ECE on one LOCO fold, with a temperature fitted on the other folds' test
-    predictions (as cross_fold_calibration does)."""
-    def logp(c):
-        with np.errstate(divide="ignore"):   # the classes never trained: log 0
-            return np.log(_gated(probs[c]["recipe"], q))
-
-    others = [c for c in probs if c != corpus]
-    t = calibration.fit_temperature(np.concatenate([logp(c) for c in others]),
-                                    np.concatenate([labels[c] for c in others]),
-                                    np.concatenate([np.full(len(labels[c]), c) for c in others]))
-    return calibration.reliability(calibration.softmax(logp(corpus), t), labels[corpus])["ece"]
-
-
 def gate_sweep(probs, labels, cv_probs, cv_labels):
     """The pool behind the novelty gate, each threshold of NOVELTY_PERCENTILES: adapted UAR of
     recipe 7's runs on every LOCO and CV fold and their means. The threshold comes from the
@@ -332,9 +325,11 @@ def gate_sweep(probs, labels, cv_probs, cv_labels):
     out = []
     for q in NOVELTY_PERCENTILES:
         loco = {c: round(_gated_uar(probs[c]["recipe"], labels[c], q), 4) for c in probs}
+        logps = {c: [_log(_gated(probs[c]["recipe"], q))] for c in probs}
         cv = {k: round(_gated_uar(cv_probs[k]["recipe"], cv_labels[k], q), 4) for k in cv_probs}
         out.append({"percentile": q, "loco": loco, "loco_mean": round(float(np.mean(list(loco.values()))), 4),
-                    "loco_ece_other_folds_temperature": {c: round(_gated_ece(probs, labels, c, q), 4) for c in probs},
+                    "loco_ece_other_folds_temperature": {c: round(_ece_other_folds(logps, labels, c)[0], 4)
+                                                         for c in probs},
                     "cv": cv, "cv_mean": round(float(np.mean(list(cv.values()))), 4)})
     return out
 
